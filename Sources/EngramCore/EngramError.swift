@@ -1,0 +1,55 @@
+/// The one error type Engram throws.
+///
+/// Clients switch on ``code`` (stable strings, new codes may be added without breaking anyone) and show
+/// ``message`` to people. ``underlying`` keeps the original error when one caused this.
+public struct EngramError: Error, Sendable, CustomStringConvertible {
+    /// A stable, machine-readable error code.
+    public struct Code: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+        public let rawValue: String
+        public init(rawValue: String) { self.rawValue = rawValue }
+        public var description: String { rawValue }
+
+        /// Input that cannot be accepted (bad text, bad vector, bad argument).
+        public static let invalidInput = Code(rawValue: "invalid_input")
+        /// A filter expression could not be parsed or is not well-typed.
+        public static let invalidFilter = Code(rawValue: "invalid_filter")
+        /// The named collection does not exist for this tenant.
+        public static let collectionNotFound = Code(rawValue: "collection_not_found")
+        /// A collection with this name exists already (with a different embedding identity).
+        public static let collectionExists = Code(rawValue: "collection_exists")
+        /// A document, chunk or other record does not exist.
+        public static let notFound = Code(rawValue: "not_found")
+        /// A vector's dimension or embedding identity differs from the collection's.
+        public static let embeddingMismatch = Code(rawValue: "embedding_mismatch")
+        /// A file or document could not be read or loaded.
+        public static let loadFailed = Code(rawValue: "load_failed")
+        /// The document yields no chunk (for example: it holds only whitespace).
+        public static let emptyDocument = Code(rawValue: "empty_document")
+        /// A store URL or configuration is invalid.
+        public static let invalidConfiguration = Code(rawValue: "invalid_configuration")
+        /// The backing store failed (I/O, SQL error, corrupt data).
+        public static let storageFailure = Code(rawValue: "storage_failure")
+        /// An evidence manifest is malformed.
+        public static let invalidManifest = Code(rawValue: "invalid_manifest")
+        /// The operation is not supported by this component (for example: embedding text with an
+        /// `external` embedder).
+        public static let unsupported = Code(rawValue: "unsupported")
+    }
+
+    public var code: Code
+    public var message: String
+    public var underlying: (any Error & Sendable)?
+
+    public init(_ code: Code, _ message: String, underlying: (any Error & Sendable)? = nil) {
+        self.code = code
+        self.message = message
+        self.underlying = underlying
+    }
+
+    public var description: String {
+        if let underlying {
+            return "\(message) (\(underlying))"
+        }
+        return message
+    }
+}

@@ -1,0 +1,190 @@
+import Foundation
+
+/// The reference store: everything in memory, exact search. Its behaviour defines Engram's semantics;
+/// other stores must match it (the conformance suite checks).
+public actor InMemoryVectorStore: VectorStore {
+    struct StoredDocument {
+        var info: DocumentInfo
+        var text: String
+        var chunkIDs: [String]
+    }
+
+    struct Entry {
+        var chunk: StoredChunk
+        var embedding: [Float]?
+        var norm: Float
+        var termFrequencies: [String: Int]
+        var length: Int
+    }
+
+    struct CollectionState {
+        var info: CollectionInfo
+        var documents: [String: StoredDocument] = [:]
+        var entries: [String: Entry] = [:]
+        var documentFrequency: [String: Int] = [:]
+        var totalTokens = 0
+    }
+
+    private var collections: [CollectionRef: CollectionState] = [:]
+    private let now: @Sendable () -> Date
+
+    public nonisolated let descriptor = StoreDescriptor(kind: "memory", schemaVersion: 1)
+
+    /// - Parameter now: the clock used for timestamps.
+    public init(now: @escaping @Sendable () -> Date = { Date() }) {
+        self.now = now
+    }
+
+    public func createCollection(_ ref: CollectionRef, identity: EmbeddingIdentity) throws -> CollectionInfo {
+        try ref.validate()
+        guard identity.dimension > 0, identity.dimension <= 16_000 else {
+            throw EngramError(.invalidInput, "dimension must be between 1 and 16000, got \(identity.dimension)")
+        }
+        if let existing = collections[ref] {
+            guard existing.info.identity == identity else {
+                throw EngramError(.collectionExists, "collection '\(ref.name)' exists with embedding identity \(existing.info.identity), not \(identity)")
+            }
+            return existing.info
+        }
+        let info = CollectionInfo(ref: ref, identity: identity, generation: 1, createdAt: now())
+        collections[ref] = CollectionState(info: info)
+        return info
+    }
+
+    public func collection(_ ref: CollectionRef) -> CollectionInfo? {
+        collections[ref]?.info
+    }
+
+    public func collections(tenant: String) -> [CollectionInfo] {
+        collections.values.filter { $0.info.ref.tenant == tenant }.map(\.info).sorted { $0.ref.name < $1.ref.name }
+    }
+
+    public func deleteCollection(_ ref: CollectionRef) -> Bool {
+        collections.removeValue(forKey: ref) != nil
+    }
+
+    private func state(_ ref: CollectionRef) throws -> CollectionState {
+        guard let s = collections[ref] else {
+            throw EngramError(.collectionNotFound, "collection '\(ref.name)' does not exist for tenant '\(ref.tenant)'")
+        }
+        return s
+    }
+
+    public func upsert(document: DocumentRecord, chunks: [ChunkRecord], identity: EmbeddingIdentity?, in ref: CollectionRef) throws -> UpsertOutcome {
+        var s = try state(ref)
+        try UpsertValidation.validate(document: document, chunks: chunks, identity: identity, collection: s.info)
+        let previous = s.documents[document.id]
+        if let previous, previous.info.sha256 == document.sha256, previous.info.fingerprint == document.fingerprint,
+           previous.info.metadata == document.metadata, previous.chunkIDs == chunks.map(\.id),
+           zip(previous.chunkIDs, chunks).allSatisfy({ s.entries[$0]?.chunk.sha256 == $1.sha256 && s.entries[$0]?.embedding == $1.embedding && s.entries[$0]?.chunk.metadata == UpsertValidation.mergedMetadata(document: document.metadata, chunk: $1.metadata) }) {
+            return .unchanged
+        }
+        if let previous { remove(previous, from: &s) }
+        let time = now()
+        for c in chunks {
+            let tokens = KeywordTokenizer.tokens(c.text)
+            var tf: [String: Int] = [:]
+            for t in tokens { tf[t, default: 0] += 1 }
+            for t in tf.keys { s.documentFrequency[t, default: 0] += 1 }
+            s.totalTokens += tokens.count
+            let stored = StoredChunk(
+                id: c.id, documentID: document.id, sourceURI: document.sourceURI, documentSHA256: document.sha256,
+                ordinal: c.ordinal, text: c.text, charStart: c.charStart, charEnd: c.charEnd, section: c.section,
+                tokenCount: c.tokenCount, sha256: c.sha256,
+                metadata: UpsertValidation.mergedMetadata(document: document.metadata, chunk: c.metadata),
+                generation: s.info.generation)
+            s.entries[c.id] = Entry(chunk: stored, embedding: c.embedding, norm: c.embedding.map(VectorMath.norm) ?? 0, termFrequencies: tf, length: tokens.count)
+        }
+        let info = DocumentInfo(
+            id: document.id, sourceURI: document.sourceURI, sha256: document.sha256, fingerprint: document.fingerprint,
+            version: (previous?.info.version ?? 0) + 1, mime: document.mime, size: document.size, chunkCount: chunks.count,
+            metadata: document.metadata, createdAt: previous?.info.createdAt ?? time, updatedAt: time)
+        s.documents[document.id] = StoredDocument(info: info, text: document.text, chunkIDs: chunks.map(\.id))
+        collections[ref] = s
+        return previous == nil ? .added : .updated
+    }
+
+    private func remove(_ doc: StoredDocument, from s: inout CollectionState) {
+        for id in doc.chunkIDs {
+            guard let e = s.entries.removeValue(forKey: id) else { continue }
+            for t in e.termFrequencies.keys {
+                s.documentFrequency[t]! -= 1
+                if s.documentFrequency[t] == 0 { s.documentFrequency[t] = nil }
+            }
+            s.totalTokens -= e.length
+        }
+        s.documents[doc.info.id] = nil
+    }
+
+    public func deleteDocument(id: String, in ref: CollectionRef) throws -> Bool {
+        var s = try state(ref)
+        guard let doc = s.documents[id] else { return false }
+        remove(doc, from: &s)
+        collections[ref] = s
+        return true
+    }
+
+    public func documents(in ref: CollectionRef) throws -> [DocumentInfo] {
+        try state(ref).documents.values.map(\.info).sorted { $0.sourceURI < $1.sourceURI }
+    }
+
+    public func document(id: String, in ref: CollectionRef) throws -> (info: DocumentInfo, text: String)? {
+        guard let d = try state(ref).documents[id] else { return nil }
+        return (d.info, d.text)
+    }
+
+    public func chunks(ids: [String], in ref: CollectionRef) throws -> [StoredChunk] {
+        let s = try state(ref)
+        return ids.compactMap { s.entries[$0]?.chunk }
+    }
+
+    public func stats(_ ref: CollectionRef) throws -> CollectionStats {
+        let s = try state(ref)
+        return CollectionStats(
+            documents: s.documents.count, chunks: s.entries.count,
+            embeddedChunks: s.entries.values.filter { $0.embedding != nil }.count,
+            textBytes: s.entries.values.reduce(0) { $0 + $1.chunk.text.utf8.count })
+    }
+
+    public func search(_ request: SearchRequest, in ref: CollectionRef) throws -> SearchResponse {
+        let s = try state(ref)
+        try request.validate(against: s.info.identity)
+        let candidates = s.entries.values.filter { request.filter?.matches($0.chunk.metadata) ?? true }
+        let depth = request.mode == .hybrid ? request.effectiveHybridDepth : request.k
+        var vectorRanking: [ScoredID]?
+        var keywordRanking: [ScoredID]?
+        var matched = candidates.count
+        if request.mode != .keyword, let q = request.vector {
+            let qn = VectorMath.norm(q)
+            var scored: [ScoredID] = []
+            q.withUnsafeBufferPointer { qp in
+                for e in candidates {
+                    guard let v = e.embedding else { continue }
+                    let score = v.withUnsafeBufferPointer { vp in
+                        VectorMath.score(s.info.identity.distance, query: qp.baseAddress!, queryNorm: qn, stored: vp.baseAddress!, storedNorm: e.norm, count: q.count)
+                    }
+                    scored.append(ScoredID(id: e.chunk.id, score: Double(score)))
+                }
+            }
+            if request.mode == .vector { matched = scored.count }
+            vectorRanking = Array(scored.sorted(by: ScoredID.ranksBefore).prefix(depth))
+        }
+        if request.mode != .vector, let text = request.text {
+            let terms = KeywordTokenizer.queryTerms(text)
+            let scorer = BM25Scorer(documentCount: s.entries.count, totalTokens: s.totalTokens)
+            var scored: [ScoredID] = []
+            for e in candidates {
+                let tfs = terms.map { (tf: e.termFrequencies[$0] ?? 0, df: s.documentFrequency[$0] ?? 0) }
+                guard tfs.contains(where: { $0.tf > 0 }) else { continue }
+                scored.append(ScoredID(id: e.chunk.id, score: scorer.score(termFrequencies: tfs, length: e.length)))
+            }
+            if request.mode == .keyword { matched = scored.count }
+            keywordRanking = Array(scored.sorted(by: ScoredID.ranksBefore).prefix(depth))
+        }
+        let ranked = SearchAssembly.rank(mode: request.mode, vector: vectorRanking, keyword: keywordRanking, k: request.k, fusionK: request.fusionK)
+        let hits = SearchAssembly.hits(ranked, chunks: ranked.compactMap { s.entries[$0.id]?.chunk })
+        return SearchResponse(
+            hits: hits, path: SearchAssembly.path(mode: request.mode, vectorPath: "exact-scan", keywordPath: "bm25"),
+            exhaustive: true, matched: matched)
+    }
+}

@@ -1,0 +1,136 @@
+import Foundation
+
+/// A metadata value attached to a document or chunk.
+///
+/// In JSON a date is written `{"$date": "2024-05-01T00:00:00.000Z"}`; every other case is its plain JSON
+/// form. Integers and doubles compare numerically with each other.
+public enum MetadataValue: Sendable, Hashable {
+    case string(String)
+    case int(Int64)
+    case double(Double)
+    case bool(Bool)
+    case null
+    case date(Date)
+    case array([MetadataValue])
+
+    /// The name of this value's type as used in error messages and documentation.
+    public var typeName: String {
+        switch self {
+        case .string: "string"
+        case .int, .double: "number"
+        case .bool: "bool"
+        case .null: "null"
+        case .date: "date"
+        case .array: "array"
+        }
+    }
+
+    var numeric: Double? {
+        switch self {
+        case .int(let v): Double(v)
+        case .double(let v): v
+        default: nil
+        }
+    }
+
+    /// Whether this value is a scalar (anything but an array).
+    public var isScalar: Bool {
+        if case .array = self { return false }
+        return true
+    }
+}
+
+/// Metadata: string keys to values.
+public typealias Metadata = [String: MetadataValue]
+
+extension MetadataValue {
+    /// The canonical text form of a date in Engram: UTC, millisecond precision, `Z` suffix. Its
+    /// lexicographic order is chronological order, which the SQL backends rely on.
+    public static func canonicalDateString(_ date: Date) -> String {
+        // Round to milliseconds so the text form is stable and round-trips.
+        let ms = (date.timeIntervalSince1970 * 1000).rounded()
+        let rounded = Date(timeIntervalSince1970: ms / 1000)
+        return rounded.formatted(
+            Date.ISO8601FormatStyle(includingFractionalSeconds: true, timeZone: TimeZone(identifier: "UTC")!)
+        )
+    }
+
+    /// A date's instant in whole milliseconds, the precision Engram stores.
+    public static func milliseconds(_ date: Date) -> Int64 {
+        Int64((date.timeIntervalSince1970 * 1000).rounded())
+    }
+
+    /// Parses `2024-05-01`, `2024-05-01T10:00:00Z` or `2024-05-01T10:00:00.123Z` (or with an offset).
+    public static func parseDate(_ text: String) -> Date? {
+        let utc = TimeZone(identifier: "UTC")!
+        if let d = try? Date(text, strategy: Date.ISO8601FormatStyle(includingFractionalSeconds: true, timeZone: utc)) {
+            return d
+        }
+        if let d = try? Date(text, strategy: Date.ISO8601FormatStyle(timeZone: utc)) {
+            return d
+        }
+        if let d = try? Date(text, strategy: Date.ISO8601FormatStyle(timeZone: utc).year().month().day()) {
+            return d
+        }
+        return nil
+    }
+}
+
+extension MetadataValue: Codable {
+    private struct DateBox: Codable {
+        var date: String
+        enum CodingKeys: String, CodingKey { case date = "$date" }
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        if c.decodeNil() {
+            self = .null
+        } else if let b = try? c.decode(Bool.self) {
+            self = .bool(b)
+        } else if let i = try? c.decode(Int64.self) {
+            self = .int(i)
+        } else if let d = try? c.decode(Double.self) {
+            self = .double(d)
+        } else if let s = try? c.decode(String.self) {
+            self = .string(s)
+        } else if let a = try? c.decode([MetadataValue].self) {
+            self = .array(a)
+        } else if let box = try? c.decode(DateBox.self) {
+            guard let date = MetadataValue.parseDate(box.date) else {
+                throw DecodingError.dataCorruptedError(in: c, debugDescription: "invalid date '\(box.date)'")
+            }
+            self = .date(date)
+        } else {
+            throw DecodingError.dataCorruptedError(
+                in: c, debugDescription: "metadata values are strings, numbers, booleans, null, dates or arrays of those")
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.singleValueContainer()
+        switch self {
+        case .string(let s): try c.encode(s)
+        case .int(let i): try c.encode(i)
+        case .double(let d): try c.encode(d)
+        case .bool(let b): try c.encode(b)
+        case .null: try c.encodeNil()
+        case .date(let d): try c.encode(DateBox(date: MetadataValue.canonicalDateString(d)))
+        case .array(let a): try c.encode(a)
+        }
+    }
+}
+
+extension MetadataValue: CustomStringConvertible {
+    public var description: String {
+        switch self {
+        case .string(let s): "\"\(s)\""
+        case .int(let i): String(i)
+        case .double(let d): String(d)
+        case .bool(let b): String(b)
+        case .null: "null"
+        case .date(let d): "date(\"\(MetadataValue.canonicalDateString(d))\")"
+        case .array(let a): "[" + a.map(\.description).joined(separator: ", ") + "]"
+        }
+    }
+}

@@ -1,0 +1,143 @@
+import Foundation
+
+/// What kind of store answered, for evidence manifests.
+public struct StoreDescriptor: Sendable, Hashable, Codable {
+    /// `memory`, `sqlite`, `postgres`, ...
+    public var kind: String
+    public var schemaVersion: Int
+    /// Index parameters worth recording (empty for exact scans).
+    public var indexParameters: [String: String]
+
+    public init(kind: String, schemaVersion: Int, indexParameters: [String: String] = [:]) {
+        self.kind = kind
+        self.schemaVersion = schemaVersion
+        self.indexParameters = indexParameters
+    }
+}
+
+/// Stores collections, documents and chunks, and searches them.
+///
+/// Every operation names its collection by ``CollectionRef`` (tenant + name); a store never returns or
+/// touches rows of another tenant. Writes are atomic per call: a document is replaced whole or not at all.
+/// All implementations follow the in-memory reference (``InMemoryVectorStore``) and pass the conformance
+/// suite in `EngramTesting`.
+public protocol VectorStore: Sendable {
+    var descriptor: StoreDescriptor { get }
+
+    /// Creates a collection. Creating one that exists with the same identity returns it; with another
+    /// identity it throws `collection_exists`.
+    func createCollection(_ ref: CollectionRef, identity: EmbeddingIdentity) async throws -> CollectionInfo
+    func collection(_ ref: CollectionRef) async throws -> CollectionInfo?
+    func collections(tenant: String) async throws -> [CollectionInfo]
+    /// Deletes a collection with all its documents and chunks. Returns false when it did not exist.
+    func deleteCollection(_ ref: CollectionRef) async throws -> Bool
+
+    /// Inserts or replaces a document and all its chunks atomically. `identity` names what produced the
+    /// chunks' embeddings (nil when no chunk has one).
+    /// - Throws: `collection_not_found`, `embedding_mismatch`, `invalid_input`, `empty_document`; the
+    ///   store is unchanged when it throws.
+    func upsert(document: DocumentRecord, chunks: [ChunkRecord], identity: EmbeddingIdentity?, in ref: CollectionRef) async throws -> UpsertOutcome
+    /// Deletes a document and its chunks. Returns false when it did not exist.
+    func deleteDocument(id: String, in ref: CollectionRef) async throws -> Bool
+    /// Summaries of all documents of a collection, ordered by source URI.
+    func documents(in ref: CollectionRef) async throws -> [DocumentInfo]
+    /// A document's summary and normalized text.
+    func document(id: String, in ref: CollectionRef) async throws -> (info: DocumentInfo, text: String)?
+    /// Chunks by id, in the order of `ids`; ids that do not exist (in this collection) are left out.
+    func chunks(ids: [String], in ref: CollectionRef) async throws -> [StoredChunk]
+    func search(_ request: SearchRequest, in ref: CollectionRef) async throws -> SearchResponse
+    func stats(_ ref: CollectionRef) async throws -> CollectionStats
+}
+
+extension VectorStore {
+    /// The collection, or `collection_not_found`.
+    public func requireCollection(_ ref: CollectionRef) async throws -> CollectionInfo {
+        guard let c = try await collection(ref) else {
+            throw EngramError(.collectionNotFound, "collection '\(ref.name)' does not exist for tenant '\(ref.tenant)'")
+        }
+        return c
+    }
+
+    /// Finds a document by source URI.
+    public func document(sourceURI: String, in ref: CollectionRef) async throws -> (info: DocumentInfo, text: String)? {
+        try await document(id: DocumentRecord.makeID(ref: ref, sourceURI: sourceURI), in: ref)
+    }
+}
+
+/// Checks an upsert before any store writes anything. Every backend calls it first, so bad input is
+/// refused the same way everywhere.
+public enum UpsertValidation {
+    public static func validate(document: DocumentRecord, chunks: [ChunkRecord], identity: EmbeddingIdentity?, collection: CollectionInfo) throws {
+        let ref = collection.ref
+        let source = document.sourceURI
+        guard !source.isEmpty, source.utf8.count <= 4096 else {
+            throw EngramError(.invalidInput, "document source URI must be 1 to 4096 bytes")
+        }
+        guard document.id == DocumentRecord.makeID(ref: ref, sourceURI: source) else {
+            throw EngramError(.invalidInput, "\(source): document id \(document.id) does not belong to this source in \(ref)")
+        }
+        guard !chunks.isEmpty else {
+            throw EngramError(.emptyDocument, "\(source): the document yields no chunk")
+        }
+        guard SHA256Hex.hash(document.text) == document.sha256 else {
+            throw EngramError(.invalidInput, "\(source): document sha256 does not match its text")
+        }
+        try validateMetadata(document.metadata, context: source)
+        let scalars = Array(document.text.unicodeScalars)
+        var hasEmbedding = false
+        for (i, c) in chunks.enumerated() {
+            let where_ = "\(source) chunk \(i)"
+            guard c.ordinal == i else { throw EngramError(.invalidInput, "\(where_): ordinal \(c.ordinal), expected \(i)") }
+            guard c.id == ChunkRecord.makeID(documentID: document.id, ordinal: i) else {
+                throw EngramError(.invalidInput, "\(where_): chunk id does not match document and ordinal")
+            }
+            guard c.charStart >= 0, c.charStart < c.charEnd, c.charEnd <= scalars.count else {
+                throw EngramError(.invalidInput, "\(where_): character range \(c.charStart)..<\(c.charEnd) is outside the document (\(scalars.count) characters)")
+            }
+            var slice = String.UnicodeScalarView()
+            slice.append(contentsOf: scalars[c.charStart..<c.charEnd])
+            guard String(slice) == c.text else {
+                throw EngramError(.invalidInput, "\(where_): text differs from the document's characters \(c.charStart)..<\(c.charEnd)")
+            }
+            guard SHA256Hex.hash(c.text) == c.sha256 else {
+                throw EngramError(.invalidInput, "\(where_): sha256 does not match its text")
+            }
+            try validateMetadata(c.metadata, context: where_)
+            if let e = c.embedding {
+                hasEmbedding = true
+                try collection.identity.validate(vector: e, context: where_)
+            }
+        }
+        if hasEmbedding {
+            guard let identity else {
+                throw EngramError(.embeddingMismatch, "\(source): embeddings given without the identity that produced them")
+            }
+            try collection.identity.requireCompatible(identity, context: source)
+        }
+    }
+
+    public static func validateMetadata(_ metadata: Metadata, context: String) throws {
+        for (k, v) in metadata {
+            do { try Filter.validateKey(k) } catch let e as EngramError {
+                throw EngramError(.invalidInput, "\(context): \(e.message)")
+            }
+            try validateValue(v, key: k, context: context, nested: false)
+        }
+    }
+
+    static func validateValue(_ v: MetadataValue, key: String, context: String, nested: Bool) throws {
+        switch v {
+        case .double(let d) where !d.isFinite:
+            throw EngramError(.invalidInput, "\(context): metadata '\(key)' is not a finite number")
+        case .array(let items):
+            if nested { throw EngramError(.invalidInput, "\(context): metadata '\(key)': arrays may not nest") }
+            for i in items { try validateValue(i, key: key, context: context, nested: true) }
+        default: break
+        }
+    }
+
+    /// Document metadata merged with chunk metadata (chunk keys win).
+    public static func mergedMetadata(document: Metadata, chunk: Metadata) -> Metadata {
+        document.merging(chunk) { _, c in c }
+    }
+}
