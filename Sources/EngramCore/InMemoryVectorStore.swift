@@ -166,7 +166,7 @@ public actor InMemoryVectorStore: VectorStore {
                     scored.append(ScoredID(id: e.chunk.id, score: Double(score)))
                 }
             }
-            if request.mode == .vector { matched = scored.count }
+            if request.mode != .keyword { matched = scored.count }
             vectorRanking = Array(scored.sorted(by: ScoredID.ranksBefore).prefix(depth))
         }
         if request.mode != .vector, let text = request.text {

@@ -24,7 +24,13 @@ public enum KeywordTokenizer {
         return out
     }
 
-    static func isTokenScalar(_ s: Unicode.Scalar) -> Bool {
+    /// Whether a scalar belongs to a token (letters, digits, marks, private use).
+    @inlinable
+    public static func isTokenScalar(_ s: Unicode.Scalar) -> Bool {
+        if s.isASCII {
+            let v = s.value
+            return (v >= 0x30 && v <= 0x39) || (v >= 0x41 && v <= 0x5A) || (v >= 0x61 && v <= 0x7A)
+        }
         switch s.properties.generalCategory {
         case .uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .modifierLetter, .otherLetter,
              .decimalNumber, .letterNumber, .otherNumber, .privateUse, .nonspacingMark, .spacingMark, .enclosingMark:

@@ -1,0 +1,360 @@
+import EngramCore
+import Foundation
+import Logging
+
+/// Progress of an ingestion run.
+public struct IngestProgress: Sendable {
+    public var filesDone: Int
+    public var filesTotal: Int
+    public var currentPath: String
+}
+
+/// What an ingestion run did.
+public struct IngestReport: Sendable, Codable, Hashable {
+    public struct Failure: Sendable, Codable, Hashable {
+        public var source: String
+        public var code: String
+        public var reason: String
+    }
+
+    public var added = 0
+    public var updated = 0
+    public var unchanged = 0
+    public var deleted = 0
+    public var failed: [Failure] = []
+    public var files = 0
+    public var chunksWritten = 0
+    public var chunksEmbedded = 0
+
+    public init() {}
+}
+
+/// Walks files and folders and keeps a collection in step with them.
+///
+/// Each document carries a fingerprint of its source bytes and of the pipeline settings; a document
+/// whose fingerprint is unchanged is skipped without being decoded, chunked or embedded. Changed
+/// documents are re-chunked, embedded in batches and replaced atomically. A file that cannot be used is
+/// reported with its reason and never stops the run.
+public struct Ingestor: Sendable {
+    public struct Options: Sendable {
+        /// Patterns a walked file must match (default: every supported extension).
+        public var include: [Glob] = []
+        /// Patterns that exclude files and folders.
+        public var exclude: [Glob] = []
+        /// Files larger than this are refused.
+        public var maxBytes: Int = 10 * 1024 * 1024
+        /// Chunks per embedding batch.
+        public var batchSize: Int = 512
+        /// Delete documents under the given paths whose source is gone.
+        public var prune = false
+        public var chunker = StructuredChunker()
+        public var loader = SourceLoader()
+
+        public init() {}
+    }
+
+    public let store: any VectorStore
+    public let embedder: any Embedder
+    public let collection: CollectionRef
+    public let options: Options
+    public let logger: Logger
+
+    public init(store: any VectorStore, embedder: any Embedder, collection: CollectionRef, options: Options = Options(), logger: Logger = Logger(label: "engram.ingest")) {
+        self.store = store
+        self.embedder = embedder
+        self.collection = collection
+        self.options = options
+        self.logger = logger
+    }
+
+    struct Pending {
+        var record: DocumentRecord
+        var chunks: [ChunkRecord]
+        var isUpdate: Bool
+    }
+
+    /// What changes a document's fingerprint besides its bytes.
+    var settingsFingerprint: String {
+        let j = options.loader.json
+        return "\(options.chunker.fingerprint)|\(embedder.identity)|json:\(j.textField),\(j.idField),\(j.embeddingField)"
+    }
+
+    func fingerprint(sourceBytesSHA256: String) -> String {
+        SHA256Hex.hash("\(settingsFingerprint)\u{0}\(sourceBytesSHA256)")
+    }
+
+    /// Ingests files and folders.
+    /// - Throws: only when the store itself fails or the collection is missing or has another embedding
+    ///   identity; problems with single files are in the report.
+    public func ingest(paths: [String], progress: (@Sendable (IngestProgress) -> Void)? = nil) async throws -> IngestReport {
+        let info = try await store.requireCollection(collection)
+        try info.identity.requireCompatible(embedder.identity, context: "ingest into \(collection)")
+        var report = IngestReport()
+        let existing = Dictionary(try await store.documents(in: collection).map { ($0.sourceURI, $0) }, uniquingKeysWith: { a, _ in a })
+
+        // Collect files.
+        var files: [(path: String, uri: String)] = []
+        var roots: [(uri: String, isDirectory: Bool)] = []
+        for path in paths {
+            let absolute = Ingestor.absolutePath(path)
+            var isDir: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: absolute, isDirectory: &isDir) else {
+                report.failed.append(.init(source: path, code: EngramError.Code.loadFailed.rawValue, reason: "\(path): no such file or folder"))
+                continue
+            }
+            if isDir.boolValue {
+                var uri = URL(fileURLWithPath: absolute, isDirectory: true).absoluteString
+                if !uri.hasSuffix("/") { uri += "/" }
+                roots.append((uri, true))
+                for rel in walk(absolute) {
+                    let full = absolute.hasSuffix("/") ? absolute + rel : absolute + "/" + rel
+                    files.append((full, URL(fileURLWithPath: full).absoluteString))
+                }
+            } else {
+                let uri = URL(fileURLWithPath: absolute).absoluteString
+                roots.append((uri, false))
+                files.append((absolute, uri))
+            }
+        }
+        var seen = Set<String>()
+        var filesWithFailures = Set<String>()
+        var pending: [Pending] = []
+        var pendingChunks = 0
+
+        for (n, file) in files.enumerated() {
+            progress?(IngestProgress(filesDone: n, filesTotal: files.count, currentPath: file.path))
+            report.files += 1
+            seen.insert(file.uri)
+            let bytes: [UInt8]
+            do {
+                let attributes = try FileManager.default.attributesOfItem(atPath: file.path)
+                let size = (attributes[.size] as? NSNumber)?.intValue ?? 0
+                guard size <= options.maxBytes else {
+                    throw EngramError(.loadFailed, "\(file.path): file is \(size) bytes, over the limit of \(options.maxBytes) (--max-bytes)")
+                }
+                guard let data = FileManager.default.contents(atPath: file.path) else {
+                    throw EngramError(.loadFailed, "\(file.path): cannot be read (it may have been removed)")
+                }
+                guard data.count <= options.maxBytes else {
+                    throw EngramError(.loadFailed, "\(file.path): file is \(data.count) bytes, over the limit of \(options.maxBytes) (--max-bytes)")
+                }
+                bytes = [UInt8](data)
+            } catch {
+                filesWithFailures.insert(file.uri)
+                report.failed.append(Ingestor.failure(source: file.path, error))
+                continue
+            }
+            // Fast path: a single-document file whose bytes and settings are unchanged is skipped unread.
+            if SourceLoader.isSingleDocument(path: file.path), let old = existing[file.uri],
+               old.fingerprint == fingerprint(sourceBytesSHA256: SHA256Hex.hash(bytes: bytes)) {
+                report.unchanged += 1
+                continue
+            }
+            let loaded: (documents: [LoadedDocument], failures: [(source: String, error: EngramError)])
+            do {
+                loaded = try options.loader.load(bytes: bytes, path: file.path, sourceURI: file.uri)
+            } catch {
+                filesWithFailures.insert(file.uri)
+                report.failed.append(Ingestor.failure(source: file.path, error))
+                continue
+            }
+            for f in loaded.failures {
+                seen.insert(f.source)
+                report.failed.append(.init(source: f.source, code: f.error.code.rawValue, reason: f.error.message))
+            }
+            for doc in loaded.documents {
+                seen.insert(doc.sourceURI)
+                let fp = fingerprint(sourceBytesSHA256: doc.sourceBytesSHA256)
+                if let old = existing[doc.sourceURI], old.fingerprint == fp {
+                    report.unchanged += 1
+                    continue
+                }
+                do {
+                    let (record, chunks) = try prepare(doc, fingerprint: fp, identity: info.identity)
+                    pending.append(Pending(record: record, chunks: chunks, isUpdate: existing[doc.sourceURI] != nil))
+                    pendingChunks += chunks.count
+                } catch {
+                    report.failed.append(Ingestor.failure(source: doc.sourceURI, error))
+                }
+            }
+            if pendingChunks >= options.batchSize {
+                try await flush(&pending, report: &report)
+                pendingChunks = 0
+            }
+        }
+        try await flush(&pending, report: &report)
+        progress?(IngestProgress(filesDone: files.count, filesTotal: files.count, currentPath: ""))
+
+        if options.prune {
+            for (uri, doc) in existing where !seen.contains(uri) {
+                let filePart = String(uri.split(separator: "#", maxSplits: 1).first ?? Substring(uri))
+                guard !filesWithFailures.contains(filePart) else { continue }
+                if seen.contains(filePart), !uri.contains("#") { continue }
+                let underRoot = roots.contains { root in root.isDirectory ? filePart.hasPrefix(root.uri) : filePart == root.uri }
+                guard underRoot else { continue }
+                if try await store.deleteDocument(id: doc.id, in: collection) { report.deleted += 1 }
+            }
+        }
+        return report
+    }
+
+    /// Ingests documents that were loaded elsewhere (for library users with their own sources).
+    public func ingest(documents: [LoadedDocument]) async throws -> IngestReport {
+        let info = try await store.requireCollection(collection)
+        try info.identity.requireCompatible(embedder.identity, context: "ingest into \(collection)")
+        var report = IngestReport()
+        var pending: [Pending] = []
+        for doc in documents {
+            let fp = fingerprint(sourceBytesSHA256: doc.sourceBytesSHA256)
+            let old = try await store.document(sourceURI: doc.sourceURI, in: collection)
+            if let old, old.info.fingerprint == fp {
+                report.unchanged += 1
+                continue
+            }
+            do {
+                let (record, chunks) = try prepare(doc, fingerprint: fp, identity: info.identity)
+                pending.append(Pending(record: record, chunks: chunks, isUpdate: old != nil))
+            } catch {
+                report.failed.append(Ingestor.failure(source: doc.sourceURI, error))
+            }
+            if pending.reduce(0, { $0 + $1.chunks.count }) >= options.batchSize {
+                try await flush(&pending, report: &report)
+            }
+        }
+        try await flush(&pending, report: &report)
+        return report
+    }
+
+    /// Chunks a loaded document into records (embeddings are added by `flush`).
+    func prepare(_ doc: LoadedDocument, fingerprint: String, identity: EmbeddingIdentity) throws -> (DocumentRecord, [ChunkRecord]) {
+        let id = DocumentRecord.makeID(ref: collection, sourceURI: doc.sourceURI)
+        let record = DocumentRecord(id: id, sourceURI: doc.sourceURI, sha256: SHA256Hex.hash(doc.text), fingerprint: fingerprint, mime: doc.mime, size: doc.size, metadata: doc.metadata, text: doc.text)
+        let scalars = Array(doc.text.unicodeScalars)
+        func slice(_ a: Int, _ b: Int) -> String {
+            var v = String.UnicodeScalarView()
+            v.append(contentsOf: scalars[a..<b])
+            return String(v)
+        }
+        if let embedding = doc.embedding {
+            guard identity.isExternal else {
+                throw EngramError(.embeddingMismatch, "\(doc.sourceURI): the record carries an embedding, but the collection embeds with \(identity); create the collection with --embedder external:\(embedding.count) to store your own vectors")
+            }
+            try identity.validate(vector: embedding, context: doc.sourceURI)
+            // A precomputed vector stands for the whole text: one chunk, trimmed of outer whitespace.
+            guard let first = scalars.firstIndex(where: { !$0.properties.isWhitespace }),
+                  let last = scalars.lastIndex(where: { !$0.properties.isWhitespace }) else {
+                throw EngramError(.emptyDocument, "\(doc.sourceURI): the text is empty")
+            }
+            let text = slice(first, last + 1)
+            let tokens = KeywordTokenizer.tokens(text).count
+            return (record, [ChunkRecord(id: ChunkRecord.makeID(documentID: id, ordinal: 0), ordinal: 0, text: text, charStart: first, charEnd: last + 1, section: [], tokenCount: tokens, sha256: SHA256Hex.hash(text), embedding: embedding)])
+        }
+        if identity.isExternal {
+            throw EngramError(.embeddingMismatch, "\(doc.sourceURI): the collection stores external vectors (\(identity)) and this document has no 'embedding' field")
+        }
+        let spans = options.chunker.chunk(text: doc.text, headings: doc.headings)
+        guard !spans.isEmpty else {
+            throw EngramError(.emptyDocument, "\(doc.sourceURI): the document yields no chunk (no visible text)")
+        }
+        let chunks = spans.enumerated().map { i, span in
+            let text = slice(span.start, span.end)
+            var metadata: Metadata = [:]
+            if !span.section.isEmpty { metadata["section"] = .string(span.section.joined(separator: " > ")) }
+            return ChunkRecord(id: ChunkRecord.makeID(documentID: id, ordinal: i), ordinal: i, text: text, charStart: span.start, charEnd: span.end, section: span.section, tokenCount: span.tokenCount, sha256: SHA256Hex.hash(text), metadata: metadata)
+        }
+        return (record, chunks)
+    }
+
+    /// Embeds the pending chunks in batches, then writes each document atomically.
+    func flush(_ pending: inout [Pending], report: inout IngestReport) async throws {
+        guard !pending.isEmpty else { return }
+        defer { pending.removeAll() }
+        var texts: [String] = []
+        var slots: [(Int, Int)] = []
+        for (d, p) in pending.enumerated() {
+            for (c, chunk) in p.chunks.enumerated() where chunk.embedding == nil {
+                texts.append(chunk.text)
+                slots.append((d, c))
+            }
+        }
+        var failedDocuments = Set<Int>()
+        if !texts.isEmpty {
+            var start = 0
+            let size = max(1, embedder.preferredBatchSize)
+            while start < texts.count {
+                let end = min(texts.count, start + size)
+                do {
+                    let vectors = try await embedder.embed(Array(texts[start..<end]))
+                    guard vectors.count == end - start else {
+                        throw EngramError(.storageFailure, "embedder returned \(vectors.count) vectors for \(end - start) texts")
+                    }
+                    for (i, v) in vectors.enumerated() {
+                        let (d, c) = slots[start + i]
+                        pending[d].chunks[c].embedding = v
+                    }
+                    report.chunksEmbedded += vectors.count
+                } catch {
+                    for i in start..<end { failedDocuments.insert(slots[i].0) }
+                    logger.warning("embedding failed", metadata: ["error": "\(error)"])
+                    for d in Set(slots[start..<end].map(\.0)) {
+                        report.failed.append(Ingestor.failure(source: pending[d].record.sourceURI, error))
+                    }
+                }
+                start = end
+            }
+        }
+        for (d, p) in pending.enumerated() where !failedDocuments.contains(d) {
+            do {
+                let outcome = try await store.upsert(document: p.record, chunks: p.chunks, identity: embedder.identity, in: collection)
+                switch outcome {
+                case .added: report.added += 1
+                case .updated: report.updated += 1
+                case .unchanged: report.unchanged += 1
+                }
+                if outcome != .unchanged { report.chunksWritten += p.chunks.count }
+            } catch let e as EngramError where e.code == .storageFailure || e.code == .collectionNotFound {
+                throw e
+            } catch {
+                report.failed.append(Ingestor.failure(source: p.record.sourceURI, error))
+            }
+        }
+    }
+
+    static func failure(source: String, _ error: any Error) -> IngestReport.Failure {
+        if let e = error as? EngramError {
+            return .init(source: source, code: e.code.rawValue, reason: e.message)
+        }
+        return .init(source: source, code: EngramError.Code.loadFailed.rawValue, reason: "\(source): \(error)")
+    }
+
+    static func absolutePath(_ path: String) -> String {
+        let expanded = (path as NSString).expandingTildeInPath
+        let absolute = expanded.hasPrefix("/") ? expanded : FileManager.default.currentDirectoryPath + "/" + expanded
+        return URL(fileURLWithPath: absolute).standardizedFileURL.path
+    }
+
+    /// Relative paths of the files under `root` that pass the include and exclude patterns, sorted.
+    /// Hidden files and folders (names starting with `.`) are skipped.
+    func walk(_ root: String) -> [String] {
+        var out: [String] = []
+        func visit(_ relative: String) {
+            let full = relative.isEmpty ? root : root + "/" + relative
+            guard let names = try? FileManager.default.contentsOfDirectory(atPath: full) else { return }
+            for name in names.sorted() where !name.hasPrefix(".") {
+                let rel = relative.isEmpty ? name : relative + "/" + name
+                if options.exclude.contains(where: { $0.matches(relativePath: rel) }) { continue }
+                var isDir: ObjCBool = false
+                guard FileManager.default.fileExists(atPath: root + "/" + rel, isDirectory: &isDir) else { continue }
+                if isDir.boolValue {
+                    visit(rel)
+                } else if options.include.isEmpty {
+                    if SourceLoader.isSupported(extension: (name as NSString).pathExtension) { out.append(rel) }
+                } else if options.include.contains(where: { $0.matches(relativePath: rel) }) {
+                    out.append(rel)
+                }
+            }
+        }
+        visit("")
+        return out
+    }
+}

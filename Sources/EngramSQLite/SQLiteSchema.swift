@@ -1,0 +1,74 @@
+import GRDB
+
+/// The SQLite schema's migrations. Append-only: a shipped migration is never edited.
+enum SQLiteSchema {
+    static var migrator: DatabaseMigrator {
+        var m = DatabaseMigrator()
+        m.registerMigration("v1_documents_chunks") { db in
+            try db.execute(sql: """
+                CREATE TABLE collections (
+                    id INTEGER PRIMARY KEY,
+                    tenant_id TEXT NOT NULL,
+                    name TEXT NOT NULL,
+                    model TEXT NOT NULL,
+                    revision TEXT NOT NULL,
+                    dimension INTEGER NOT NULL,
+                    distance TEXT NOT NULL,
+                    normalized INTEGER NOT NULL,
+                    active_generation INTEGER NOT NULL DEFAULT 1,
+                    data_version INTEGER NOT NULL DEFAULT 0,
+                    created_at TEXT NOT NULL,
+                    UNIQUE (tenant_id, name)
+                );
+                CREATE TABLE documents (
+                    collection_id INTEGER NOT NULL REFERENCES collections(id) ON DELETE CASCADE,
+                    id TEXT NOT NULL,
+                    tenant_id TEXT NOT NULL,
+                    source_uri TEXT NOT NULL,
+                    sha256 TEXT NOT NULL,
+                    fingerprint TEXT NOT NULL,
+                    version INTEGER NOT NULL,
+                    mime TEXT NOT NULL,
+                    size INTEGER NOT NULL,
+                    chunk_count INTEGER NOT NULL,
+                    metadata TEXT NOT NULL,
+                    text TEXT NOT NULL,
+                    created_at TEXT NOT NULL,
+                    updated_at TEXT NOT NULL,
+                    PRIMARY KEY (collection_id, id),
+                    UNIQUE (collection_id, source_uri)
+                );
+                CREATE TABLE chunks (
+                    rowid INTEGER PRIMARY KEY,
+                    collection_id INTEGER NOT NULL,
+                    id TEXT NOT NULL,
+                    tenant_id TEXT NOT NULL,
+                    document_id TEXT NOT NULL,
+                    generation INTEGER NOT NULL,
+                    ordinal INTEGER NOT NULL,
+                    text TEXT NOT NULL,
+                    char_start INTEGER NOT NULL,
+                    char_end INTEGER NOT NULL,
+                    section TEXT NOT NULL,
+                    token_count INTEGER NOT NULL,
+                    sha256 TEXT NOT NULL,
+                    metadata TEXT NOT NULL,
+                    embedding BLOB,
+                    UNIQUE (collection_id, id),
+                    FOREIGN KEY (collection_id, document_id) REFERENCES documents(collection_id, id) ON DELETE CASCADE
+                );
+                CREATE INDEX chunks_by_document ON chunks(collection_id, document_id);
+                CREATE INDEX chunks_by_generation ON chunks(collection_id, generation);
+                """)
+        }
+        return m
+    }
+
+    /// Name of a collection's FTS5 table. Built from the integer collection id only.
+    static func ftsTable(_ collectionID: Int64) -> String { "fts_\(collectionID)" }
+
+    static func createFTS(_ db: Database, collectionID: Int64) throws {
+        let t = ftsTable(collectionID)
+        try db.execute(sql: "CREATE VIRTUAL TABLE \(t) USING fts5(text, content='chunks', content_rowid='rowid', tokenize='unicode61 remove_diacritics 2')")
+    }
+}

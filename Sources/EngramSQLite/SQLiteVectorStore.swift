@@ -1,0 +1,333 @@
+import EngramCore
+import Foundation
+import GRDB
+import Synchronization
+
+/// The embedded store: one SQLite file (WAL mode) through GRDB.
+///
+/// Documents and chunks live in tables; each collection has an FTS5 index for keyword search; vectors
+/// are float32 blobs, searched exactly with SIMD over an in-memory copy that is reloaded when the
+/// collection changes (any process's write bumps the collection's `data_version`). Filters compile to
+/// SQL over the JSON metadata with bound arguments. Readers run concurrently with one writer.
+public final class SQLiteVectorStore: VectorStore, Sendable {
+    public let path: String
+    let pool: DatabasePool
+    let caches = Mutex<[CacheKey: VectorCache]>([:])
+    let now: @Sendable () -> Date
+
+    public var descriptor: StoreDescriptor {
+        StoreDescriptor(kind: "sqlite", schemaVersion: SQLiteVectorStore.schemaVersion)
+    }
+
+    /// The number of migrations this build applies.
+    public static let schemaVersion = 1
+
+    /// Opens (creating if needed) the store at `path` and migrates it.
+    /// - Throws: `storage_failure` when the file cannot be opened or migrated.
+    public init(path: String, now: @escaping @Sendable () -> Date = { Date() }) throws {
+        self.path = path
+        self.now = now
+        let directory = (path as NSString).deletingLastPathComponent
+        if !directory.isEmpty {
+            try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        }
+        var config = Configuration()
+        config.busyMode = .timeout(10)
+        config.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+        }
+        do {
+            pool = try DatabasePool(path: path, configuration: config)
+            try SQLiteSchema.migrator.migrate(pool)
+        } catch {
+            throw EngramError(.storageFailure, "cannot open SQLite store at \(path): \(error)", underlying: error)
+        }
+    }
+
+    /// Opens a store from a URL: `sqlite:PATH` or `sqlite://PATH`.
+    public convenience init(url: String) throws {
+        guard let path = SQLiteVectorStore.path(fromURL: url) else {
+            throw EngramError(.invalidConfiguration, "not a SQLite store URL: \(url) (expected sqlite:PATH)")
+        }
+        try self.init(path: path)
+    }
+
+    public static func path(fromURL url: String) -> String? {
+        if url.hasPrefix("sqlite://") { return String(url.dropFirst("sqlite://".count)) }
+        if url.hasPrefix("sqlite:") { return String(url.dropFirst("sqlite:".count)) }
+        return nil
+    }
+
+    /// Applied migration identifiers, oldest first.
+    public func appliedMigrations() async throws -> [String] {
+        try await wrap { try await self.pool.read { db in try SQLiteSchema.migrator.appliedMigrations(db) } }
+    }
+
+    func wrap<T>(_ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch let e as EngramError {
+            throw e
+        } catch {
+            throw EngramError(.storageFailure, "SQLite: \(error)", underlying: error)
+        }
+    }
+
+    // MARK: Collections
+
+    struct CollectionRow: Sendable {
+        var id: Int64
+        var info: CollectionInfo
+        var dataVersion: Int64
+    }
+
+    static func collectionRow(_ db: Database, _ ref: CollectionRef) throws -> CollectionRow? {
+        guard let row = try Row.fetchOne(db, sql: "SELECT * FROM collections WHERE tenant_id = ? AND name = ?", arguments: [ref.tenant, ref.name]) else {
+            return nil
+        }
+        return try collectionRow(row)
+    }
+
+    static func collectionRow(_ row: Row) throws -> CollectionRow {
+        let distanceName: String = row["distance"]
+        guard let distance = Distance(rawValue: distanceName) else {
+            throw EngramError(.storageFailure, "collection has an unknown distance '\(distanceName)'")
+        }
+        let identity = EmbeddingIdentity(model: row["model"], revision: row["revision"], dimension: row["dimension"], distance: distance, normalized: row["normalized"])
+        let ref = CollectionRef(tenant: row["tenant_id"], name: row["name"])
+        let created = MetadataValue.parseDate(row["created_at"]) ?? Date(timeIntervalSince1970: 0)
+        return CollectionRow(id: row["id"], info: CollectionInfo(ref: ref, identity: identity, generation: row["active_generation"], createdAt: created), dataVersion: row["data_version"])
+    }
+
+    static func requireCollection(_ db: Database, _ ref: CollectionRef) throws -> CollectionRow {
+        guard let c = try collectionRow(db, ref) else {
+            throw EngramError(.collectionNotFound, "collection '\(ref.name)' does not exist for tenant '\(ref.tenant)'")
+        }
+        return c
+    }
+
+    public func createCollection(_ ref: CollectionRef, identity: EmbeddingIdentity) async throws -> CollectionInfo {
+        try ref.validate()
+        guard identity.dimension > 0, identity.dimension <= 16_000 else {
+            throw EngramError(.invalidInput, "dimension must be between 1 and 16000, got \(identity.dimension)")
+        }
+        let created = MetadataValue.canonicalDateString(now())
+        return try await wrap {
+            try await pool.write { db in
+                if let existing = try Self.collectionRow(db, ref) {
+                    guard existing.info.identity == identity else {
+                        throw EngramError(.collectionExists, "collection '\(ref.name)' exists with embedding identity \(existing.info.identity), not \(identity)")
+                    }
+                    return existing.info
+                }
+                try db.execute(sql: """
+                    INSERT INTO collections (tenant_id, name, model, revision, dimension, distance, normalized, created_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    """, arguments: [ref.tenant, ref.name, identity.model, identity.revision, identity.dimension, identity.distance.rawValue, identity.normalized, created])
+                try SQLiteSchema.createFTS(db, collectionID: db.lastInsertedRowID)
+                return try Self.requireCollection(db, ref).info
+            }
+        }
+    }
+
+    public func collection(_ ref: CollectionRef) async throws -> CollectionInfo? {
+        try await wrap { try await pool.read { db in try Self.collectionRow(db, ref)?.info } }
+    }
+
+    public func collections(tenant: String) async throws -> [CollectionInfo] {
+        try await wrap {
+            try await pool.read { db in
+                try Row.fetchAll(db, sql: "SELECT * FROM collections WHERE tenant_id = ? ORDER BY name", arguments: [tenant]).map { try Self.collectionRow($0).info }
+            }
+        }
+    }
+
+    public func deleteCollection(_ ref: CollectionRef) async throws -> Bool {
+        let deleted = try await wrap {
+            try await pool.write { db -> Int64? in
+                guard let c = try Self.collectionRow(db, ref) else { return nil }
+                try db.execute(sql: "DROP TABLE IF EXISTS \(SQLiteSchema.ftsTable(c.id))")
+                try db.execute(sql: "DELETE FROM chunks WHERE collection_id = ?", arguments: [c.id])
+                try db.execute(sql: "DELETE FROM documents WHERE collection_id = ?", arguments: [c.id])
+                try db.execute(sql: "DELETE FROM collections WHERE id = ?", arguments: [c.id])
+                return c.id
+            }
+        }
+        guard let id = deleted else { return false }
+        caches.withLock { $0 = $0.filter { $0.key.collectionID != id } }
+        return true
+    }
+
+    // MARK: Documents
+
+    public func upsert(document: DocumentRecord, chunks: [ChunkRecord], identity: EmbeddingIdentity?, in ref: CollectionRef) async throws -> UpsertOutcome {
+        guard let info = try await collection(ref) else {
+            throw EngramError(.collectionNotFound, "collection '\(ref.name)' does not exist for tenant '\(ref.tenant)'")
+        }
+        try UpsertValidation.validate(document: document, chunks: chunks, identity: identity, collection: info)
+        let documentMetadata = document.metadata.canonicalJSON
+        let chunkMetadata = chunks.map { UpsertValidation.mergedMetadata(document: document.metadata, chunk: $0.metadata).canonicalJSON }
+        let blobs = chunks.map { $0.embedding.map(SQLiteVectorStore.blob) }
+        let sections = chunks.map { JSONValue.array($0.section.map { .string($0) }).serialized() }
+        let time = MetadataValue.canonicalDateString(now())
+        return try await wrap {
+            try await pool.write { db in
+                let c = try Self.requireCollection(db, ref)
+                guard c.info.identity == info.identity else {
+                    throw EngramError(.embeddingMismatch, "collection \(ref) changed its embedding identity during the upsert")
+                }
+                let fts = SQLiteSchema.ftsTable(c.id)
+                let old = try Row.fetchOne(db, sql: "SELECT sha256, fingerprint, metadata, version, created_at FROM documents WHERE collection_id = ? AND id = ?", arguments: [c.id, document.id])
+                if let old {
+                    let oldChunks = try Row.fetchAll(db, sql: "SELECT id, sha256, metadata, embedding FROM chunks WHERE collection_id = ? AND document_id = ? ORDER BY ordinal", arguments: [c.id, document.id])
+                    let same = (old["sha256"] as String) == document.sha256 && (old["fingerprint"] as String) == document.fingerprint
+                        && (old["metadata"] as String) == documentMetadata && oldChunks.count == chunks.count
+                        && zip(oldChunks, chunks.indices).allSatisfy { row, i in
+                            (row["id"] as String) == chunks[i].id && (row["sha256"] as String) == chunks[i].sha256
+                                && (row["metadata"] as String) == chunkMetadata[i] && (row["embedding"] as Data?) == blobs[i]
+                        }
+                    if same { return UpsertOutcome.unchanged }
+                    try Self.deleteChunks(db, collectionID: c.id, documentID: document.id, fts: fts)
+                }
+                try db.execute(sql: """
+                    INSERT INTO documents (collection_id, id, tenant_id, source_uri, sha256, fingerprint, version, mime, size, chunk_count, metadata, text, created_at, updated_at)
+                    VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT (collection_id, id) DO UPDATE SET
+                        sha256 = excluded.sha256, fingerprint = excluded.fingerprint, version = documents.version + 1,
+                        mime = excluded.mime, size = excluded.size, chunk_count = excluded.chunk_count,
+                        metadata = excluded.metadata, text = excluded.text, updated_at = excluded.updated_at
+                    """, arguments: [c.id, document.id, ref.tenant, document.sourceURI, document.sha256, document.fingerprint, document.mime, document.size, chunks.count, documentMetadata, document.text, time, time])
+                let insertChunk = try db.cachedStatement(sql: """
+                    INSERT INTO chunks (collection_id, id, tenant_id, document_id, generation, ordinal, text, char_start, char_end, section, token_count, sha256, metadata, embedding)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """)
+                let insertFTS = try db.cachedStatement(sql: "INSERT INTO \(fts) (rowid, text) VALUES (?, ?)")
+                for (i, chunk) in chunks.enumerated() {
+                    try insertChunk.execute(arguments: [c.id, chunk.id, ref.tenant, document.id, c.info.generation, chunk.ordinal, chunk.text, chunk.charStart, chunk.charEnd, sections[i], chunk.tokenCount, chunk.sha256, chunkMetadata[i], blobs[i]])
+                    try insertFTS.execute(arguments: [db.lastInsertedRowID, chunk.text])
+                }
+                try db.execute(sql: "UPDATE collections SET data_version = data_version + 1 WHERE id = ?", arguments: [c.id])
+                return old == nil ? UpsertOutcome.added : UpsertOutcome.updated
+            }
+        }
+    }
+
+    static func deleteChunks(_ db: Database, collectionID: Int64, documentID: String, fts: String) throws {
+        let removeFTS = try db.cachedStatement(sql: "INSERT INTO \(fts) (\(fts), rowid, text) VALUES ('delete', ?, ?)")
+        let rows = try Row.fetchAll(db, sql: "SELECT rowid, text FROM chunks WHERE collection_id = ? AND document_id = ?", arguments: [collectionID, documentID])
+        for row in rows {
+            try removeFTS.execute(arguments: [row["rowid"] as Int64, row["text"] as String])
+        }
+        try db.execute(sql: "DELETE FROM chunks WHERE collection_id = ? AND document_id = ?", arguments: [collectionID, documentID])
+    }
+
+    public func deleteDocument(id: String, in ref: CollectionRef) async throws -> Bool {
+        try await wrap {
+            try await pool.write { db in
+                let c = try Self.requireCollection(db, ref)
+                guard try Bool.fetchOne(db, sql: "SELECT 1 FROM documents WHERE collection_id = ? AND id = ?", arguments: [c.id, id]) != nil else {
+                    return false
+                }
+                try Self.deleteChunks(db, collectionID: c.id, documentID: id, fts: SQLiteSchema.ftsTable(c.id))
+                try db.execute(sql: "DELETE FROM documents WHERE collection_id = ? AND id = ?", arguments: [c.id, id])
+                try db.execute(sql: "UPDATE collections SET data_version = data_version + 1 WHERE id = ?", arguments: [c.id])
+                return true
+            }
+        }
+    }
+
+    static func documentInfo(_ row: Row) throws -> DocumentInfo {
+        DocumentInfo(
+            id: row["id"], sourceURI: row["source_uri"], sha256: row["sha256"], fingerprint: row["fingerprint"],
+            version: row["version"], mime: row["mime"], size: row["size"], chunkCount: row["chunk_count"],
+            metadata: try Metadata.parse(json: row["metadata"]),
+            createdAt: MetadataValue.parseDate(row["created_at"]) ?? Date(timeIntervalSince1970: 0),
+            updatedAt: MetadataValue.parseDate(row["updated_at"]) ?? Date(timeIntervalSince1970: 0))
+    }
+
+    public func documents(in ref: CollectionRef) async throws -> [DocumentInfo] {
+        try await wrap {
+            try await pool.read { db in
+                let c = try Self.requireCollection(db, ref)
+                return try Row.fetchAll(db, sql: """
+                    SELECT id, source_uri, sha256, fingerprint, version, mime, size, chunk_count, metadata, created_at, updated_at
+                    FROM documents WHERE collection_id = ? ORDER BY source_uri
+                    """, arguments: [c.id]).map(Self.documentInfo)
+            }
+        }
+    }
+
+    public func document(id: String, in ref: CollectionRef) async throws -> (info: DocumentInfo, text: String)? {
+        try await wrap {
+            try await pool.read { db -> (info: DocumentInfo, text: String)? in
+                let c = try Self.requireCollection(db, ref)
+                guard let row = try Row.fetchOne(db, sql: "SELECT * FROM documents WHERE collection_id = ? AND id = ?", arguments: [c.id, id]) else {
+                    return nil
+                }
+                return (try Self.documentInfo(row), row["text"])
+            }
+        }
+    }
+
+    static let chunkColumns = """
+        c.id, c.document_id, d.source_uri, d.sha256 AS document_sha256, c.ordinal, c.text, c.char_start, c.char_end,
+        c.section, c.token_count, c.sha256, c.metadata, c.generation
+        """
+
+    static func storedChunk(_ row: Row) throws -> StoredChunk {
+        var section: [String] = []
+        if case .array(let items) = try JSONValue.parse(row["section"] as String) {
+            section = items.compactMap { if case .string(let s) = $0 { s } else { nil } }
+        }
+        return StoredChunk(
+            id: row["id"], documentID: row["document_id"], sourceURI: row["source_uri"], documentSHA256: row["document_sha256"],
+            ordinal: row["ordinal"], text: row["text"], charStart: row["char_start"], charEnd: row["char_end"], section: section,
+            tokenCount: row["token_count"], sha256: row["sha256"], metadata: try Metadata.parse(json: row["metadata"]), generation: row["generation"])
+    }
+
+    static func fetchChunks(_ db: Database, collectionID: Int64, ids: [String]) throws -> [StoredChunk] {
+        var out: [StoredChunk] = []
+        // Stay well under SQLite's bound-parameter limit.
+        for start in stride(from: 0, to: ids.count, by: 500) {
+            let slice = Array(ids[start..<min(ids.count, start + 500)])
+            let placeholders = Array(repeating: "?", count: slice.count).joined(separator: ", ")
+            var arguments: [any DatabaseValueConvertible] = [collectionID]
+            arguments.append(contentsOf: slice)
+            let rows = try Row.fetchAll(db, sql: """
+                SELECT \(chunkColumns) FROM chunks c
+                JOIN documents d ON d.collection_id = c.collection_id AND d.id = c.document_id
+                WHERE c.collection_id = ? AND c.id IN (\(placeholders))
+                """, arguments: StatementArguments(arguments))
+            out.append(contentsOf: try rows.map(storedChunk))
+        }
+        let byID = Dictionary(out.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        return ids.compactMap { byID[$0] }
+    }
+
+    public func chunks(ids: [String], in ref: CollectionRef) async throws -> [StoredChunk] {
+        try await wrap {
+            try await pool.read { db in
+                let c = try Self.requireCollection(db, ref)
+                return try Self.fetchChunks(db, collectionID: c.id, ids: ids)
+            }
+        }
+    }
+
+    public func stats(_ ref: CollectionRef) async throws -> CollectionStats {
+        try await wrap {
+            try await pool.read { db in
+                let c = try Self.requireCollection(db, ref)
+                let documents = try Int.fetchOne(db, sql: "SELECT count(*) FROM documents WHERE collection_id = ?", arguments: [c.id]) ?? 0
+                let row = try Row.fetchOne(db, sql: """
+                    SELECT count(*) AS n, count(embedding) AS e, coalesce(sum(length(CAST(text AS BLOB))), 0) AS bytes
+                    FROM chunks WHERE collection_id = ?
+                    """, arguments: [c.id])!
+                return CollectionStats(documents: documents, chunks: row["n"], embeddedChunks: row["e"], textBytes: row["bytes"])
+            }
+        }
+    }
+
+    static func blob(_ vector: [Float]) -> Data {
+        vector.withUnsafeBufferPointer { Data(buffer: $0) }
+    }
+}
