@@ -33,6 +33,32 @@ public enum MetadataValue: Sendable, Hashable {
         }
     }
 
+    /// Equality as stored: dates are equal when they fall on the same millisecond.
+    public static func == (lhs: MetadataValue, rhs: MetadataValue) -> Bool {
+        switch (lhs, rhs) {
+        case (.string(let a), .string(let b)): a == b
+        case (.int(let a), .int(let b)): a == b
+        case (.double(let a), .double(let b)): a == b
+        case (.bool(let a), .bool(let b)): a == b
+        case (.null, .null): true
+        case (.date(let a), .date(let b)): milliseconds(a) == milliseconds(b)
+        case (.array(let a), .array(let b)): a == b
+        default: false
+        }
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        switch self {
+        case .string(let s): hasher.combine(0); hasher.combine(s)
+        case .int(let i): hasher.combine(1); hasher.combine(i)
+        case .double(let d): hasher.combine(2); hasher.combine(d)
+        case .bool(let b): hasher.combine(3); hasher.combine(b)
+        case .null: hasher.combine(4)
+        case .date(let d): hasher.combine(5); hasher.combine(MetadataValue.milliseconds(d))
+        case .array(let a): hasher.combine(6); hasher.combine(a)
+        }
+    }
+
     /// Whether this value is a scalar (anything but an array).
     public var isScalar: Bool {
         if case .array = self { return false }
@@ -47,12 +73,15 @@ extension MetadataValue {
     /// The canonical text form of a date in Engram: UTC, millisecond precision, `Z` suffix. Its
     /// lexicographic order is chronological order, which the SQL backends rely on.
     public static func canonicalDateString(_ date: Date) -> String {
-        // Round to milliseconds so the text form is stable and round-trips.
-        let ms = (date.timeIntervalSince1970 * 1000).rounded()
-        let rounded = Date(timeIntervalSince1970: ms / 1000)
-        return rounded.formatted(
-            Date.ISO8601FormatStyle(includingFractionalSeconds: true, timeZone: TimeZone(identifier: "UTC")!)
-        )
+        // Format whole seconds, then append the milliseconds from integer arithmetic: formatting a
+        // fractional Date directly truncates 0.122 stored as 0.12199… to ".121".
+        let ms = milliseconds(date)
+        let seconds = ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000)
+        let fraction = ms - seconds * 1000
+        let whole = Date(timeIntervalSince1970: TimeInterval(seconds)).formatted(
+            Date.ISO8601FormatStyle(timeZone: TimeZone(identifier: "UTC")!))
+        let digits = String(fraction)
+        return String(whole.dropLast()) + "." + String(repeating: "0", count: 3 - digits.count) + digits + "Z"
     }
 
     /// A date's instant in whole milliseconds, the precision Engram stores.
