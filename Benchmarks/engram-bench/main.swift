@@ -1,1 +1,2 @@
-print("x")
+import EngramCore
+print("bench placeholder")

@@ -1,0 +1,113 @@
+import ArgumentParser
+import EngramCore
+import EngramPipeline
+import EngramSQLite
+import Foundation
+
+@main
+struct Engram: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "engram",
+        abstract: "Durable, auditable retrieval memory: ingest documents, search them with filters, verify the evidence.",
+        discussion: """
+            Exit codes: 0 success; 1 storage or internal failure; 2 partial result (ingest had failed \
+            files, verify found changed or missing evidence); 64 usage error; 65 bad input (filter, vector, \
+            manifest, file); 66 not found (collection, document, path); 78 configuration (store URL, embedder).
+            """,
+        version: "0.1.0",
+        subcommands: [Init.self, Ingest.self, Search.self, Show.self, Verify.self, Delete.self, Stats.self, Collections.self]
+    )
+}
+
+/// Options every command takes.
+struct GlobalOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("Store URL: sqlite:PATH (default from ENGRAM_STORE, else sqlite:.engram/engram.sqlite).", valueName: "url"))
+    var store: String?
+
+    @Option(name: .long, help: "Tenant id.")
+    var tenant: String = "default"
+
+    @Option(name: .long, help: "Collection name.")
+    var collection: String = "default"
+
+    @Flag(name: .long, help: "Print machine-readable JSON.")
+    var json = false
+
+    var storeURL: String {
+        store ?? ProcessInfo.processInfo.environment["ENGRAM_STORE"] ?? "sqlite:.engram/engram.sqlite"
+    }
+
+    var ref: CollectionRef { CollectionRef(tenant: tenant, name: collection) }
+
+    func openStore() throws -> any VectorStore {
+        try StoreLocator.open(storeURL)
+    }
+}
+
+/// Opens a store from its URL.
+enum StoreLocator {
+    static func open(_ url: String) throws -> any VectorStore {
+        if url.hasPrefix("sqlite:") {
+            return try SQLiteVectorStore(url: url)
+        }
+        if url.hasSuffix(".sqlite") || url.hasSuffix(".db") {
+            return try SQLiteVectorStore(path: url)
+        }
+        if url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") {
+            throw EngramError(.invalidConfiguration, "the PostgreSQL backend is not part of this build yet; use sqlite:PATH")
+        }
+        throw EngramError(.invalidConfiguration, "unknown store URL '\(url)' (expected sqlite:PATH)")
+    }
+}
+
+/// Runs a command body, turning errors into one-line messages and documented exit codes.
+func reporting(_ global: GlobalOptions, _ body: () async throws -> Void) async throws {
+    do {
+        try await body()
+    } catch let e as EngramError {
+        Output.error(e, json: global.json)
+        throw ExitCode(Output.exitCode(for: e.code))
+    }
+}
+
+enum Output {
+    static func exitCode(for code: EngramError.Code) -> Int32 {
+        switch code {
+        case .invalidInput, .invalidFilter, .invalidManifest, .embeddingMismatch, .emptyDocument, .loadFailed, .collectionExists: 65
+        case .collectionNotFound, .notFound: 66
+        case .invalidConfiguration, .unsupported: 78
+        default: 1
+        }
+    }
+
+    static func error(_ e: EngramError, json: Bool) {
+        if json {
+            print(JSONValue.object([("error", .object([("code", .string(e.code.rawValue)), ("message", .string(e.message))]))]).serialized(sortedKeys: true))
+        }
+        FileHandle.standardError.write(Data("engram: error: \(e.message)\n".utf8))
+    }
+
+    static func notice(_ text: String) {
+        FileHandle.standardError.write(Data("engram: \(text)\n".utf8))
+    }
+
+    static func printJSON(_ value: JSONValue) {
+        print(value.serialized(sortedKeys: true))
+    }
+
+    static func metadataJSON(_ m: Metadata) -> JSONValue {
+        .object(m.sorted { $0.key < $1.key }.map { ($0.key, $0.value.json) })
+    }
+
+    static func identityJSON(_ i: EmbeddingIdentity) -> JSONValue {
+        .object([("model", .string(i.model)), ("revision", .string(i.revision)), ("dimension", .int(Int64(i.dimension))),
+                 ("distance", .string(i.distance.rawValue)), ("normalized", .bool(i.normalized))])
+    }
+
+    static func oneLine(_ text: String, max: Int) -> String {
+        let flat = text.split(whereSeparator: { $0.isWhitespace }).joined(separator: " ")
+        return flat.count <= max ? flat : String(flat.prefix(max - 1)) + "…"
+    }
+
+    static var stderrIsTerminal: Bool { isatty(2) == 1 }
+}
