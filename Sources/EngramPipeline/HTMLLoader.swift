@@ -5,7 +5,7 @@ import Foundation
 /// `<title>` becomes the `title` metadata and the first line; `script`, `style`, `noscript`, `template`,
 /// `svg` and comments are dropped; character references are decoded.
 public enum HTMLLoader {
-    static let dropped: Set<String> = ["script", "style", "noscript", "template", "svg", "head"]
+    static let dropped: Set<String> = ["script", "style", "noscript", "template", "svg"]
     static let blocks: Set<String> = [
         "p", "div", "br", "li", "ul", "ol", "table", "tr", "section", "article", "header", "footer", "nav",
         "aside", "main", "blockquote", "pre", "hr", "dl", "dt", "dd", "figure", "figcaption", "form", "h1", "h2",

@@ -1,0 +1,85 @@
+import EngramCore
+import EngramPipeline
+import EngramSQLite
+import EngramTesting
+import Foundation
+import GRDB
+import Testing
+
+@Suite("SQLite store")
+struct SQLiteStoreTests {
+    let fx = Fixtures()
+
+    @Test func migrationsAreRecordedAndReopeningIsIdempotent() async throws {
+        let path = temporaryStorePath()
+        let store = try SQLiteVectorStore(path: path)
+        #expect(try await store.appliedMigrations() == ["v1_documents_chunks"])
+        try await fx.load(store, [("mem://a", "text", [:])])
+        let reopened = try SQLiteVectorStore(path: path)
+        #expect(try await reopened.appliedMigrations() == ["v1_documents_chunks"])
+        #expect(try await reopened.stats(fx.ref).documents == 1)
+        let journal = try await DatabaseQueue(path: path).read { db in try String.fetchOne(db, sql: "PRAGMA journal_mode") }
+        #expect(journal == "wal")
+    }
+
+    @Test func anotherConnectionSeesWritesImmediately() async throws {
+        let path = temporaryStorePath()
+        let writer = try SQLiteVectorStore(path: path)
+        let reader = try SQLiteVectorStore(path: path)
+        try await fx.load(writer, [("mem://a", "apples and pears", [:])])
+        let first = try await reader.search(SearchRequest(mode: .vector, vector: fx.query("bananas"), k: 5), in: fx.ref)
+        #expect(first.hits.count == 1)
+        let (d, c) = fx.document("mem://b", "bananas")
+        _ = try await writer.upsert(document: d, chunks: c, identity: fx.identity, in: fx.ref)
+        let second = try await reader.search(SearchRequest(mode: .vector, vector: fx.query("bananas"), k: 5), in: fx.ref)
+        #expect(second.hits.first?.chunk.sourceURI == "mem://b", "the reader's vector cache is refreshed")
+        _ = try await writer.deleteDocument(id: d.id, in: fx.ref)
+        let third = try await reader.search(SearchRequest(mode: .vector, vector: fx.query("bananas"), k: 5), in: fx.ref)
+        #expect(third.hits.map(\.chunk.sourceURI) == ["mem://a"])
+    }
+
+    @Test func concurrentReadersDuringWrites() async throws {
+        let store = try SQLiteVectorStore(path: temporaryStorePath())
+        try await fx.load(store, (0..<50).map { ("mem://\($0)", "document number \($0) about things", ["n": .int(Int64($0))]) })
+        try await withThrowingTaskGroup(of: Int.self) { group in
+            group.addTask {
+                for i in 50..<100 {
+                    let (d, c) = fx.document("mem://\(i)", "document number \(i) about things", metadata: ["n": .int(Int64(i))])
+                    _ = try await store.upsert(document: d, chunks: c, identity: fx.identity, in: fx.ref)
+                }
+                return 0
+            }
+            for r in 0..<6 {
+                group.addTask {
+                    var seen = 0
+                    for _ in 0..<30 {
+                        let res = try await store.search(SearchRequest(mode: r % 2 == 0 ? .vector : .hybrid, text: "document things", vector: fx.query("document things"), filter: .compare("n", .lt, .int(50)), k: 10), in: fx.ref)
+                        #expect(res.hits.count == 10)
+                        #expect(res.hits.allSatisfy { if case .int(let n) = $0.chunk.metadata["n"] { n < 50 } else { false } })
+                        seen += res.hits.count
+                    }
+                    return seen
+                }
+            }
+            for try await _ in group {}
+        }
+        #expect(try await store.stats(fx.ref).documents == 100)
+    }
+
+    @Test func deletedTextLeavesTheFullTextIndex() async throws {
+        let path = temporaryStorePath()
+        let store = try SQLiteVectorStore(path: path)
+        try await fx.load(store, [("mem://a", "uniqueword appears here", [:]), ("mem://b", "other text", [:])])
+        _ = try await store.deleteDocument(id: DocumentRecord.makeID(ref: fx.ref, sourceURI: "mem://a"), in: fx.ref)
+        let counts = try await DatabaseQueue(path: path).read { db -> (Int, Int) in
+            let fts = try String.fetchOne(db, sql: "SELECT name FROM sqlite_master WHERE name LIKE 'fts_%' AND type = 'table' AND sql LIKE 'CREATE VIRTUAL%'")!
+            let hits = try Int.fetchOne(db, sql: "SELECT count(*) FROM \(fts) WHERE \(fts) MATCH 'uniqueword'")!
+            let rows = try Int.fetchOne(db, sql: "SELECT count(*) FROM chunks WHERE text LIKE '%uniqueword%'")!
+            return (hits, rows)
+        }
+        #expect(counts.0 == 0 && counts.1 == 0)
+        #expect(try await store.deleteCollection(fx.ref))
+        let tables = try await DatabaseQueue(path: path).read { db in try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE name LIKE 'fts_%'") }
+        #expect(tables.isEmpty, "dropping the collection drops its full-text index")
+    }
+}
