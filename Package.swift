@@ -54,6 +54,10 @@ let package = Package(
         .testTarget(name: "EngramCoreTests", dependencies: ["EngramCore", "EngramTesting"], swiftSettings: strict),
         .testTarget(name: "EngramPipelineTests", dependencies: ["EngramCore", "EngramPipeline", "EngramTesting"], swiftSettings: strict),
         .testTarget(name: "EngramSQLiteTests", dependencies: ["EngramCore", "EngramSQLite", "EngramPipeline", "EngramTesting"], swiftSettings: strict),
-        .testTarget(name: "EngramCLITests", dependencies: ["engram", "EngramCore"], swiftSettings: strict),
+        .testTarget(
+            name: "EngramCLITests",
+            dependencies: ["engram", "EngramCore", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: strict
+        ),
     ]
 )

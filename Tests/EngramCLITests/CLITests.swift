@@ -1,0 +1,208 @@
+import EngramCore
+import Foundation
+import GRDB
+import Testing
+
+/// Runs the built `engram` executable.
+struct CLI {
+    let directory: URL
+    let store: String
+
+    init() throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("engram-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        store = directory.appendingPathComponent("store/engram.sqlite").path
+    }
+
+    static var binary: URL {
+        if let override = ProcessInfo.processInfo.environment["ENGRAM_BIN"] { return URL(fileURLWithPath: override) }
+        return URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("engram")
+    }
+
+    struct Result {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+
+        func json() throws -> JSONValue { try JSONValue.parse(stdout) }
+    }
+
+    @discardableResult
+    func run(_ arguments: [String], useStore: Bool = true) throws -> Result {
+        let process = Process()
+        process.executableURL = CLI.binary
+        process.arguments = arguments + (useStore ? ["--store", "sqlite:\(store)"] : [])
+        process.currentDirectoryURL = directory
+        var env = ProcessInfo.processInfo.environment
+        env["ENGRAM_STORE"] = nil
+        process.environment = env
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile()
+        let e = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Result(status: process.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+    }
+
+    func write(_ path: String, _ bytes: [UInt8]) throws {
+        let url = directory.appendingPathComponent(path)
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try Data(bytes).write(to: url)
+    }
+
+    func write(_ path: String, _ text: String) throws { try write(path, Array(text.utf8)) }
+
+    func path(_ p: String) -> String { directory.appendingPathComponent(p).path }
+
+    /// Every row of every table, for "the store is exactly as it was" checks.
+    func dump() async throws -> String {
+        try await DatabaseQueue(path: store).read { db in
+            var out = ""
+            for table in try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'fts_%' ORDER BY name") {
+                out += "## \(table)\n"
+                for row in try Row.fetchAll(db, sql: "SELECT * FROM \"\(table)\"").map({ "\($0)" }).sorted() { out += "\(row)\n" }
+            }
+            return out
+        }
+    }
+}
+
+extension JSONValue {
+    var string: String? { if case .string(let s) = self { s } else { nil } }
+    var int: Int64? { if case .int(let i) = self { i } else { nil } }
+    var array: [JSONValue]? { if case .array(let a) = self { a } else { nil } }
+}
+
+@Suite("engram command line", .serialized)
+struct CLITests {
+    @Test func ingestSearchVerifyEndToEnd() async throws {
+        let cli = try CLI()
+        try cli.write("docs/guide.md", "# Guide\n\n## Install\n\nInstall engram with the package manager.\n\n## Search\n\nSearch with filters and manifests.\n")
+        try cli.write("docs/notes.jsonl", #"{"id": "n1", "text": "Retention keeps memories for a year.", "lang": "en", "year": 2024}"# + "\n" + #"{"id": "n2", "text": "Aufbewahrung und Löschung.", "lang": "de", "year": 2019}"# + "\n")
+
+        let initResult = try cli.run(["init", "--embedder", "hash", "--json"])
+        #expect(initResult.status == 0)
+        #expect(try initResult.json()["created"] == .bool(true))
+
+        let ingest = try cli.run(["ingest", cli.path("docs"), "--json"])
+        #expect(ingest.status == 0, "\(ingest.stderr)")
+        let report = try ingest.json()
+        #expect(report["added"]?.int == 3 && report["failed"]?.array?.isEmpty == true)
+
+        let again = try cli.run(["ingest", cli.path("docs"), "--json"])
+        #expect(try again.json()["unchanged"]?.int == 3)
+        #expect(try again.json()["chunks_embedded"]?.int == 0)
+
+        let search = try cli.run(["search", "install package manager", "-k", "2", "--filter", #"extension == "md""#, "--manifest", cli.path("m.json"), "--json"])
+        #expect(search.status == 0, "\(search.stderr)")
+        let result = try search.json()
+        let hits = try #require(result["hits"]?.array)
+        #expect(hits.count == 2)
+        let top = hits[0]
+        #expect(top["text"]?.string?.contains("Install engram") == true)
+        for field in ["chunk_id", "document_id", "source_uri", "score", "text", "metadata"] {
+            #expect(top[field] != nil, "hit has \(field)")
+        }
+        #expect(top["source_uri"]?.string == URL(fileURLWithPath: cli.path("docs/guide.md")).absoluteString)
+        #expect(top["metadata"]?["extension"] == .string("md"))
+        #expect(result["manifest"]?["id"]?.string == result["manifest_id"]?.string)
+
+        let filtered = try cli.run(["search", "memories", "--filter", #"{"lang": "de"}"#, "--mode", "keyword", "--json"])
+        #expect(try filtered.json()["hits"]?.array?.isEmpty == true, "keyword hits are filtered")
+
+        let verify = try cli.run(["verify", cli.path("m.json"), "--json"])
+        #expect(verify.status == 0)
+        #expect(try verify.json()["verified"]?.int == 2)
+
+        let chunkID = try #require(top["chunk_id"]?.string)
+        let show = try cli.run(["show", chunkID, "--json"])
+        #expect(try show.json()["text"] == top["text"])
+        let showDoc = try cli.run(["show", cli.path("docs/guide.md"), "--json"])
+        #expect(try showDoc.json()["chunks"]?.array?.count == 3)
+
+        try cli.write("docs/guide.md", "# Guide\n\n## Install\n\nInstall engram from source instead.\n\n## Search\n\nSearch with filters and manifests.\n")
+        #expect(try cli.run(["ingest", cli.path("docs"), "--json"]).json()["updated"]?.int == 1)
+        let changed = try cli.run(["verify", cli.path("m.json"), "--json"])
+        #expect(changed.status == 2)
+        #expect(try changed.json()["changed"]?.int ?? 0 >= 1)
+
+        let delete = try cli.run(["delete", cli.path("docs/guide.md"), "--json"])
+        #expect(delete.status == 0)
+        let missing = try cli.run(["verify", cli.path("m.json")])
+        #expect(missing.status == 2)
+        #expect(missing.stdout.contains("2 missing"))
+
+        let stats = try cli.run(["stats", "--json"])
+        #expect(try stats.json()["documents"]?.int == 2)
+        let collections = try cli.run(["collections", "--json"])
+        #expect(try collections.json().array?.count == 1)
+    }
+
+    @Test func pruneAndDefaultCollectionCreation() throws {
+        let cli = try CLI()
+        try cli.write("d/a.txt", "alpha")
+        try cli.write("d/b.txt", "bravo")
+        let first = try cli.run(["ingest", cli.path("d")])
+        #expect(first.status == 0)
+        #expect(first.stderr.contains("created collection default/default"))
+        #expect(first.stdout.contains("added      2"))
+        try FileManager.default.removeItem(atPath: cli.path("d/b.txt"))
+        let pruned = try cli.run(["ingest", cli.path("d"), "--prune", "--json"])
+        #expect(try pruned.json()["deleted"]?.int == 1)
+    }
+
+    @Test func badInputIsRefusedClearlyAndChangesNothing() async throws {
+        let cli = try CLI()
+        try cli.write("ok/a.md", "# A\n\nsome text")
+        #expect(try cli.run(["ingest", cli.path("ok")]).status == 0)
+        let before = try await cli.dump()
+
+        func refused(_ args: [String], status: Int32, _ message: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
+            let r = try cli.run(args)
+            #expect(r.status == status, "\(args): \(r.stderr)", sourceLocation: sourceLocation)
+            #expect(r.stderr.contains(message), "\(args): \(r.stderr)", sourceLocation: sourceLocation)
+            let lines = r.stderr.split(separator: "\n")
+            #expect(lines.count == 1 && lines[0].hasPrefix("engram: error: "), "one-line error: \(r.stderr)", sourceLocation: sourceLocation)
+        }
+        try refused(["search", "x", "--filter", #"{"lang": {"$regex": "e"}}"#], status: 65, "unknown filter operator '$regex'")
+        try refused(["search", "x", "--filter", #"lang = = "en""#], status: 65, "position 8")
+        try refused(["search", "x", "--filter", "year >= true"], status: 65, "type mismatch")
+        try refused(["search", "x", "--filter", #"{"lang": "en""#], status: 65, "malformed JSON")
+        try refused(["search", "x", "--collection", "nope"], status: 66, "collection 'nope' does not exist")
+        try refused(["search", "--vector", "[1, NaN]"], status: 65, "malformed JSON")
+        try refused(["search", "--vector", "[1, 2, 3]"], status: 65, "dimension 3, the collection expects 384")
+        try refused(["search", "--vector", "[1e39]"], status: 65, "does not fit in float32")
+        try refused(["show", "chk_nothing"], status: 66, "no chunk chk_nothing")
+        try refused(["verify", cli.path("nothing.json")], status: 66, "cannot read manifest")
+        try cli.write("bad-manifest.json", #"{"manifest_version": 1}"#)
+        try refused(["verify", cli.path("bad-manifest.json")], status: 65, "manifest field")
+        try refused(["init", "--embedder", "word2vec"], status: 65, "unknown embedder 'word2vec'")
+        try refused(["init", "--embedder", "hash:32"], status: 65, "exists with embedding identity")
+        #expect(try await cli.dump() == before)
+
+        try cli.write("bad/empty.txt", [])
+        try cli.write("bad/binary.txt", [0x7F, 0x45, 0x4C, 0x46, 0x00, 0x01])
+        try cli.write("bad/latin1.txt", [0x63, 0x61, 0x66, 0xE9])
+        try cli.write("bad/big.txt", String(repeating: "big ", count: 100))
+        try cli.write("bad/blank.md", "  \n\n")
+        let bad = try cli.run(["ingest", cli.path("bad"), cli.path("does-not-exist"), "--max-bytes", "100", "--json"])
+        #expect(bad.status == 2)
+        let failures = try #require(try bad.json()["failed"]?.array)
+        let reasons = failures.compactMap { $0["reason"]?.string }.joined(separator: "\n")
+        for expected in ["file is empty", "binary file (NUL byte at offset 4)", "not valid UTF-8 (at byte 3)", "over the limit of 100", "yields no chunk", "no such file or folder"] {
+            #expect(reasons.contains(expected), "\(expected) in \(reasons)")
+        }
+        #expect(try await cli.dump() == before, "the store is exactly as it was")
+    }
+
+    @Test func usageErrorsAndHelp() throws {
+        let cli = try CLI()
+        #expect(try cli.run(["search"]).status == 64)
+        #expect(try cli.run(["search", "x", "-k", "0"]).status == 64)
+        let help = try cli.run(["--help"], useStore: false)
+        #expect(help.status == 0 && help.stdout.contains("Exit codes"))
+        #expect(try cli.run(["stats", "--store", "mysql://x"], useStore: false).status == 78)
+    }
+}
