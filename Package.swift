@@ -47,7 +47,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "engram-bench",
-            dependencies: ["EngramCore", "EngramPipeline", "EngramSQLite"],
+            dependencies: ["EngramCore", "EngramPipeline", "EngramSQLite", "EngramTesting", .product(name: "GRDB", package: "GRDB.swift")],
             path: "Benchmarks/engram-bench",
             swiftSettings: strict
         ),

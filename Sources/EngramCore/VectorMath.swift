@@ -61,9 +61,9 @@ public enum VectorMath {
 }
 
 /// Keeps the best `k` scored items seen (a bounded min-heap), ordering ties by a caller-given key.
-public struct TopK<Key: Comparable> {
+public struct TopK<Key: Comparable, Score: Comparable> {
     public let k: Int
-    private var heap: [(score: Float, key: Key, index: Int)] = []
+    private var heap: [(score: Score, key: Key, index: Int)] = []
 
     public init(k: Int) {
         self.k = k
@@ -72,14 +72,14 @@ public struct TopK<Key: Comparable> {
 
     // "a is worse than b": lower score, or equal score and larger key.
     @inline(__always)
-    private static func worse(_ a: (score: Float, key: Key, index: Int), _ b: (score: Float, key: Key, index: Int)) -> Bool {
+    private static func worse(_ a: (score: Score, key: Key, index: Int), _ b: (score: Score, key: Key, index: Int)) -> Bool {
         a.score != b.score ? a.score < b.score : a.key > b.key
     }
 
     /// The worst score kept, once `k` items are kept.
-    public var threshold: Float? { heap.count == k ? heap[0].score : nil }
+    public var threshold: Score? { heap.count == k ? heap[0].score : nil }
 
-    public mutating func insert(score: Float, key: Key, index: Int) {
+    public mutating func insert(score: Score, key: Key, index: Int) {
         let item = (score: score, key: key, index: index)
         if heap.count < k {
             heap.append(item)
@@ -104,7 +104,7 @@ public struct TopK<Key: Comparable> {
     }
 
     /// The kept items, best first.
-    public func sorted() -> [(score: Float, key: Key, index: Int)] {
+    public func sorted() -> [(score: Score, key: Key, index: Int)] {
         heap.sorted { TopK.worse($1, $0) }
     }
 }

@@ -8,56 +8,99 @@ struct CacheKey: Hashable, Sendable {
     var generation: Int
 }
 
-/// An in-memory copy of a collection generation's vectors, valid for one `data_version`.
-final class VectorCache: Sendable {
+/// An in-memory copy of a collection generation's chunk ids, metadata and vectors, valid for one
+/// `data_version` of the collection.
+///
+/// Metadata is kept once per distinct value (the chunks of one document section share it), so a filter
+/// is evaluated once per distinct metadata instead of once per chunk, and no JSON is parsed per query.
+/// Vectors live in one contiguous float32 matrix with precomputed norms.
+final class SearchCache: Sendable {
     let dataVersion: Int64
     let dimension: Int
+    /// Per row (chunk): id, metadata slot, vector slot (-1 without a vector).
     let ids: [String]
+    let metadataIndex: [Int32]
+    let vectorSlot: [Int32]
+    let rowOfRowID: [Int64: Int32]
+    let metadata: [Metadata]
+    /// Per vector slot: its row, the vector and its norm.
+    let slotRow: [Int32]
     let vectors: [Float]
     let norms: [Float]
-    let indexOfRowID: [Int64: Int32]
 
-    init(dataVersion: Int64, dimension: Int, rowIDs: [Int64], ids: [String], vectors: [Float]) {
+    init(dataVersion: Int64, dimension: Int, ids: [String], rowIDs: [Int64], metadataIndex: [Int32], metadata: [Metadata], vectorSlot: [Int32], slotRow: [Int32], vectors: [Float]) {
         self.dataVersion = dataVersion
         self.dimension = dimension
         self.ids = ids
+        self.metadataIndex = metadataIndex
+        self.metadata = metadata
+        self.vectorSlot = vectorSlot
+        self.slotRow = slotRow
         self.vectors = vectors
-        var norms = [Float](repeating: 0, count: ids.count)
+        var rowOf: [Int64: Int32] = [:]
+        rowOf.reserveCapacity(rowIDs.count)
+        for (i, r) in rowIDs.enumerated() { rowOf[r] = Int32(i) }
+        self.rowOfRowID = rowOf
+        var norms = [Float](repeating: 0, count: slotRow.count)
         vectors.withUnsafeBufferPointer { v in
-            for i in 0..<ids.count {
+            for i in 0..<slotRow.count {
                 let p = v.baseAddress! + i * dimension
                 norms[i] = VectorMath.dot(p, p, count: dimension).squareRoot()
             }
         }
         self.norms = norms
-        var index: [Int64: Int32] = [:]
-        index.reserveCapacity(rowIDs.count)
-        for (i, r) in rowIDs.enumerated() { index[r] = Int32(i) }
-        self.indexOfRowID = index
     }
 
-    static func load(_ db: Database, collectionID: Int64, generation: Int, dimension: Int, dataVersion: Int64) throws -> VectorCache {
-        var rowIDs: [Int64] = []
-        var ids: [String] = []
+    static func load(_ db: Database, collectionID: Int64, generation: Int, dimension: Int, dataVersion: Int64) throws -> SearchCache {
+        var ids: [String] = [], rowIDs: [Int64] = [], metadataIndex: [Int32] = [], vectorSlot: [Int32] = [], slotRow: [Int32] = []
+        var metadata: [Metadata] = []
+        var distinct: [String: Int32] = [:]
         var vectors: [Float] = []
-        let cursor = try Row.fetchCursor(db, sql: "SELECT rowid, id, embedding FROM chunks WHERE collection_id = ? AND generation = ? AND embedding IS NOT NULL ORDER BY rowid", arguments: [collectionID, generation])
+        let cursor = try Row.fetchCursor(db, sql: "SELECT rowid, id, metadata, embedding FROM chunks WHERE collection_id = ? AND generation = ? ORDER BY rowid", arguments: [collectionID, generation])
         while let row = try cursor.next() {
-            let data: Data = row["embedding"]
-            guard data.count == dimension * 4 else {
-                throw EngramError(.storageFailure, "chunk \(row["id"] as String) has a \(data.count)-byte embedding, expected \(dimension * 4)")
+            let id: String = row["id"]
+            let json: String = row["metadata"]
+            let m: Int32
+            if let i = distinct[json] {
+                m = i
+            } else {
+                m = Int32(metadata.count)
+                metadata.append(try Metadata.parse(json: json))
+                distinct[json] = m
             }
+            if let data = row["embedding"] as Data? {
+                guard data.count == dimension * 4 else {
+                    throw EngramError(.storageFailure, "chunk \(id) has a \(data.count)-byte embedding, expected \(dimension * 4)")
+                }
+                data.withUnsafeBytes { raw in vectors.append(contentsOf: raw.bindMemory(to: Float.self)) }
+                vectorSlot.append(Int32(slotRow.count))
+                slotRow.append(Int32(ids.count))
+            } else {
+                vectorSlot.append(-1)
+            }
+            ids.append(id)
             rowIDs.append(row["rowid"])
-            ids.append(row["id"])
-            data.withUnsafeBytes { raw in
-                vectors.append(contentsOf: raw.bindMemory(to: Float.self))
-            }
+            metadataIndex.append(m)
         }
-        return VectorCache(dataVersion: dataVersion, dimension: dimension, rowIDs: rowIDs, ids: ids, vectors: vectors)
+        return SearchCache(dataVersion: dataVersion, dimension: dimension, ids: ids, rowIDs: rowIDs, metadataIndex: metadataIndex, metadata: metadata, vectorSlot: vectorSlot, slotRow: slotRow, vectors: vectors)
     }
 
-    /// The best `k` of `candidates` (all rows when nil), scored against `query`.
+    /// Per metadata slot: whether it satisfies `filter` (reference semantics, ``Filter/matches(_:)``).
+    func passing(_ filter: Filter) -> [Bool] {
+        metadata.map(filter.matches)
+    }
+
+    /// Vector slots of the rows that pass (all slots without a filter).
+    func slots(passing pass: [Bool]?) -> [Int32]? {
+        guard let pass else { return nil }
+        var out: [Int32] = []
+        for (slot, row) in slotRow.enumerated() where pass[Int(metadataIndex[Int(row)])] { out.append(Int32(slot)) }
+        return out
+    }
+
+    /// The best `k` of `candidates` (vector slots; all when nil), scored against `query`.
     func topK(query: [Float], distance: Distance, candidates: [Int32]?, k: Int) -> [ScoredID] {
-        let n = candidates?.count ?? ids.count
+        let n = candidates?.count ?? slotRow.count
         guard n > 0 else { return [] }
         let qn = VectorMath.norm(query)
         let parts = n >= 20_000 ? 2 : 1
@@ -65,15 +108,15 @@ final class VectorCache: Sendable {
         let dim = dimension
         DispatchQueue.concurrentPerform(iterations: parts) { part in
             let lo = n * part / parts, hi = n * (part + 1) / parts
-            var top = TopK<String>(k: k)
+            var top = TopK<String, Float>(k: k)
             query.withUnsafeBufferPointer { q in
                 vectors.withUnsafeBufferPointer { v in
                     norms.withUnsafeBufferPointer { norms in
                         for j in lo..<hi {
-                            let i = candidates.map { Int($0[j]) } ?? j
-                            let s = VectorMath.score(distance, query: q.baseAddress!, queryNorm: qn, stored: v.baseAddress! + i * dim, storedNorm: norms[i], count: dim)
+                            let slot = candidates.map { Int($0[j]) } ?? j
+                            let s = VectorMath.score(distance, query: q.baseAddress!, queryNorm: qn, stored: v.baseAddress! + slot * dim, storedNorm: norms[slot], count: dim)
                             if let t = top.threshold, s < t { continue }
-                            top.insert(score: s, key: ids[i], index: i)
+                            top.insert(score: s, key: ids[Int(slotRow[slot])], index: slot)
                         }
                     }
                 }
@@ -81,7 +124,7 @@ final class VectorCache: Sendable {
             let sorted = top.sorted()
             results.withLock { $0.append(sorted) }
         }
-        var merged = TopK<String>(k: k)
+        var merged = TopK<String, Float>(k: k)
         for list in results.withLock({ $0 }) {
             for item in list { merged.insert(score: item.score, key: item.key, index: item.index) }
         }
@@ -90,14 +133,56 @@ final class VectorCache: Sendable {
 }
 
 extension SQLiteVectorStore {
-    func cache(_ db: Database, _ c: CollectionRow) throws -> VectorCache {
+    func cache(_ db: Database, _ c: CollectionRow) throws -> SearchCache {
         let key = CacheKey(collectionID: c.id, generation: c.info.generation)
         if let cached = caches.withLock({ $0[key] }), cached.dataVersion == c.dataVersion {
             return cached
         }
-        let fresh = try VectorCache.load(db, collectionID: c.id, generation: c.info.generation, dimension: c.info.identity.dimension, dataVersion: c.dataVersion)
+        let fresh = try SearchCache.load(db, collectionID: c.id, generation: c.info.generation, dimension: c.info.identity.dimension, dataVersion: c.dataVersion)
         caches.withLock { $0[key] = fresh }
         return fresh
+    }
+
+    static func matchExpression(_ text: String) -> String {
+        KeywordTokenizer.queryTerms(text).map { "\"" + $0.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }.joined(separator: " OR ")
+    }
+
+    /// Keyword ranking with the filter compiled to SQL: needs no cache, so a cold process answers a
+    /// keyword query without loading the collection's vectors.
+    static func keywordRankingSQL(_ db: Database, _ c: CollectionRow, text: String, filter: Filter?, depth: Int) throws -> (ranking: [ScoredID], matched: Int) {
+        var filterSQL = "1"
+        var filterArguments: [any DatabaseValueConvertible] = []
+        if let filter {
+            var compiler = SQLiteFilterCompiler(column: "c.metadata")
+            filterSQL = try compiler.compile(filter)
+            filterArguments = compiler.arguments
+        }
+        let fts = SQLiteSchema.ftsTable(c.id)
+        var arguments: [any DatabaseValueConvertible] = [matchExpression(text), c.id, c.info.generation]
+        arguments.append(contentsOf: filterArguments)
+        let from = """
+            FROM \(fts) JOIN chunks c ON c.rowid = \(fts).rowid
+            WHERE \(fts) MATCH ? AND c.collection_id = ? AND c.generation = ? AND \(filterSQL)
+            """
+        let rows = try Row.fetchAll(db, sql: "SELECT c.id, bm25(\(fts)) AS rank \(from) ORDER BY rank, c.id LIMIT \(depth)", arguments: StatementArguments(arguments))
+        let matched = try Int.fetchOne(db, sql: "SELECT count(*) \(from)", arguments: StatementArguments(arguments)) ?? 0
+        return (rows.map { ScoredID(id: $0["id"], score: -($0["rank"] as Double)) }, matched)
+    }
+
+    /// Keyword ranking filtered through the cache (used by hybrid search, which loads the cache anyway):
+    /// FTS5 scores every match, the cached metadata decides which pass.
+    static func keywordRankingCached(_ db: Database, _ c: CollectionRow, cache: SearchCache, text: String, pass: [Bool]?, depth: Int) throws -> [ScoredID] {
+        let fts = SQLiteSchema.ftsTable(c.id)
+        let cursor = try Row.fetchCursor(db, sql: "SELECT rowid, bm25(\(fts)) FROM \(fts) WHERE \(fts) MATCH ?", arguments: [matchExpression(text)])
+        var top = TopK<String, Double>(k: depth)
+        while let row = try cursor.next() {
+            guard let r = cache.rowOfRowID[row[0] as Int64] else { continue }
+            if let pass, !pass[Int(cache.metadataIndex[Int(r)])] { continue }
+            let score = -(row[1] as Double)
+            if let t = top.threshold, score < t { continue }
+            top.insert(score: score, key: cache.ids[Int(r)], index: Int(r))
+        }
+        return top.sorted().map { ScoredID(id: $0.key, score: $0.score) }
     }
 
     public func search(_ request: SearchRequest, in ref: CollectionRef) async throws -> SearchResponse {
@@ -105,43 +190,23 @@ extension SQLiteVectorStore {
             try await pool.read { db in
                 let c = try Self.requireCollection(db, ref)
                 try request.validate(against: c.info.identity)
-                var filterSQL = "1"
-                var filterArguments: [any DatabaseValueConvertible] = []
-                if let filter = request.filter {
-                    var compiler = SQLiteFilterCompiler(column: "c.metadata")
-                    filterSQL = try compiler.compile(filter)
-                    filterArguments = compiler.arguments
-                }
                 let depth = request.mode == .hybrid ? request.effectiveHybridDepth : request.k
                 var vectorRanking: [ScoredID]?
                 var keywordRanking: [ScoredID]?
                 var matched = 0
-                if request.mode != .keyword, let q = request.vector {
+                switch request.mode {
+                case .keyword:
+                    let (ranking, count) = try Self.keywordRankingSQL(db, c, text: request.text!, filter: request.filter, depth: depth)
+                    keywordRanking = ranking
+                    matched = count
+                case .vector, .hybrid:
                     let cache = try self.cache(db, c)
-                    var candidates: [Int32]? = nil
-                    if request.filter != nil {
-                        var arguments: [any DatabaseValueConvertible] = [c.id, c.info.generation]
-                        arguments.append(contentsOf: filterArguments)
-                        let rowIDs = try Int64.fetchAll(db, sql: "SELECT c.rowid FROM chunks c WHERE c.collection_id = ? AND c.generation = ? AND c.embedding IS NOT NULL AND \(filterSQL)", arguments: StatementArguments(arguments))
-                        candidates = rowIDs.compactMap { cache.indexOfRowID[$0] }
-                    }
-                    matched = candidates?.count ?? cache.ids.count
-                    vectorRanking = cache.topK(query: q, distance: c.info.identity.distance, candidates: candidates, k: depth)
-                }
-                if request.mode != .vector, let text = request.text {
-                    let terms = KeywordTokenizer.queryTerms(text)
-                    let match = terms.map { "\"" + $0.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }.joined(separator: " OR ")
-                    let fts = SQLiteSchema.ftsTable(c.id)
-                    var arguments: [any DatabaseValueConvertible] = [match, c.id, c.info.generation]
-                    arguments.append(contentsOf: filterArguments)
-                    let from = """
-                        FROM \(fts) JOIN chunks c ON c.rowid = \(fts).rowid
-                        WHERE \(fts) MATCH ? AND c.collection_id = ? AND c.generation = ? AND \(filterSQL)
-                        """
-                    let rows = try Row.fetchAll(db, sql: "SELECT c.id, bm25(\(fts)) AS rank \(from) ORDER BY rank, c.id LIMIT \(depth)", arguments: StatementArguments(arguments))
-                    keywordRanking = rows.map { ScoredID(id: $0["id"], score: -($0["rank"] as Double)) }
-                    if request.mode == .keyword {
-                        matched = try Int.fetchOne(db, sql: "SELECT count(*) \(from)", arguments: StatementArguments(arguments)) ?? 0
+                    let pass = request.filter.map(cache.passing)
+                    let candidates = cache.slots(passing: pass)
+                    matched = candidates?.count ?? cache.slotRow.count
+                    vectorRanking = cache.topK(query: request.vector!, distance: c.info.identity.distance, candidates: candidates, k: depth)
+                    if request.mode == .hybrid {
+                        keywordRanking = try Self.keywordRankingCached(db, c, cache: cache, text: request.text!, pass: pass, depth: depth)
                     }
                 }
                 let ranked = SearchAssembly.rank(mode: request.mode, vector: vectorRanking, keyword: keywordRanking, k: request.k, fusionK: request.fusionK)

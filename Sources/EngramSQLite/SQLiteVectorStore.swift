@@ -12,7 +12,7 @@ import Synchronization
 public final class SQLiteVectorStore: VectorStore, Sendable {
     public let path: String
     let pool: DatabasePool
-    let caches = Mutex<[CacheKey: VectorCache]>([:])
+    let caches = Mutex<[CacheKey: SearchCache]>([:])
     let now: @Sendable () -> Date
 
     public var descriptor: StoreDescriptor {

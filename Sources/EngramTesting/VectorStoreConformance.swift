@@ -243,6 +243,11 @@ public enum VectorStoreConformance {
             try expectEqual(vector.matched, expected.count, "matched count for \(text)")
             let keyword = try await store.search(SearchRequest(mode: .keyword, text: "document", filter: filter, k: 50), in: ref)
             try expectEqual(Set(keyword.hits.map(\.chunk.sourceURI)), expected, "keyword search with filter \(text)")
+            try expectEqual(keyword.matched, expected.count, "keyword matched count for \(text)")
+            // Hybrid: both rankings see only matching chunks, so every fused hit ranks in both.
+            let hybrid = try await store.search(SearchRequest(mode: .hybrid, text: "document", vector: fx.query("document"), filter: filter, k: 50), in: ref)
+            try expectEqual(Set(hybrid.hits.map(\.chunk.sourceURI)), expected, "hybrid search with filter \(text)")
+            try expect(hybrid.hits.allSatisfy { $0.vectorRank != nil && $0.keywordRank != nil }, "hybrid hits rank in both lists for \(text)")
         }
         try await expectError(.invalidFilter, "filter with a quote in a key built in code") {
             try await store.search(SearchRequest(mode: .vector, vector: fx.query("x"), filter: .compare("a\"; DROP TABLE chunks; --", .eq, .int(1)), k: 3), in: ref)

@@ -125,7 +125,7 @@ struct PrimitiveTests {
     @Test func topKKeepsTheBestWithDeterministicTies() {
         var rng = SplitMix64(seed: 3)
         let scores = (0..<500).map { _ in Float(Int(rng.next() % 50)) }
-        var top = TopK<String>(k: 20)
+        var top = TopK<String, Float>(k: 20)
         for (i, s) in scores.enumerated() { top.insert(score: s, key: String(format: "%04d", i), index: i) }
         let expected = scores.enumerated().map { (s: $0.element, k: String(format: "%04d", $0.offset)) }
             .sorted { $0.s != $1.s ? $0.s > $1.s : $0.k < $1.k }.prefix(20).map(\.k)

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs the system packages Engram builds against (Debian). Safe to run repeatedly.
+set -euo pipefail
+
+need=()
+dpkg -s libsqlite3-dev >/dev/null 2>&1 || need+=(libsqlite3-dev)
+if ((${#need[@]})); then
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "bootstrap: missing ${need[*]}; run: sudo apt-get install -y ${need[*]}" >&2
+        exit 1
+    fi
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
+fi
+command -v swift >/dev/null || { echo "bootstrap: swift is not on PATH (Swift 6.1 or later is required)" >&2; exit 1; }
