@@ -282,11 +282,9 @@ public enum ManifestVerifier {
                 documentTexts[c.documentID] = d.text
             }
             if let text = documentTexts[c.documentID] {
-                let scalars = text.unicodeScalars
-                if h.charEnd <= scalars.count, h.charStart < h.charEnd {
-                    let a = scalars.index(scalars.startIndex, offsetBy: h.charStart)
-                    let b = scalars.index(a, offsetBy: h.charEnd - h.charStart)
-                    if SHA256Hex.hash(String(scalars[a..<b])) != h.chunkSHA256 {
+                let scalars = ScalarText(text)
+                if h.charStart >= 0, h.charEnd <= scalars.count, h.charStart < h.charEnd {
+                    if SHA256Hex.hash(utf8: scalars.bytes(h.charStart, h.charEnd)) != h.chunkSHA256 {
                         reasons.append("document text at \(h.charStart)..<\(h.charEnd) no longer hashes to the cited chunk")
                     }
                 } else {

@@ -26,10 +26,9 @@ public struct HashEmbedder: Embedder {
     public func vector(for text: String) -> [Float] {
         let dim = identity.dimension
         var v = [Float](repeating: 0, count: dim)
-        let words = KeywordTokenizer.tokens(text)
         var previous: UInt64? = nil
-        for word in words {
-            let h = HashEmbedder.fnv1a(word.utf8)
+        KeywordTokenizer.forEachToken(text) { word in
+            let h = HashEmbedder.fnv1a(word)
             HashEmbedder.add(h, weight: 1, to: &v)
             if let p = previous {
                 // Bigram feature: combine the two word hashes, then mix.

@@ -6,22 +6,45 @@ import Foundation
 public enum KeywordTokenizer {
     public static func tokens(_ text: String) -> [String] {
         var out: [String] = []
-        var current = String.UnicodeScalarView()
+        forEachToken(text) { out.append(String(decoding: $0, as: UTF8.self)) }
+        return out
+    }
+
+    /// Calls `body` with the folded UTF-8 bytes of each token, without allocating a string per ASCII
+    /// token (the common case, and the hot loop of the hash embedder).
+    public static func forEachToken(_ text: String, _ body: (UnsafeBufferPointer<UInt8>) -> Void) {
+        var buffer: [UInt8] = []
+        buffer.reserveCapacity(64)
+        var ascii = true
         func flush() {
-            if !current.isEmpty {
-                out.append(fold(String(current)))
-                current = String.UnicodeScalarView()
+            guard !buffer.isEmpty else { return }
+            if ascii {
+                buffer.withUnsafeBufferPointer(body)
+            } else {
+                var folded = fold(String(decoding: buffer, as: UTF8.self))
+                folded.withUTF8(body)
             }
+            buffer.removeAll(keepingCapacity: true)
+            ascii = true
         }
         for scalar in text.unicodeScalars {
-            if isTokenScalar(scalar) {
-                current.append(scalar)
+            if scalar.isASCII {
+                let v = UInt8(scalar.value)
+                if (v >= 0x61 && v <= 0x7A) || (v >= 0x30 && v <= 0x39) {
+                    buffer.append(v)
+                } else if v >= 0x41 && v <= 0x5A {
+                    buffer.append(v + 0x20)
+                } else {
+                    flush()
+                }
+            } else if isTokenScalar(scalar) {
+                ascii = false
+                buffer.append(contentsOf: UTF8.encode(scalar)!)
             } else {
                 flush()
             }
         }
         flush()
-        return out
     }
 
     /// Whether a scalar belongs to a token (letters, digits, marks, private use).

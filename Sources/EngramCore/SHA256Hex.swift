@@ -3,19 +3,25 @@ import Foundation
 
 /// SHA-256 as lowercase hex, the form Engram stores and prints.
 public enum SHA256Hex {
+    private static let digits = Array("0123456789abcdef".utf8)
+
+    /// SHA-256 of a slice of UTF-8 bytes.
+    public static func hash(utf8 bytes: ArraySlice<UInt8>) -> String {
+        bytes.withUnsafeBytes { hash(bytes: $0) }
+    }
+
     public static func hash(_ text: String) -> String {
         hash(bytes: Data(text.utf8))
     }
 
     public static func hash(bytes: some DataProtocol) -> String {
         let digest = SHA256.hash(data: bytes)
-        var out = ""
+        var out = [UInt8]()
         out.reserveCapacity(64)
         for b in digest {
-            let hex = "0123456789abcdef".utf8
-            out.unicodeScalars.append(Unicode.Scalar(hex[hex.index(hex.startIndex, offsetBy: Int(b >> 4))]))
-            out.unicodeScalars.append(Unicode.Scalar(hex[hex.index(hex.startIndex, offsetBy: Int(b & 0xF))]))
+            out.append(digits[Int(b >> 4)])
+            out.append(digits[Int(b & 0xF)])
         }
-        return out
+        return String(decoding: out, as: UTF8.self)
     }
 }

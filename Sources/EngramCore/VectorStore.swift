@@ -83,7 +83,7 @@ public enum UpsertValidation {
             throw EngramError(.invalidInput, "\(source): document sha256 does not match its text")
         }
         try validateMetadata(document.metadata, context: source)
-        let scalars = Array(document.text.unicodeScalars)
+        let text = ScalarText(document.text)
         var hasEmbedding = false
         for (i, c) in chunks.enumerated() {
             let where_ = "\(source) chunk \(i)"
@@ -91,15 +91,14 @@ public enum UpsertValidation {
             guard c.id == ChunkRecord.makeID(documentID: document.id, ordinal: i) else {
                 throw EngramError(.invalidInput, "\(where_): chunk id does not match document and ordinal")
             }
-            guard c.charStart >= 0, c.charStart < c.charEnd, c.charEnd <= scalars.count else {
-                throw EngramError(.invalidInput, "\(where_): character range \(c.charStart)..<\(c.charEnd) is outside the document (\(scalars.count) characters)")
+            guard c.charStart >= 0, c.charStart < c.charEnd, c.charEnd <= text.count else {
+                throw EngramError(.invalidInput, "\(where_): character range \(c.charStart)..<\(c.charEnd) is outside the document (\(text.count) characters)")
             }
-            var slice = String.UnicodeScalarView()
-            slice.append(contentsOf: scalars[c.charStart..<c.charEnd])
-            guard String(slice) == c.text else {
+            let range = text.bytes(c.charStart, c.charEnd)
+            guard range.elementsEqual(c.text.utf8) else {
                 throw EngramError(.invalidInput, "\(where_): text differs from the document's characters \(c.charStart)..<\(c.charEnd)")
             }
-            guard SHA256Hex.hash(c.text) == c.sha256 else {
+            guard SHA256Hex.hash(utf8: range) == c.sha256 else {
                 throw EngramError(.invalidInput, "\(where_): sha256 does not match its text")
             }
             try validateMetadata(c.metadata, context: where_)

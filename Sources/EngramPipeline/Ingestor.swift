@@ -229,18 +229,15 @@ public struct Ingestor: Sendable {
     func prepare(_ doc: LoadedDocument, fingerprint: String, identity: EmbeddingIdentity) throws -> (DocumentRecord, [ChunkRecord]) {
         let id = DocumentRecord.makeID(ref: collection, sourceURI: doc.sourceURI)
         let record = DocumentRecord(id: id, sourceURI: doc.sourceURI, sha256: SHA256Hex.hash(doc.text), fingerprint: fingerprint, mime: doc.mime, size: doc.size, metadata: doc.metadata, text: doc.text)
-        let scalars = Array(doc.text.unicodeScalars)
-        func slice(_ a: Int, _ b: Int) -> String {
-            var v = String.UnicodeScalarView()
-            v.append(contentsOf: scalars[a..<b])
-            return String(v)
-        }
+        let scalarText = ScalarText(doc.text)
+        func slice(_ a: Int, _ b: Int) -> String { scalarText.slice(a, b)! }
         if let embedding = doc.embedding {
             guard identity.isExternal else {
                 throw EngramError(.embeddingMismatch, "\(doc.sourceURI): the record carries an embedding, but the collection embeds with \(identity); create the collection with --embedder external:\(embedding.count) to store your own vectors")
             }
             try identity.validate(vector: embedding, context: doc.sourceURI)
             // A precomputed vector stands for the whole text: one chunk, trimmed of outer whitespace.
+            let scalars = Array(doc.text.unicodeScalars)
             guard let first = scalars.firstIndex(where: { !$0.properties.isWhitespace }),
                   let last = scalars.lastIndex(where: { !$0.properties.isWhitespace }) else {
                 throw EngramError(.emptyDocument, "\(doc.sourceURI): the text is empty")
@@ -260,7 +257,7 @@ public struct Ingestor: Sendable {
             let text = slice(span.start, span.end)
             var metadata: Metadata = [:]
             if !span.section.isEmpty { metadata["section"] = .string(span.section.joined(separator: " > ")) }
-            return ChunkRecord(id: ChunkRecord.makeID(documentID: id, ordinal: i), ordinal: i, text: text, charStart: span.start, charEnd: span.end, section: span.section, tokenCount: span.tokenCount, sha256: SHA256Hex.hash(text), metadata: metadata)
+            return ChunkRecord(id: ChunkRecord.makeID(documentID: id, ordinal: i), ordinal: i, text: text, charStart: span.start, charEnd: span.end, section: span.section, tokenCount: span.tokenCount, sha256: SHA256Hex.hash(utf8: scalarText.bytes(span.start, span.end)), metadata: metadata)
         }
         return (record, chunks)
     }

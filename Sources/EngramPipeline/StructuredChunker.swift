@@ -48,7 +48,7 @@ public struct StructuredChunker: Sendable, Hashable {
         var previousEndsSentence = false
         while i < to {
             let s = scalars[i]
-            if s.properties.isWhitespace {
+            if s.isASCII ? (s == " " || s == "\n" || s == "\t" || s == "\r" || s.value == 0x0B || s.value == 0x0C) : s.properties.isWhitespace {
                 i += 1
                 continue
             }
