@@ -37,6 +37,10 @@ public protocol VectorStore: Sendable {
     /// - Throws: `collection_not_found`, `embedding_mismatch`, `invalid_input`, `empty_document`; the
     ///   store is unchanged when it throws.
     func upsert(document: DocumentRecord, chunks: [ChunkRecord], identity: EmbeddingIdentity?, in ref: CollectionRef) async throws -> UpsertOutcome
+    /// Upserts several documents, each atomically and independently: a refused document (its error is
+    /// its result) does not stop the others. Stores write the batch in as few round trips as they can.
+    /// - Throws: only for failures of the whole batch (`collection_not_found`, `storage_failure`).
+    func upsert(batch: [DocumentUpsert], identity: EmbeddingIdentity?, in ref: CollectionRef) async throws -> [Result<UpsertOutcome, EngramError>]
     /// Deletes a document and its chunks. Returns false when it did not exist.
     func deleteDocument(id: String, in ref: CollectionRef) async throws -> Bool
     /// Summaries of all documents of a collection, ordered by source URI.
@@ -49,7 +53,31 @@ public protocol VectorStore: Sendable {
     func stats(_ ref: CollectionRef) async throws -> CollectionStats
 }
 
+/// One document of a batch upsert.
+public struct DocumentUpsert: Sendable {
+    public var document: DocumentRecord
+    public var chunks: [ChunkRecord]
+
+    public init(document: DocumentRecord, chunks: [ChunkRecord]) {
+        self.document = document
+        self.chunks = chunks
+    }
+}
+
 extension VectorStore {
+    /// Upserts one document after another (stores override this with a single transaction).
+    public func upsert(batch: [DocumentUpsert], identity: EmbeddingIdentity?, in ref: CollectionRef) async throws -> [Result<UpsertOutcome, EngramError>] {
+        var results: [Result<UpsertOutcome, EngramError>] = []
+        for item in batch {
+            do {
+                results.append(.success(try await upsert(document: item.document, chunks: item.chunks, identity: identity, in: ref)))
+            } catch let e as EngramError where e.code != .storageFailure && e.code != .collectionNotFound {
+                results.append(.failure(e))
+            }
+        }
+        return results
+    }
+
     /// The collection, or `collection_not_found`.
     public func requireCollection(_ ref: CollectionRef) async throws -> CollectionInfo {
         guard let c = try await collection(ref) else {

@@ -300,18 +300,18 @@ public struct Ingestor: Sendable {
                 start = end
             }
         }
-        for (d, p) in pending.enumerated() where !failedDocuments.contains(d) {
-            do {
-                let outcome = try await store.upsert(document: p.record, chunks: p.chunks, identity: embedder.identity, in: collection)
+        let ready = pending.enumerated().filter { !failedDocuments.contains($0.offset) }.map(\.element)
+        let results = try await store.upsert(batch: ready.map { DocumentUpsert(document: $0.record, chunks: $0.chunks) }, identity: embedder.identity, in: collection)
+        for (p, result) in zip(ready, results) {
+            switch result {
+            case .success(let outcome):
                 switch outcome {
                 case .added: report.added += 1
                 case .updated: report.updated += 1
                 case .unchanged: report.unchanged += 1
                 }
                 if outcome != .unchanged { report.chunksWritten += p.chunks.count }
-            } catch let e as EngramError where e.code == .storageFailure || e.code == .collectionNotFound {
-                throw e
-            } catch {
+            case .failure(let error):
                 report.failed.append(Ingestor.failure(source: p.record.sourceURI, error))
             }
         }

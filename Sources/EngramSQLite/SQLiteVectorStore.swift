@@ -160,56 +160,101 @@ public final class SQLiteVectorStore: VectorStore, Sendable {
 
     // MARK: Documents
 
+    /// A validated document with its columns encoded, ready to write.
+    struct PreparedDocument: Sendable {
+        var document: DocumentRecord
+        var chunks: [ChunkRecord]
+        var documentMetadata: String
+        var chunkMetadata: [String]
+        var blobs: [Data?]
+        var sections: [String]
+
+        init(_ document: DocumentRecord, _ chunks: [ChunkRecord]) {
+            self.document = document
+            self.chunks = chunks
+            documentMetadata = document.metadata.canonicalJSON
+            chunkMetadata = chunks.map { UpsertValidation.mergedMetadata(document: document.metadata, chunk: $0.metadata).canonicalJSON }
+            blobs = chunks.map { $0.embedding.map(SQLiteVectorStore.blob) }
+            sections = chunks.map { JSONValue.array($0.section.map { .string($0) }).serialized() }
+        }
+    }
+
     public func upsert(document: DocumentRecord, chunks: [ChunkRecord], identity: EmbeddingIdentity?, in ref: CollectionRef) async throws -> UpsertOutcome {
+        try await upsert(batch: [DocumentUpsert(document: document, chunks: chunks)], identity: identity, in: ref)[0].get()
+    }
+
+    /// Validates every document first, then writes all valid ones in one transaction (each replaces its
+    /// previous version whole).
+    public func upsert(batch: [DocumentUpsert], identity: EmbeddingIdentity?, in ref: CollectionRef) async throws -> [Result<UpsertOutcome, EngramError>] {
         guard let info = try await collection(ref) else {
             throw EngramError(.collectionNotFound, "collection '\(ref.name)' does not exist for tenant '\(ref.tenant)'")
         }
-        try UpsertValidation.validate(document: document, chunks: chunks, identity: identity, collection: info)
-        let documentMetadata = document.metadata.canonicalJSON
-        let chunkMetadata = chunks.map { UpsertValidation.mergedMetadata(document: document.metadata, chunk: $0.metadata).canonicalJSON }
-        let blobs = chunks.map { $0.embedding.map(SQLiteVectorStore.blob) }
-        let sections = chunks.map { JSONValue.array($0.section.map { .string($0) }).serialized() }
-        let time = MetadataValue.canonicalDateString(now())
-        return try await wrap {
-            try await pool.write { db in
-                let c = try Self.requireCollection(db, ref)
-                guard c.info.identity == info.identity else {
-                    throw EngramError(.embeddingMismatch, "collection \(ref) changed its embedding identity during the upsert")
-                }
-                let fts = SQLiteSchema.ftsTable(c.id)
-                let old = try Row.fetchOne(db, sql: "SELECT sha256, fingerprint, metadata, version, created_at FROM documents WHERE collection_id = ? AND id = ?", arguments: [c.id, document.id])
-                if let old {
-                    let oldChunks = try Row.fetchAll(db, sql: "SELECT id, sha256, metadata, embedding FROM chunks WHERE collection_id = ? AND document_id = ? ORDER BY ordinal", arguments: [c.id, document.id])
-                    let same = (old["sha256"] as String) == document.sha256 && (old["fingerprint"] as String) == document.fingerprint
-                        && (old["metadata"] as String) == documentMetadata && oldChunks.count == chunks.count
-                        && zip(oldChunks, chunks.indices).allSatisfy { row, i in
-                            (row["id"] as String) == chunks[i].id && (row["sha256"] as String) == chunks[i].sha256
-                                && (row["metadata"] as String) == chunkMetadata[i] && (row["embedding"] as Data?) == blobs[i]
-                        }
-                    if same { return UpsertOutcome.unchanged }
-                    try Self.deleteChunks(db, collectionID: c.id, documentID: document.id, fts: fts)
-                }
-                try db.execute(sql: """
-                    INSERT INTO documents (collection_id, id, tenant_id, source_uri, sha256, fingerprint, version, mime, size, chunk_count, metadata, text, created_at, updated_at)
-                    VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?)
-                    ON CONFLICT (collection_id, id) DO UPDATE SET
-                        sha256 = excluded.sha256, fingerprint = excluded.fingerprint, version = documents.version + 1,
-                        mime = excluded.mime, size = excluded.size, chunk_count = excluded.chunk_count,
-                        metadata = excluded.metadata, text = excluded.text, updated_at = excluded.updated_at
-                    """, arguments: [c.id, document.id, ref.tenant, document.sourceURI, document.sha256, document.fingerprint, document.mime, document.size, chunks.count, documentMetadata, document.text, time, time])
-                let insertChunk = try db.cachedStatement(sql: """
-                    INSERT INTO chunks (collection_id, id, tenant_id, document_id, generation, ordinal, text, char_start, char_end, section, token_count, sha256, metadata, embedding)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """)
-                let insertFTS = try db.cachedStatement(sql: "INSERT INTO \(fts) (rowid, text) VALUES (?, ?)")
-                for (i, chunk) in chunks.enumerated() {
-                    try insertChunk.execute(arguments: [c.id, chunk.id, ref.tenant, document.id, c.info.generation, chunk.ordinal, chunk.text, chunk.charStart, chunk.charEnd, sections[i], chunk.tokenCount, chunk.sha256, chunkMetadata[i], blobs[i]])
-                    try insertFTS.execute(arguments: [db.lastInsertedRowID, chunk.text])
-                }
-                try db.execute(sql: "UPDATE collections SET data_version = data_version + 1 WHERE id = ?", arguments: [c.id])
-                return old == nil ? UpsertOutcome.added : UpsertOutcome.updated
+        var results = [Result<UpsertOutcome, EngramError>?](repeating: nil, count: batch.count)
+        var prepared: [(index: Int, document: PreparedDocument)] = []
+        for (i, item) in batch.enumerated() {
+            do {
+                try UpsertValidation.validate(document: item.document, chunks: item.chunks, identity: identity, collection: info)
+                prepared.append((i, PreparedDocument(item.document, item.chunks)))
+            } catch let e as EngramError {
+                results[i] = .failure(e)
             }
         }
+        if !prepared.isEmpty {
+            let time = MetadataValue.canonicalDateString(now())
+            let toWrite = prepared
+            let outcomes = try await wrap {
+                try await pool.write { db in
+                    let c = try Self.requireCollection(db, ref)
+                    guard c.info.identity == info.identity else {
+                        throw EngramError(.embeddingMismatch, "collection \(ref) changed its embedding identity during the upsert")
+                    }
+                    var outcomes: [UpsertOutcome] = []
+                    for p in toWrite { outcomes.append(try Self.write(db, c, p.document, time: time)) }
+                    if outcomes.contains(where: { $0 != .unchanged }) {
+                        try db.execute(sql: "UPDATE collections SET data_version = data_version + 1 WHERE id = ?", arguments: [c.id])
+                    }
+                    return outcomes
+                }
+            }
+            for (p, outcome) in zip(prepared, outcomes) { results[p.index] = .success(outcome) }
+        }
+        return results.map { $0! }
+    }
+
+    static func write(_ db: Database, _ c: CollectionRow, _ p: PreparedDocument, time: String) throws -> UpsertOutcome {
+        let document = p.document, chunks = p.chunks
+        let fts = SQLiteSchema.ftsTable(c.id)
+        let old = try Row.fetchOne(db, sql: "SELECT sha256, fingerprint, metadata FROM documents WHERE collection_id = ? AND id = ?", arguments: [c.id, document.id])
+        if let old {
+            let oldChunks = try Row.fetchAll(db, sql: "SELECT id, sha256, metadata, embedding FROM chunks WHERE collection_id = ? AND document_id = ? ORDER BY ordinal", arguments: [c.id, document.id])
+            let same = (old["sha256"] as String) == document.sha256 && (old["fingerprint"] as String) == document.fingerprint
+                && (old["metadata"] as String) == p.documentMetadata && oldChunks.count == chunks.count
+                && zip(oldChunks, chunks.indices).allSatisfy { row, i in
+                    (row["id"] as String) == chunks[i].id && (row["sha256"] as String) == chunks[i].sha256
+                        && (row["metadata"] as String) == p.chunkMetadata[i] && (row["embedding"] as Data?) == p.blobs[i]
+                }
+            if same { return .unchanged }
+            try deleteChunks(db, collectionID: c.id, documentID: document.id, fts: fts)
+        }
+        let upsertDocument = try db.cachedStatement(sql: """
+            INSERT INTO documents (collection_id, id, tenant_id, source_uri, sha256, fingerprint, version, mime, size, chunk_count, metadata, text, created_at, updated_at)
+            VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT (collection_id, id) DO UPDATE SET
+                sha256 = excluded.sha256, fingerprint = excluded.fingerprint, version = documents.version + 1,
+                mime = excluded.mime, size = excluded.size, chunk_count = excluded.chunk_count,
+                metadata = excluded.metadata, text = excluded.text, updated_at = excluded.updated_at
+            """)
+        try upsertDocument.execute(arguments: [c.id, document.id, c.info.ref.tenant, document.sourceURI, document.sha256, document.fingerprint, document.mime, document.size, chunks.count, p.documentMetadata, document.text, time, time])
+        let insertChunk = try db.cachedStatement(sql: """
+            INSERT INTO chunks (collection_id, id, tenant_id, document_id, generation, ordinal, text, char_start, char_end, section, token_count, sha256, metadata, embedding)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """)
+        let insertFTS = try db.cachedStatement(sql: "INSERT INTO \(fts) (rowid, text) VALUES (?, ?)")
+        for (i, chunk) in chunks.enumerated() {
+            try insertChunk.execute(arguments: [c.id, chunk.id, c.info.ref.tenant, document.id, c.info.generation, chunk.ordinal, chunk.text, chunk.charStart, chunk.charEnd, p.sections[i], chunk.tokenCount, chunk.sha256, p.chunkMetadata[i], p.blobs[i]])
+            try insertFTS.execute(arguments: [db.lastInsertedRowID, chunk.text])
+        }
+        return old == nil ? .added : .updated
     }
 
     static func deleteChunks(_ db: Database, collectionID: Int64, documentID: String, fts: String) throws {

@@ -22,6 +22,7 @@ public enum VectorStoreConformance {
         ConformanceCase(name: "upsert and read back", body: upsertAndRead),
         ConformanceCase(name: "re-upsert replaces atomically", body: reupsertReplaces),
         ConformanceCase(name: "bad upserts leave the store unchanged", body: badUpsertsChangeNothing),
+        ConformanceCase(name: "batch upsert: each document on its own", body: batchUpsert),
         ConformanceCase(name: "delete document", body: deleteDocument),
         ConformanceCase(name: "filter operators, missing keys and mixed types", body: filterOperators),
         ConformanceCase(name: "exactly k under a selective filter", body: exactlyK),
@@ -159,6 +160,31 @@ public enum VectorStoreConformance {
         foreign.id = DocumentRecord.makeID(ref: CollectionRef(tenant: "other", name: "docs"), sourceURI: "mem://keep")
         try await expectError(.invalidInput, "document id of another tenant") { try await store.upsert(document: foreign, chunks: chunks, identity: fx.identity, in: ref) }
         try expectEqual(try await snapshot(store, ref), before, "store is unchanged after refused upserts")
+    }
+
+    static func batchUpsert(_ store: any VectorStore) async throws {
+        let ref = fx.ref
+        try await fx.load(store, [("mem://old", "old text", [:])])
+        let good = fx.document("mem://new", "new text\n\nsecond part")
+        var bad = fx.document("mem://bad", "bad text")
+        bad.1[0].embedding = [1]
+        let replaced = fx.document("mem://old", "old text replaced")
+        let same = fx.document("mem://new", "new text\n\nsecond part")
+        let results = try await store.upsert(batch: [
+            DocumentUpsert(document: good.0, chunks: good.1),
+            DocumentUpsert(document: bad.0, chunks: bad.1),
+            DocumentUpsert(document: replaced.0, chunks: replaced.1),
+            DocumentUpsert(document: same.0, chunks: same.1),
+        ], identity: fx.identity, in: ref)
+        try expectEqual(results.count, 4)
+        try expectEqual(try results[0].get(), .added)
+        guard case .failure(let e) = results[1] else { throw ConformanceFailure(message: "bad document accepted", location: "batch") }
+        try expectEqual(e.code, .embeddingMismatch)
+        try expectEqual(try results[2].get(), .updated)
+        try expectEqual(try results[3].get(), .unchanged)
+        try expectEqual(try await store.documents(in: ref).map(\.sourceURI), ["mem://new", "mem://old"])
+        try expect(try await store.search(SearchRequest(mode: .keyword, text: "bad", k: 5), in: ref).hits.isEmpty, "the refused document left nothing")
+        try expectEqual(try await store.search(SearchRequest(mode: .keyword, text: "replaced", k: 5), in: ref).hits.map(\.chunk.sourceURI), ["mem://old"])
     }
 
     static func deleteDocument(_ store: any VectorStore) async throws {
