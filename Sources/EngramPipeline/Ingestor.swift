@@ -27,6 +27,18 @@ public struct IngestReport: Sendable, Codable, Hashable {
     public var chunksEmbedded = 0
 
     public init() {}
+
+    /// Adds another report's counts and failures to this one.
+    public mutating func merge(_ other: IngestReport) {
+        added += other.added
+        updated += other.updated
+        unchanged += other.unchanged
+        deleted += other.deleted
+        failed += other.failed
+        files += other.files
+        chunksWritten += other.chunksWritten
+        chunksEmbedded += other.chunksEmbedded
+    }
 }
 
 /// Walks files and folders and keeps a collection in step with them.
@@ -121,68 +133,80 @@ public struct Ingestor: Sendable {
         var pending: [Pending] = []
         var pendingChunks = 0
 
-        for (n, file) in files.enumerated() {
-            progress?(IngestProgress(filesDone: n, filesTotal: files.count, currentPath: file.path))
-            report.files += 1
-            seen.insert(file.uri)
-            let bytes: [UInt8]
-            do {
-                let attributes = try FileManager.default.attributesOfItem(atPath: file.path)
-                let size = (attributes[.size] as? NSNumber)?.intValue ?? 0
-                guard size <= options.maxBytes else {
-                    throw EngramError(.loadFailed, "\(file.path): file is \(size) bytes, over the limit of \(options.maxBytes) (--max-bytes)")
+        try await withThrowingTaskGroup(of: IngestReport.self) { group in
+            var inflight = false
+            for (n, file) in files.enumerated() {
+                progress?(IngestProgress(filesDone: n, filesTotal: files.count, currentPath: file.path))
+                report.files += 1
+                seen.insert(file.uri)
+                let bytes: [UInt8]
+                do {
+                    let attributes = try FileManager.default.attributesOfItem(atPath: file.path)
+                    let size = (attributes[.size] as? NSNumber)?.intValue ?? 0
+                    guard size <= options.maxBytes else {
+                        throw EngramError(.loadFailed, "\(file.path): file is \(size) bytes, over the limit of \(options.maxBytes) (--max-bytes)")
+                    }
+                    guard let data = FileManager.default.contents(atPath: file.path) else {
+                        throw EngramError(.loadFailed, "\(file.path): cannot be read (it may have been removed)")
+                    }
+                    guard data.count <= options.maxBytes else {
+                        throw EngramError(.loadFailed, "\(file.path): file is \(data.count) bytes, over the limit of \(options.maxBytes) (--max-bytes)")
+                    }
+                    bytes = [UInt8](data)
+                } catch {
+                    filesWithFailures.insert(file.uri)
+                    report.failed.append(Ingestor.failure(source: file.path, error))
+                    continue
                 }
-                guard let data = FileManager.default.contents(atPath: file.path) else {
-                    throw EngramError(.loadFailed, "\(file.path): cannot be read (it may have been removed)")
-                }
-                guard data.count <= options.maxBytes else {
-                    throw EngramError(.loadFailed, "\(file.path): file is \(data.count) bytes, over the limit of \(options.maxBytes) (--max-bytes)")
-                }
-                bytes = [UInt8](data)
-            } catch {
-                filesWithFailures.insert(file.uri)
-                report.failed.append(Ingestor.failure(source: file.path, error))
-                continue
-            }
-            // Fast path: a single-document file whose bytes and settings are unchanged is skipped unread.
-            if SourceLoader.isSingleDocument(path: file.path), let old = existing[file.uri],
-               old.fingerprint == fingerprint(sourceBytesSHA256: SHA256Hex.hash(bytes: bytes)) {
-                report.unchanged += 1
-                continue
-            }
-            let loaded: (documents: [LoadedDocument], failures: [(source: String, error: EngramError)])
-            do {
-                loaded = try options.loader.load(bytes: bytes, path: file.path, sourceURI: file.uri)
-            } catch {
-                filesWithFailures.insert(file.uri)
-                report.failed.append(Ingestor.failure(source: file.path, error))
-                continue
-            }
-            for f in loaded.failures {
-                seen.insert(f.source)
-                report.failed.append(.init(source: f.source, code: f.error.code.rawValue, reason: f.error.message))
-            }
-            for doc in loaded.documents {
-                seen.insert(doc.sourceURI)
-                let fp = fingerprint(sourceBytesSHA256: doc.sourceBytesSHA256)
-                if let old = existing[doc.sourceURI], old.fingerprint == fp {
+                // Fast path: a single-document file whose bytes and settings are unchanged is skipped unread.
+                if SourceLoader.isSingleDocument(path: file.path), let old = existing[file.uri],
+                   old.fingerprint == fingerprint(sourceBytesSHA256: SHA256Hex.hash(bytes: bytes)) {
                     report.unchanged += 1
                     continue
                 }
+                let loaded: (documents: [LoadedDocument], failures: [(source: String, error: EngramError)])
                 do {
-                    let (record, chunks) = try prepare(doc, fingerprint: fp, identity: info.identity)
-                    pending.append(Pending(record: record, chunks: chunks, isUpdate: existing[doc.sourceURI] != nil))
-                    pendingChunks += chunks.count
+                    loaded = try options.loader.load(bytes: bytes, path: file.path, sourceURI: file.uri)
                 } catch {
-                    report.failed.append(Ingestor.failure(source: doc.sourceURI, error))
+                    filesWithFailures.insert(file.uri)
+                    report.failed.append(Ingestor.failure(source: file.path, error))
+                    continue
+                }
+                for f in loaded.failures {
+                    seen.insert(f.source)
+                    report.failed.append(.init(source: f.source, code: f.error.code.rawValue, reason: f.error.message))
+                }
+                for doc in loaded.documents {
+                    seen.insert(doc.sourceURI)
+                    let fp = fingerprint(sourceBytesSHA256: doc.sourceBytesSHA256)
+                    if let old = existing[doc.sourceURI], old.fingerprint == fp {
+                        report.unchanged += 1
+                        continue
+                    }
+                    do {
+                        let (record, chunks) = try prepare(doc, fingerprint: fp, identity: info.identity)
+                        pending.append(Pending(record: record, chunks: chunks, isUpdate: existing[doc.sourceURI] != nil))
+                        pendingChunks += chunks.count
+                    } catch {
+                        report.failed.append(Ingestor.failure(source: doc.sourceURI, error))
+                    }
+                }
+                if pendingChunks >= options.batchSize {
+                    // One batch embeds and writes while the next one is read and chunked.
+                    if inflight, let done = try await group.next() { report.merge(done) }
+                    let batch = pending
+                    group.addTask { try await self.flush(batch) }
+                    inflight = true
+                    pending = []
+                    pendingChunks = 0
                 }
             }
-            if pendingChunks >= options.batchSize {
-                try await flush(&pending, report: &report)
-                pendingChunks = 0
+            if !pending.isEmpty {
+                let batch = pending
+                group.addTask { try await self.flush(batch) }
             }
+            for try await done in group { report.merge(done) }
         }
-        try await flush(&pending, report: &report)
         progress?(IngestProgress(filesDone: files.count, filesTotal: files.count, currentPath: ""))
 
         if options.prune {
@@ -218,10 +242,11 @@ public struct Ingestor: Sendable {
                 report.failed.append(Ingestor.failure(source: doc.sourceURI, error))
             }
             if pending.reduce(0, { $0 + $1.chunks.count }) >= options.batchSize {
-                try await flush(&pending, report: &report)
+                report.merge(try await flush(pending))
+                pending = []
             }
         }
-        try await flush(&pending, report: &report)
+        report.merge(try await flush(pending))
         return report
     }
 
@@ -262,10 +287,11 @@ public struct Ingestor: Sendable {
         return (record, chunks)
     }
 
-    /// Embeds the pending chunks in batches, then writes each document atomically.
-    func flush(_ pending: inout [Pending], report: inout IngestReport) async throws {
-        guard !pending.isEmpty else { return }
-        defer { pending.removeAll() }
+    /// Embeds a batch's chunks, then writes its documents (each atomically); returns what it did.
+    func flush(_ batch: [Pending]) async throws -> IngestReport {
+        var report = IngestReport()
+        var pending = batch
+        guard !pending.isEmpty else { return report }
         var texts: [String] = []
         var slots: [(Int, Int)] = []
         for (d, p) in pending.enumerated() {
@@ -315,6 +341,7 @@ public struct Ingestor: Sendable {
                 report.failed.append(Ingestor.failure(source: p.record.sourceURI, error))
             }
         }
+        return report
     }
 
     static func failure(source: String, _ error: any Error) -> IngestReport.Failure {
