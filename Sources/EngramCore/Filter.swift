@@ -141,16 +141,20 @@ extension Filter {
     }
 
     static func utf8Contains(_ haystack: String, _ needle: String) -> Bool {
-        let h = Array(haystack.utf8), n = Array(needle.utf8)
-        if n.isEmpty { return true }
-        guard n.count <= h.count else { return false }
-        let first = n[0]
-        var i = 0
-        while i <= h.count - n.count {
-            if h[i] == first, h[i..<i + n.count].elementsEqual(n) { return true }
-            i += 1
+        var haystack = haystack, needle = needle
+        return haystack.withUTF8 { h in
+            needle.withUTF8 { n in
+                if n.isEmpty { return true }
+                guard n.count <= h.count else { return false }
+                let first = n[0]
+                var i = 0
+                while i <= h.count - n.count {
+                    if h[i] == first, memcmp(h.baseAddress! + i, n.baseAddress!, n.count) == 0 { return true }
+                    i += 1
+                }
+                return false
+            }
         }
-        return false
     }
 }
 

@@ -46,13 +46,13 @@ enum SQLiteSchema {
                     document_id TEXT NOT NULL,
                     generation INTEGER NOT NULL,
                     ordinal INTEGER NOT NULL,
-                    text TEXT NOT NULL,
                     char_start INTEGER NOT NULL,
                     char_end INTEGER NOT NULL,
-                    section TEXT NOT NULL,
                     token_count INTEGER NOT NULL,
                     sha256 TEXT NOT NULL,
+                    section TEXT NOT NULL,
                     metadata TEXT NOT NULL,
+                    text TEXT NOT NULL,
                     embedding BLOB,
                     UNIQUE (collection_id, id),
                     FOREIGN KEY (collection_id, document_id) REFERENCES documents(collection_id, id) ON DELETE CASCADE
@@ -64,7 +64,11 @@ enum SQLiteSchema {
         return m
     }
 
-    /// Name of a collection's FTS5 table. Built from the integer collection id only.
+    // Column order matters: small columns first, so that reading metadata for a filter never touches
+    // the overflow pages that hold long texts and vectors.
+
+    /// Name of a collection's FTS5 table. Built from the integer collection id only. It indexes the
+    /// chunks of the collection's active generation.
     static func ftsTable(_ collectionID: Int64) -> String { "fts_\(collectionID)" }
 
     static func createFTS(_ db: Database, collectionID: Int64) throws {

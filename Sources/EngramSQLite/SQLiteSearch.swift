@@ -147,37 +147,63 @@ extension SQLiteVectorStore {
         KeywordTokenizer.queryTerms(text).map { "\"" + $0.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }.joined(separator: " OR ")
     }
 
-    /// Keyword ranking with the filter compiled to SQL: needs no cache, so a cold process answers a
+    /// Keyword ranking with the filter compiled to SQL; needs no cache, so a cold process answers a
     /// keyword query without loading the collection's vectors.
+    ///
+    /// FTS5 drives every query (`CROSS JOIN` keeps SQLite from scanning chunks and probing the index
+    /// row by row). Without a filter only the index is read: the best `depth` rows by `bm25()`, then
+    /// their ids, with ties at the cut resolved by chunk id as on every backend.
     static func keywordRankingSQL(_ db: Database, _ c: CollectionRow, text: String, filter: Filter?, depth: Int) throws -> (ranking: [ScoredID], matched: Int) {
-        var filterSQL = "1"
-        var filterArguments: [any DatabaseValueConvertible] = []
-        if let filter {
-            var compiler = SQLiteFilterCompiler(column: "c.metadata")
-            filterSQL = try compiler.compile(filter)
-            filterArguments = compiler.arguments
-        }
         let fts = SQLiteSchema.ftsTable(c.id)
-        var arguments: [any DatabaseValueConvertible] = [matchExpression(text), c.id, c.info.generation]
-        arguments.append(contentsOf: filterArguments)
+        let match = matchExpression(text)
+        guard let filter else {
+            let matched = try Int.fetchOne(db, sql: "SELECT count(*) FROM \(fts) WHERE \(fts) MATCH ?", arguments: [match]) ?? 0
+            var limit = depth + 32
+            while true {
+                let rows = try Row.fetchAll(db, sql: "SELECT rowid, bm25(\(fts)) AS r FROM \(fts) WHERE \(fts) MATCH ? ORDER BY r LIMIT \(limit)", arguments: [match])
+                // When rows tie with the last one fetched, a tie may continue past the window: widen it.
+                if rows.count == limit, rows.count > depth, (rows[depth - 1]["r"] as Double) == (rows[limit - 1]["r"] as Double) {
+                    limit *= 4
+                    continue
+                }
+                let ids = try idsOfRowIDs(db, rows.map { $0["rowid"] as Int64 })
+                let scored = rows.compactMap { row in ids[row["rowid"] as Int64].map { ScoredID(id: $0, score: -(row["r"] as Double)) } }
+                return (Array(scored.sorted(by: ScoredID.ranksBefore).prefix(depth)), matched)
+            }
+        }
+        var compiler = SQLiteFilterCompiler(column: "c.metadata")
+        let filterSQL = try compiler.compile(filter)
+        var arguments: [any DatabaseValueConvertible] = [match, c.info.generation]
+        arguments.append(contentsOf: compiler.arguments)
         let from = """
-            FROM \(fts) JOIN chunks c ON c.rowid = \(fts).rowid
-            WHERE \(fts) MATCH ? AND c.collection_id = ? AND c.generation = ? AND \(filterSQL)
+            FROM \(fts) CROSS JOIN chunks c ON c.rowid = \(fts).rowid
+            WHERE \(fts) MATCH ? AND c.generation = ? AND \(filterSQL)
             """
-        let rows = try Row.fetchAll(db, sql: "SELECT c.id, bm25(\(fts)) AS rank \(from) ORDER BY rank, c.id LIMIT \(depth)", arguments: StatementArguments(arguments))
+        let rows = try Row.fetchAll(db, sql: "SELECT c.id, bm25(\(fts)) AS r \(from) ORDER BY r, c.id LIMIT \(depth)", arguments: StatementArguments(arguments))
         let matched = try Int.fetchOne(db, sql: "SELECT count(*) \(from)", arguments: StatementArguments(arguments)) ?? 0
-        return (rows.map { ScoredID(id: $0["id"], score: -($0["rank"] as Double)) }, matched)
+        return (rows.map { ScoredID(id: $0["id"], score: -($0["r"] as Double)) }, matched)
     }
 
-    /// Keyword ranking filtered through the cache (used by hybrid search, which loads the cache anyway):
-    /// FTS5 scores every match, the cached metadata decides which pass.
-    static func keywordRankingCached(_ db: Database, _ c: CollectionRow, cache: SearchCache, text: String, pass: [Bool]?, depth: Int) throws -> [ScoredID] {
+    static func idsOfRowIDs(_ db: Database, _ rowIDs: [Int64]) throws -> [Int64: String] {
+        var out: [Int64: String] = [:]
+        for start in stride(from: 0, to: rowIDs.count, by: 500) {
+            let slice = Array(rowIDs[start..<min(rowIDs.count, start + 500)])
+            let placeholders = Array(repeating: "?", count: slice.count).joined(separator: ", ")
+            for row in try Row.fetchAll(db, sql: "SELECT rowid, id FROM chunks WHERE rowid IN (\(placeholders))", arguments: StatementArguments(slice)) {
+                out[row["rowid"]] = row["id"]
+            }
+        }
+        return out
+    }
+
+    /// Keyword ranking filtered through the cache (hybrid search, which loads the cache anyway): FTS5
+    /// scores every match, the cached metadata decides which pass.
+    static func keywordRankingCached(_ db: Database, _ c: CollectionRow, cache: SearchCache, text: String, pass: [Bool], depth: Int) throws -> [ScoredID] {
         let fts = SQLiteSchema.ftsTable(c.id)
         let cursor = try Row.fetchCursor(db, sql: "SELECT rowid, bm25(\(fts)) FROM \(fts) WHERE \(fts) MATCH ?", arguments: [matchExpression(text)])
         var top = TopK<String, Double>(k: depth)
         while let row = try cursor.next() {
-            guard let r = cache.rowOfRowID[row[0] as Int64] else { continue }
-            if let pass, !pass[Int(cache.metadataIndex[Int(r)])] { continue }
+            guard let r = cache.rowOfRowID[row[0] as Int64], pass[Int(cache.metadataIndex[Int(r)])] else { continue }
             let score = -(row[1] as Double)
             if let t = top.threshold, score < t { continue }
             top.insert(score: score, key: cache.ids[Int(r)], index: Int(r))
@@ -206,7 +232,11 @@ extension SQLiteVectorStore {
                     matched = candidates?.count ?? cache.slotRow.count
                     vectorRanking = cache.topK(query: request.vector!, distance: c.info.identity.distance, candidates: candidates, k: depth)
                     if request.mode == .hybrid {
-                        keywordRanking = try Self.keywordRankingCached(db, c, cache: cache, text: request.text!, pass: pass, depth: depth)
+                        if let pass {
+                            keywordRanking = try Self.keywordRankingCached(db, c, cache: cache, text: request.text!, pass: pass, depth: depth)
+                        } else {
+                            keywordRanking = try Self.keywordRankingSQL(db, c, text: request.text!, filter: nil, depth: depth).ranking
+                        }
                     }
                 }
                 let ranked = SearchAssembly.rank(mode: request.mode, vector: vectorRanking, keyword: keywordRanking, k: request.k, fusionK: request.fusionK)
