@@ -147,7 +147,7 @@ ts = []
 for q in Q:
     t = time.perf_counter(); s = X @ q; ts.append((time.perf_counter() - t) * 1000)
 ts.sort()
-say(f"{ts[len(ts)//2]:.3f} {ts[int(0.95*(len(ts)-1))]:.3f} {X.shape[0]}")
+print(f"{ts[len(ts)//2]:.3f} {ts[int(0.95*(len(ts)-1))]:.3f} {X.shape[0]}")
 """
 let python = Process()
 python.executableURL = URL(fileURLWithPath: "/usr/bin/env")

@@ -143,6 +143,13 @@ extension SQLiteVectorStore {
         return fresh
     }
 
+    /// The cache when it is loaded and current, without loading it.
+    func freshCache(_ c: CollectionRow) -> SearchCache? {
+        let key = CacheKey(collectionID: c.id, generation: c.info.generation)
+        guard let cached = caches.withLock({ $0[key] }), cached.dataVersion == c.dataVersion else { return nil }
+        return cached
+    }
+
     static func matchExpression(_ text: String) -> String {
         KeywordTokenizer.queryTerms(text).map { "\"" + $0.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }.joined(separator: " OR ")
     }
@@ -198,22 +205,24 @@ extension SQLiteVectorStore {
 
     /// Keyword ranking filtered through the cache (hybrid search, which loads the cache anyway): FTS5
     /// scores every match, the cached metadata decides which pass.
-    static func keywordRankingCached(_ db: Database, _ c: CollectionRow, cache: SearchCache, text: String, pass: [Bool], depth: Int) throws -> [ScoredID] {
+    static func keywordRankingCached(_ db: Database, _ c: CollectionRow, cache: SearchCache, text: String, pass: [Bool], depth: Int) throws -> (ranking: [ScoredID], matched: Int) {
         let fts = SQLiteSchema.ftsTable(c.id)
         let cursor = try Row.fetchCursor(db, sql: "SELECT rowid, bm25(\(fts)) FROM \(fts) WHERE \(fts) MATCH ?", arguments: [matchExpression(text)])
         var top = TopK<String, Double>(k: depth)
+        var matched = 0
         while let row = try cursor.next() {
             guard let r = cache.rowOfRowID[row[0] as Int64], pass[Int(cache.metadataIndex[Int(r)])] else { continue }
+            matched += 1
             let score = -(row[1] as Double)
             if let t = top.threshold, score < t { continue }
             top.insert(score: score, key: cache.ids[Int(r)], index: Int(r))
         }
-        return top.sorted().map { ScoredID(id: $0.key, score: $0.score) }
+        return (top.sorted().map { ScoredID(id: $0.key, score: $0.score) }, matched)
     }
 
     public func search(_ request: SearchRequest, in ref: CollectionRef) async throws -> SearchResponse {
         try await wrap {
-            try await pool.read { db in
+            try await reader.read { db in
                 let c = try Self.requireCollection(db, ref)
                 try request.validate(against: c.info.identity)
                 let depth = request.mode == .hybrid ? request.effectiveHybridDepth : request.k
@@ -222,7 +231,13 @@ extension SQLiteVectorStore {
                 var matched = 0
                 switch request.mode {
                 case .keyword:
-                    let (ranking, count) = try Self.keywordRankingSQL(db, c, text: request.text!, filter: request.filter, depth: depth)
+                    // With a filter, a loaded cache answers without parsing JSON per matching row; a cold
+                    // process compiles the filter to SQL instead of loading the cache for one query.
+                    let (ranking, count) = if let filter = request.filter, let cache = self.freshCache(c) {
+                        try Self.keywordRankingCached(db, c, cache: cache, text: request.text!, pass: cache.passing(filter), depth: depth)
+                    } else {
+                        try Self.keywordRankingSQL(db, c, text: request.text!, filter: request.filter, depth: depth)
+                    }
                     keywordRanking = ranking
                     matched = count
                 case .vector, .hybrid:
@@ -233,7 +248,7 @@ extension SQLiteVectorStore {
                     vectorRanking = cache.topK(query: request.vector!, distance: c.info.identity.distance, candidates: candidates, k: depth)
                     if request.mode == .hybrid {
                         if let pass {
-                            keywordRanking = try Self.keywordRankingCached(db, c, cache: cache, text: request.text!, pass: pass, depth: depth)
+                            keywordRanking = try Self.keywordRankingCached(db, c, cache: cache, text: request.text!, pass: pass, depth: depth).ranking
                         } else {
                             keywordRanking = try Self.keywordRankingSQL(db, c, text: request.text!, filter: nil, depth: depth).ranking
                         }

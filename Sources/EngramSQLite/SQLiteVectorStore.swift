@@ -11,7 +11,10 @@ import Synchronization
 /// SQL over the JSON metadata with bound arguments. Readers run concurrently with one writer.
 public final class SQLiteVectorStore: VectorStore, Sendable {
     public let path: String
-    let pool: DatabasePool
+    /// Serves every read. Read-only, so that opening a store and reading it never changes the file.
+    let reader: DatabasePool
+    /// The read-write pool, opened at the first write (GRDB's WAL set-up writes to the file on open).
+    private let writerPool = Mutex<DatabasePool?>(nil)
     let caches = Mutex<[CacheKey: SearchCache]>([:])
     let now: @Sendable () -> Date
 
@@ -22,34 +25,76 @@ public final class SQLiteVectorStore: VectorStore, Sendable {
     /// The number of migrations this build applies.
     public static let schemaVersion = 1
 
-    /// Opens (creating if needed) the store at `path` and migrates it.
-    /// - Throws: `storage_failure` when the file cannot be opened or migrated.
-    public init(path: String, now: @escaping @Sendable () -> Date = { Date() }) throws {
+    /// Opens the store at `path`, creating and migrating it when `create` is true (the default).
+    ///
+    /// Reads never write to the file; the first write opens the read-write connection.
+    /// - Throws: `not_found` when the file does not exist and `create` is false; `storage_failure` when
+    ///   it cannot be opened or migrated, or was written by a newer Engram.
+    public init(path: String, create: Bool = true, now: @escaping @Sendable () -> Date = { Date() }) throws {
         self.path = path
         self.now = now
-        let directory = (path as NSString).deletingLastPathComponent
-        if !directory.isEmpty {
-            try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        }
-        var config = Configuration()
-        config.busyMode = .timeout(10)
-        config.prepareDatabase { db in
-            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+        let exists = FileManager.default.fileExists(atPath: path)
+        if !exists {
+            guard create else {
+                throw EngramError(.notFound, "no Engram store at \(path) (ingest something first, or pass --store)")
+            }
+            let directory = (path as NSString).deletingLastPathComponent
+            if !directory.isEmpty {
+                try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            }
         }
         do {
-            pool = try DatabasePool(path: path, configuration: config)
-            try SQLiteSchema.migrator.migrate(pool)
+            if !exists {
+                let writer = try SQLiteVectorStore.openWriter(path)
+                writerPool.withLock { $0 = writer }
+            }
+            var config = Configuration()
+            config.readonly = true
+            config.busyMode = .timeout(10)
+            reader = try DatabasePool(path: path, configuration: config)
+            let migrator = SQLiteSchema.migrator
+            let (completed, superseded) = try reader.read { db in
+                try (migrator.hasCompletedMigrations(db), migrator.hasBeenSuperseded(db))
+            }
+            if superseded {
+                throw EngramError(.storageFailure, "the store at \(path) was written by a newer Engram (its schema has migrations this build does not know)")
+            }
+            if !completed { _ = try writer() }
+        } catch let e as EngramError {
+            throw e
         } catch {
             throw EngramError(.storageFailure, "cannot open SQLite store at \(path): \(error)", underlying: error)
         }
     }
 
+    static func openWriter(_ path: String) throws -> DatabasePool {
+        var config = Configuration()
+        config.busyMode = .timeout(10)
+        let pool = try DatabasePool(path: path, configuration: config)
+        try SQLiteSchema.migrator.migrate(pool)
+        return pool
+    }
+
+    /// The read-write pool, opened (and the schema migrated) on first use.
+    func writer() throws -> DatabasePool {
+        try writerPool.withLock { current in
+            if let current { return current }
+            do {
+                let pool = try SQLiteVectorStore.openWriter(path)
+                current = pool
+                return pool
+            } catch {
+                throw EngramError(.storageFailure, "cannot open SQLite store at \(path) for writing: \(error)", underlying: error)
+            }
+        }
+    }
+
     /// Opens a store from a URL: `sqlite:PATH` or `sqlite://PATH`.
-    public convenience init(url: String) throws {
+    public convenience init(url: String, create: Bool = true) throws {
         guard let path = SQLiteVectorStore.path(fromURL: url) else {
             throw EngramError(.invalidConfiguration, "not a SQLite store URL: \(url) (expected sqlite:PATH)")
         }
-        try self.init(path: path)
+        try self.init(path: path, create: create)
     }
 
     public static func path(fromURL url: String) -> String? {
@@ -60,7 +105,7 @@ public final class SQLiteVectorStore: VectorStore, Sendable {
 
     /// Applied migration identifiers, oldest first.
     public func appliedMigrations() async throws -> [String] {
-        try await wrap { try await self.pool.read { db in try SQLiteSchema.migrator.appliedMigrations(db) } }
+        try await wrap { try await self.reader.read { db in try SQLiteSchema.migrator.appliedMigrations(db) } }
     }
 
     func wrap<T>(_ body: () async throws -> T) async throws -> T {
@@ -112,8 +157,15 @@ public final class SQLiteVectorStore: VectorStore, Sendable {
             throw EngramError(.invalidInput, "dimension must be between 1 and 16000, got \(identity.dimension)")
         }
         let created = MetadataValue.canonicalDateString(now())
+        // An existing collection is answered from the reader: asking again must not write.
+        if let existing = try await collection(ref) {
+            guard existing.identity == identity else {
+                throw EngramError(.collectionExists, "collection '\(ref.name)' exists with embedding identity \(existing.identity), not \(identity)")
+            }
+            return existing
+        }
         return try await wrap {
-            try await pool.write { db in
+            try await writer().write { db in
                 if let existing = try Self.collectionRow(db, ref) {
                     guard existing.info.identity == identity else {
                         throw EngramError(.collectionExists, "collection '\(ref.name)' exists with embedding identity \(existing.info.identity), not \(identity)")
@@ -131,12 +183,12 @@ public final class SQLiteVectorStore: VectorStore, Sendable {
     }
 
     public func collection(_ ref: CollectionRef) async throws -> CollectionInfo? {
-        try await wrap { try await pool.read { db in try Self.collectionRow(db, ref)?.info } }
+        try await wrap { try await reader.read { db in try Self.collectionRow(db, ref)?.info } }
     }
 
     public func collections(tenant: String) async throws -> [CollectionInfo] {
         try await wrap {
-            try await pool.read { db in
+            try await reader.read { db in
                 try Row.fetchAll(db, sql: "SELECT * FROM collections WHERE tenant_id = ? ORDER BY name", arguments: [tenant]).map { try Self.collectionRow($0).info }
             }
         }
@@ -144,7 +196,7 @@ public final class SQLiteVectorStore: VectorStore, Sendable {
 
     public func deleteCollection(_ ref: CollectionRef) async throws -> Bool {
         let deleted = try await wrap {
-            try await pool.write { db -> Int64? in
+            try await writer().write { db -> Int64? in
                 guard let c = try Self.collectionRow(db, ref) else { return nil }
                 try db.execute(sql: "DROP TABLE IF EXISTS \(SQLiteSchema.ftsTable(c.id))")
                 try db.execute(sql: "DELETE FROM chunks WHERE collection_id = ?", arguments: [c.id])
@@ -203,7 +255,7 @@ public final class SQLiteVectorStore: VectorStore, Sendable {
             let time = MetadataValue.canonicalDateString(now())
             let toWrite = prepared
             let outcomes = try await wrap {
-                try await pool.write { db in
+                try await writer().write { db in
                     let c = try Self.requireCollection(db, ref)
                     guard c.info.identity == info.identity else {
                         throw EngramError(.embeddingMismatch, "collection \(ref) changed its embedding identity during the upsert")
@@ -268,7 +320,7 @@ public final class SQLiteVectorStore: VectorStore, Sendable {
 
     public func deleteDocument(id: String, in ref: CollectionRef) async throws -> Bool {
         try await wrap {
-            try await pool.write { db in
+            try await writer().write { db in
                 let c = try Self.requireCollection(db, ref)
                 guard try Bool.fetchOne(db, sql: "SELECT 1 FROM documents WHERE collection_id = ? AND id = ?", arguments: [c.id, id]) != nil else {
                     return false
@@ -292,7 +344,7 @@ public final class SQLiteVectorStore: VectorStore, Sendable {
 
     public func documents(in ref: CollectionRef) async throws -> [DocumentInfo] {
         try await wrap {
-            try await pool.read { db in
+            try await reader.read { db in
                 let c = try Self.requireCollection(db, ref)
                 return try Row.fetchAll(db, sql: """
                     SELECT id, source_uri, sha256, fingerprint, version, mime, size, chunk_count, metadata, created_at, updated_at
@@ -304,7 +356,7 @@ public final class SQLiteVectorStore: VectorStore, Sendable {
 
     public func document(id: String, in ref: CollectionRef) async throws -> (info: DocumentInfo, text: String)? {
         try await wrap {
-            try await pool.read { db -> (info: DocumentInfo, text: String)? in
+            try await reader.read { db -> (info: DocumentInfo, text: String)? in
                 let c = try Self.requireCollection(db, ref)
                 guard let row = try Row.fetchOne(db, sql: "SELECT * FROM documents WHERE collection_id = ? AND id = ?", arguments: [c.id, id]) else {
                     return nil
@@ -351,7 +403,7 @@ public final class SQLiteVectorStore: VectorStore, Sendable {
 
     public func chunks(ids: [String], in ref: CollectionRef) async throws -> [StoredChunk] {
         try await wrap {
-            try await pool.read { db in
+            try await reader.read { db in
                 let c = try Self.requireCollection(db, ref)
                 return try Self.fetchChunks(db, collectionID: c.id, ids: ids)
             }
@@ -360,7 +412,7 @@ public final class SQLiteVectorStore: VectorStore, Sendable {
 
     public func stats(_ ref: CollectionRef) async throws -> CollectionStats {
         try await wrap {
-            try await pool.read { db in
+            try await reader.read { db in
                 let c = try Self.requireCollection(db, ref)
                 let documents = try Int.fetchOne(db, sql: "SELECT count(*) FROM documents WHERE collection_id = ?", arguments: [c.id]) ?? 0
                 let row = try Row.fetchOne(db, sql: """

@@ -201,7 +201,8 @@ public enum VectorStoreConformance {
         try expectEqual(try await store.stats(ref), CollectionStats(documents: 1, chunks: 1, embeddedChunks: 1, textBytes: 10))
     }
 
-    static let filterCorpus: [(String, String, Metadata)] = {
+    /// Documents (source, text, metadata) covering every metadata type, for filter tests.
+    public static let filterCorpus: [(String, String, Metadata)] = {
         let d = { (s: String) in MetadataValue.date(MetadataValue.parseDate(s)!) }
         return [
             ("d1", "first document", ["lang": .string("en"), "year": .int(2020), "score": .double(1.5), "draft": .bool(false), "tags": .array([.string("a"), .string("b")]), "published": d("2021-01-01"), "title": .string("Alpha guide"), "note": .null]),
@@ -213,7 +214,7 @@ public enum VectorStoreConformance {
     }()
 
     /// Filters with their expected matches, written out by hand: they pin the documented semantics.
-    static let filterExpectations: [(String, Set<String>)] = [
+    public static let filterExpectations: [(String, Set<String>)] = [
         (#"lang == "en""#, ["d1", "d3"]),
         (#"lang != "en""#, ["d2", "d4", "d5"]),
         (#"not (lang == "en")"#, ["d2", "d4", "d5"]),

@@ -15,7 +15,7 @@ struct Init: AsyncParsableCommand {
         try await reporting(global) {
             try global.ref.validate()
             let e = try EmbedderSpec.parse(embedder)
-            let store = try global.openStore()
+            let store = try global.openStore(create: true)
             let existed = try await store.collection(global.ref) != nil
             let info = try await store.createCollection(global.ref, identity: e.identity)
             if global.json {
@@ -92,7 +92,7 @@ struct Ingest: AsyncParsableCommand {
 
     func execute() async throws -> Int {
         try global.ref.validate()
-        let store = try global.openStore()
+        let store = try global.openStore(create: true)
         var embedding: any Embedder
         if let info = try await store.collection(global.ref) {
             embedding = try EmbedderSpec.embedder(for: info.identity)

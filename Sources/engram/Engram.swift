@@ -39,19 +39,21 @@ struct GlobalOptions: ParsableArguments {
 
     var ref: CollectionRef { CollectionRef(tenant: tenant, name: collection) }
 
-    func openStore() throws -> any VectorStore {
-        try StoreLocator.open(storeURL)
+    /// Opens the store; commands that only read or delete pass `create: false`, so a mistyped
+    /// `--store` is an error instead of a new empty store.
+    func openStore(create: Bool = false) throws -> any VectorStore {
+        try StoreLocator.open(storeURL, create: create)
     }
 }
 
 /// Opens a store from its URL.
 enum StoreLocator {
-    static func open(_ url: String) throws -> any VectorStore {
+    static func open(_ url: String, create: Bool) throws -> any VectorStore {
         if url.hasPrefix("sqlite:") {
-            return try SQLiteVectorStore(url: url)
+            return try SQLiteVectorStore(url: url, create: create)
         }
         if url.hasSuffix(".sqlite") || url.hasSuffix(".db") {
-            return try SQLiteVectorStore(path: url)
+            return try SQLiteVectorStore(path: url, create: create)
         }
         if url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") {
             throw EngramError(.invalidConfiguration, "the PostgreSQL backend is not part of this build yet; use sqlite:PATH")

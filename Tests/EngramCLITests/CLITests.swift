@@ -56,6 +56,15 @@ struct CLI {
 
     func path(_ p: String) -> String { directory.appendingPathComponent(p).path }
 
+    /// SHA-256 of the database file and its write-ahead log, byte for byte.
+    func fileHash() throws -> String {
+        var bytes = Data()
+        for suffix in ["", "-wal"] {
+            bytes.append(FileManager.default.contents(atPath: store + suffix) ?? Data())
+        }
+        return SHA256Hex.hash(bytes: bytes)
+    }
+
     /// Every row of every table, for "the store is exactly as it was" checks.
     func dump() async throws -> String {
         try await DatabaseQueue(path: store).read { db in
@@ -157,7 +166,11 @@ struct CLITests {
         let cli = try CLI()
         try cli.write("ok/a.md", "# A\n\nsome text")
         #expect(try cli.run(["ingest", cli.path("ok")]).status == 0)
+        // Closing the last connection checkpoints the write-ahead log into the file; after that, a
+        // process that writes nothing leaves the file's bytes alone.
+        #expect(try cli.run(["stats"]).status == 0)
         let before = try await cli.dump()
+        let beforeBytes = try cli.fileHash()
 
         func refused(_ args: [String], status: Int32, _ message: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
             let r = try cli.run(args)
@@ -181,6 +194,7 @@ struct CLITests {
         try refused(["init", "--embedder", "word2vec"], status: 65, "unknown embedder 'word2vec'")
         try refused(["init", "--embedder", "hash:32"], status: 65, "exists with embedding identity")
         #expect(try await cli.dump() == before)
+        #expect(try cli.fileHash() == beforeBytes, "the database file is byte-for-byte unchanged")
 
         try cli.write("bad/empty.txt", [])
         try cli.write("bad/binary.txt", [0x7F, 0x45, 0x4C, 0x46, 0x00, 0x01])
@@ -195,6 +209,7 @@ struct CLITests {
             #expect(reasons.contains(expected), "\(expected) in \(reasons)")
         }
         #expect(try await cli.dump() == before, "the store is exactly as it was")
+        #expect(try cli.fileHash() == beforeBytes, "the database file is byte-for-byte unchanged")
     }
 
     @Test func usageErrorsAndHelp() throws {
@@ -204,5 +219,8 @@ struct CLITests {
         let help = try cli.run(["--help"], useStore: false)
         #expect(help.status == 0 && help.stdout.contains("Exit codes"))
         #expect(try cli.run(["stats", "--store", "mysql://x"], useStore: false).status == 78)
+        let missing = try cli.run(["search", "x"])
+        #expect(missing.status == 66 && missing.stderr.contains("no Engram store at"))
+        #expect(!FileManager.default.fileExists(atPath: cli.store), "reading never creates a store")
     }
 }

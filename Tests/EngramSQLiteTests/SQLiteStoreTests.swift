@@ -83,3 +83,20 @@ struct SQLiteStoreTests {
         #expect(tables.isEmpty, "dropping the collection drops its full-text index")
     }
 }
+
+@Suite("SQLite filter compiled to SQL")
+struct SQLiteFilterSQLTests {
+    /// A fresh store has no cache, so keyword searches take the SQL path; each filter expectation of the
+    /// conformance suite runs on its own fresh store to keep it that way.
+    @Test func everyFilterExpectationHoldsThroughTheSQLPath() async throws {
+        let fx = Fixtures()
+        let path = temporaryStorePath()
+        try await fx.load(try SQLiteVectorStore(path: path), VectorStoreConformance.filterCorpus)
+        for (text, expected) in VectorStoreConformance.filterExpectations {
+            let cold = try SQLiteVectorStore(path: path)
+            let result = try await cold.search(SearchRequest(mode: .keyword, text: "document", filter: try Filter.parseAny(text), k: 50), in: fx.ref)
+            #expect(Set(result.hits.map(\.chunk.sourceURI)) == expected, "\(text)")
+            #expect(result.matched == expected.count, "\(text)")
+        }
+    }
+}
