@@ -129,6 +129,27 @@ _ = try await measure("keyword + filter", { SearchRequest(mode: .keyword, text: 
 _ = try await measure("hybrid", { SearchRequest(mode: .hybrid, text: queries[$0], vector: vectors[$0], k: 10) })
 _ = try await measure("hybrid + filter", { SearchRequest(mode: .hybrid, text: queries[$0], vector: vectors[$0], filter: filter, k: 10) })
 
+// Search right after a one-document write: the cache is refreshed with the changed rows only.
+do {
+    let loaded = try await store.document(id: documents[0].id, in: ref)!
+    var doc = DocumentRecord(id: loaded.info.id, sourceURI: loaded.info.sourceURI, sha256: "", fingerprint: "edited", mime: loaded.info.mime, size: loaded.info.size, metadata: loaded.info.metadata, text: loaded.text + "\n\nAn added paragraph.")
+    doc.sha256 = SHA256Hex.hash(doc.text)
+    let spans = StructuredChunker().chunk(text: doc.text, headings: [])
+    let scalars = ScalarText(doc.text)
+    let chunks = spans.enumerated().map { i, span in
+        let text = scalars.slice(span.start, span.end)!
+        return ChunkRecord(id: ChunkRecord.makeID(documentID: doc.id, ordinal: i), ordinal: i, text: text, charStart: span.start, charEnd: span.end, section: span.section, tokenCount: span.tokenCount, sha256: SHA256Hex.hash(text), embedding: embedder.vector(for: text))
+    }
+    var times: [Double] = []
+    for round in 0..<5 {
+        var d = doc
+        d.fingerprint = "edited-\(round)"
+        _ = try await store.upsert(document: d, chunks: chunks, identity: embedder.identity, in: ref)
+        times.append(try await seconds { _ = try await store.search(SearchRequest(mode: .vector, vector: vectors[round], k: 10), in: ref) } * 1000)
+    }
+    say("after a write       p50 \(fmt(percentile(times, 50), 2)) ms (first vector search after upserting one document, 5 rounds)")
+}
+
 // 4. Exact search against numpy X @ q on the same vectors, in the same run.
 let matrixPath = work + "/vectors.f32", queryPath = work + "/queries.f32"
 do {

@@ -39,7 +39,7 @@ enum SQLiteSchema {
                     UNIQUE (collection_id, source_uri)
                 );
                 CREATE TABLE chunks (
-                    rowid INTEGER PRIMARY KEY,
+                    rowid INTEGER PRIMARY KEY AUTOINCREMENT,
                     collection_id INTEGER NOT NULL,
                     id TEXT NOT NULL,
                     tenant_id TEXT NOT NULL,
@@ -64,6 +64,7 @@ enum SQLiteSchema {
         return m
     }
 
+    // Chunk rowids never repeat (AUTOINCREMENT): the search cache relies on it to refresh incrementally.
     // Column order matters: small columns first, so that reading metadata for a filter never touches
     // the overflow pages that hold long texts and vectors.
 

@@ -17,7 +17,8 @@ struct CacheKey: Hashable, Sendable {
 final class SearchCache: Sendable {
     let dataVersion: Int64
     let dimension: Int
-    /// Per row (chunk): id, metadata slot, vector slot (-1 without a vector).
+    /// Per row (chunk), ordered by rowid: rowid, id, metadata slot, vector slot (-1 without a vector).
+    let rowIDs: [Int64]
     let ids: [String]
     let metadataIndex: [Int32]
     let vectorSlot: [Int32]
@@ -28,61 +29,115 @@ final class SearchCache: Sendable {
     let vectors: [Float]
     let norms: [Float]
 
-    init(dataVersion: Int64, dimension: Int, ids: [String], rowIDs: [Int64], metadataIndex: [Int32], metadata: [Metadata], vectorSlot: [Int32], slotRow: [Int32], vectors: [Float]) {
-        self.dataVersion = dataVersion
-        self.dimension = dimension
-        self.ids = ids
-        self.metadataIndex = metadataIndex
-        self.metadata = metadata
-        self.vectorSlot = vectorSlot
-        self.slotRow = slotRow
-        self.vectors = vectors
-        var rowOf: [Int64: Int32] = [:]
-        rowOf.reserveCapacity(rowIDs.count)
-        for (i, r) in rowIDs.enumerated() { rowOf[r] = Int32(i) }
-        self.rowOfRowID = rowOf
-        var norms = [Float](repeating: 0, count: slotRow.count)
-        vectors.withUnsafeBufferPointer { v in
-            for i in 0..<slotRow.count {
-                let p = v.baseAddress! + i * dimension
-                norms[i] = VectorMath.dot(p, p, count: dimension).squareRoot()
-            }
-        }
-        self.norms = norms
-    }
-
-    static func load(_ db: Database, collectionID: Int64, generation: Int, dimension: Int, dataVersion: Int64) throws -> SearchCache {
-        var ids: [String] = [], rowIDs: [Int64] = [], metadataIndex: [Int32] = [], vectorSlot: [Int32] = [], slotRow: [Int32] = []
+    /// Accumulates rows in rowid order.
+    struct Builder {
+        let dimension: Int
+        var rowIDs: [Int64] = [], ids: [String] = [], metadataIndex: [Int32] = [], vectorSlot: [Int32] = []
         var metadata: [Metadata] = []
         var distinct: [String: Int32] = [:]
-        var vectors: [Float] = []
-        let cursor = try Row.fetchCursor(db, sql: "SELECT rowid, id, metadata, embedding FROM chunks WHERE collection_id = ? AND generation = ? ORDER BY rowid", arguments: [collectionID, generation])
-        while let row = try cursor.next() {
-            let id: String = row["id"]
-            let json: String = row["metadata"]
-            let m: Int32
-            if let i = distinct[json] {
-                m = i
-            } else {
-                m = Int32(metadata.count)
-                metadata.append(try Metadata.parse(json: json))
-                distinct[json] = m
-            }
-            if let data = row["embedding"] as Data? {
-                guard data.count == dimension * 4 else {
-                    throw EngramError(.storageFailure, "chunk \(id) has a \(data.count)-byte embedding, expected \(dimension * 4)")
-                }
-                data.withUnsafeBytes { raw in vectors.append(contentsOf: raw.bindMemory(to: Float.self)) }
+        var slotRow: [Int32] = [], vectors: [Float] = [], norms: [Float] = []
+
+        mutating func metadataSlot(json: String) throws -> Int32 {
+            if let i = distinct[json] { return i }
+            let i = Int32(metadata.count)
+            metadata.append(try Metadata.parse(json: json))
+            distinct[json] = i
+            return i
+        }
+
+        mutating func append(rowID: Int64, id: String, metadataSlot: Int32, vector: UnsafeBufferPointer<Float>?, norm: Float?) {
+            if let vector {
                 vectorSlot.append(Int32(slotRow.count))
                 slotRow.append(Int32(ids.count))
+                vectors.append(contentsOf: vector)
+                norms.append(norm ?? VectorMath.dot(vector.baseAddress!, vector.baseAddress!, count: dimension).squareRoot())
             } else {
                 vectorSlot.append(-1)
             }
+            rowIDs.append(rowID)
             ids.append(id)
-            rowIDs.append(row["rowid"])
-            metadataIndex.append(m)
+            metadataIndex.append(metadataSlot)
         }
-        return SearchCache(dataVersion: dataVersion, dimension: dimension, ids: ids, rowIDs: rowIDs, metadataIndex: metadataIndex, metadata: metadata, vectorSlot: vectorSlot, slotRow: slotRow, vectors: vectors)
+
+        /// Appends rows read from `chunks` (columns rowid, id, metadata, embedding).
+        mutating func append(_ cursor: RowCursor) throws {
+            while let row = try cursor.next() {
+                let id: String = row["id"]
+                let m = try metadataSlot(json: row["metadata"])
+                if let data = row["embedding"] as Data? {
+                    guard data.count == dimension * 4 else {
+                        throw EngramError(.storageFailure, "chunk \(id) has a \(data.count)-byte embedding, expected \(dimension * 4)")
+                    }
+                    // Copy rather than rebind: a blob's bytes need not be aligned for Float.
+                    var vector = [Float](repeating: 0, count: dimension)
+                    _ = vector.withUnsafeMutableBytes { data.copyBytes(to: $0) }
+                    vector.withUnsafeBufferPointer { append(rowID: row["rowid"], id: id, metadataSlot: m, vector: $0, norm: nil) }
+                } else {
+                    append(rowID: row["rowid"], id: id, metadataSlot: m, vector: nil, norm: nil)
+                }
+            }
+        }
+
+        func build(dataVersion: Int64) -> SearchCache {
+            SearchCache(dataVersion: dataVersion, builder: self)
+        }
+    }
+
+    private init(dataVersion: Int64, builder b: Builder) {
+        self.dataVersion = dataVersion
+        dimension = b.dimension
+        rowIDs = b.rowIDs
+        ids = b.ids
+        metadataIndex = b.metadataIndex
+        vectorSlot = b.vectorSlot
+        metadata = b.metadata
+        slotRow = b.slotRow
+        vectors = b.vectors
+        norms = b.norms
+        var rowOf: [Int64: Int32] = [:]
+        rowOf.reserveCapacity(rowIDs.count)
+        for (i, r) in rowIDs.enumerated() { rowOf[r] = Int32(i) }
+        rowOfRowID = rowOf
+    }
+
+    static let columns = "SELECT rowid, id, metadata, embedding FROM chunks WHERE collection_id = ? AND generation = ?"
+
+    static func load(_ db: Database, collectionID: Int64, generation: Int, dimension: Int, dataVersion: Int64) throws -> SearchCache {
+        var b = Builder(dimension: dimension)
+        try b.append(Row.fetchCursor(db, sql: "\(columns) ORDER BY rowid", arguments: [collectionID, generation]))
+        return b.build(dataVersion: dataVersion)
+    }
+
+    /// This cache brought up to date with the database.
+    ///
+    /// Chunk rows are never updated in place (an upsert deletes a document's chunks and inserts new
+    /// ones) and rowids are never reused (`AUTOINCREMENT`), so the new state is the old rows that still
+    /// exist plus the rows with larger rowids: only those are read. A mostly-changed collection is
+    /// simply reloaded.
+    func refreshed(_ db: Database, collectionID: Int64, generation: Int, dataVersion: Int64) throws -> SearchCache {
+        let current = try Int64.fetchAll(db, sql: "SELECT rowid FROM chunks WHERE collection_id = ? AND generation = ? ORDER BY rowid", arguments: [collectionID, generation])
+        let oldMax = rowIDs.last ?? 0
+        let added = current.count - current.prefix { $0 <= oldMax }.count
+        let kept = current.count - added
+        if rowIDs.isEmpty || added + (rowIDs.count - kept) > rowIDs.count / 2 {
+            return try SearchCache.load(db, collectionID: collectionID, generation: generation, dimension: dimension, dataVersion: dataVersion)
+        }
+        var b = Builder(dimension: dimension)
+        b.metadata = metadata
+        var i = 0
+        vectors.withUnsafeBufferPointer { v in
+            for rowID in current.prefix(kept) {
+                while i < rowIDs.count, rowIDs[i] < rowID { i += 1 }
+                guard i < rowIDs.count, rowIDs[i] == rowID else { continue }
+                let slot = Int(vectorSlot[i])
+                let vector = slot >= 0 ? UnsafeBufferPointer(rebasing: v[(slot * dimension)..<((slot + 1) * dimension)]) : nil
+                b.append(rowID: rowID, id: ids[i], metadataSlot: metadataIndex[i], vector: vector, norm: slot >= 0 ? norms[slot] : nil)
+            }
+        }
+        if added > 0 {
+            try b.append(Row.fetchCursor(db, sql: "\(SearchCache.columns) AND rowid > ? ORDER BY rowid", arguments: [collectionID, generation, oldMax]))
+        }
+        return b.build(dataVersion: dataVersion)
     }
 
     /// Per metadata slot: whether it satisfies `filter` (reference semantics, ``Filter/matches(_:)``).
@@ -135,10 +190,12 @@ final class SearchCache: Sendable {
 extension SQLiteVectorStore {
     func cache(_ db: Database, _ c: CollectionRow) throws -> SearchCache {
         let key = CacheKey(collectionID: c.id, generation: c.info.generation)
-        if let cached = caches.withLock({ $0[key] }), cached.dataVersion == c.dataVersion {
+        let cached = caches.withLock { $0[key] }
+        if let cached, cached.dataVersion == c.dataVersion {
             return cached
         }
-        let fresh = try SearchCache.load(db, collectionID: c.id, generation: c.info.generation, dimension: c.info.identity.dimension, dataVersion: c.dataVersion)
+        let fresh = try cached?.refreshed(db, collectionID: c.id, generation: c.info.generation, dataVersion: c.dataVersion)
+            ?? SearchCache.load(db, collectionID: c.id, generation: c.info.generation, dimension: c.info.identity.dimension, dataVersion: c.dataVersion)
         caches.withLock { $0[key] = fresh }
         return fresh
     }

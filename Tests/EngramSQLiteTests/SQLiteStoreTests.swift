@@ -66,6 +66,40 @@ struct SQLiteStoreTests {
         #expect(try await store.stats(fx.ref).documents == 100)
     }
 
+    @Test func searchCacheRefreshesIncrementallyAndMatchesAColdLoad() async throws {
+        let path = temporaryStorePath()
+        let warm = try SQLiteVectorStore(path: path)
+        try await fx.load(warm, (0..<40).map { ("mem://\($0)", "note \($0) about topic \($0 % 7)\n\nsecond paragraph \($0)", ["n": .int(Int64($0))]) })
+        let queries = ["topic 3", "second paragraph", "note about"].map(fx.query)
+        _ = try await warm.search(SearchRequest(mode: .vector, vector: queries[0], k: 5), in: fx.ref)
+        // Changes after the cache was loaded: replace, delete the newest document (its rowids are the
+        // largest, which plain rowids would reuse), add new ones.
+        let (r, rc) = fx.document("mem://5", "replaced text on topic 3", metadata: ["n": .int(500)])
+        _ = try await warm.upsert(document: r, chunks: rc, identity: fx.identity, in: fx.ref)
+        _ = try await warm.deleteDocument(id: DocumentRecord.makeID(ref: fx.ref, sourceURI: "mem://5"), in: fx.ref)
+        _ = try await warm.upsert(document: r, chunks: rc, identity: fx.identity, in: fx.ref)
+        _ = try await warm.deleteDocument(id: DocumentRecord.makeID(ref: fx.ref, sourceURI: "mem://5"), in: fx.ref)
+        for i in 40..<44 {
+            let (d, c) = fx.document("mem://\(i)", "fresh note \(i) on topic 3", metadata: ["n": .int(Int64(i))])
+            _ = try await warm.upsert(document: d, chunks: c, identity: fx.identity, in: fx.ref)
+        }
+        let cold = try SQLiteVectorStore(path: path)
+        for q in queries {
+            for filter in [nil, Filter.compare("n", .gte, .int(30))] {
+                let request = SearchRequest(mode: .hybrid, text: "topic note", vector: q, filter: filter, k: 12)
+                let a = try await warm.search(request, in: fx.ref)
+                let b = try await cold.search(request, in: fx.ref)
+                #expect(a.hits.map(\.chunk.id) == b.hits.map(\.chunk.id))
+                #expect(a.hits.map(\.chunk.text) == b.hits.map(\.chunk.text))
+                #expect(a.matched == b.matched)
+            }
+        }
+        let all = try await warm.search(SearchRequest(mode: .vector, vector: queries[0], k: 100), in: fx.ref)
+        let chunkCount = try await warm.stats(fx.ref).chunks
+        #expect(all.hits.count == chunkCount)
+        #expect(!all.hits.contains { $0.chunk.sourceURI == "mem://5" })
+    }
+
     @Test func deletedTextLeavesTheFullTextIndex() async throws {
         let path = temporaryStorePath()
         let store = try SQLiteVectorStore(path: path)
