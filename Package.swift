@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "EngramCore", targets: ["EngramCore"]),
         .library(name: "EngramPipeline", targets: ["EngramPipeline"]),
         .library(name: "EngramSQLite", targets: ["EngramSQLite"]),
+        .library(name: "EngramPostgres", targets: ["EngramPostgres"]),
         .library(name: "EngramTesting", targets: ["EngramTesting"]),
         .executable(name: "engram", targets: ["engram"]),
     ],
@@ -20,6 +21,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
         .target(
@@ -36,11 +38,16 @@ let package = Package(
             dependencies: ["EngramCore", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: strict
         ),
+        .target(
+            name: "EngramPostgres",
+            dependencies: ["EngramCore", .product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
         .target(name: "EngramTesting", dependencies: ["EngramCore"], swiftSettings: strict),
         .executableTarget(
             name: "engram",
             dependencies: [
-                "EngramCore", "EngramPipeline", "EngramSQLite",
+                "EngramCore", "EngramPipeline", "EngramSQLite", "EngramPostgres",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -54,6 +61,7 @@ let package = Package(
         .testTarget(name: "EngramCoreTests", dependencies: ["EngramCore", "EngramTesting"], swiftSettings: strict),
         .testTarget(name: "EngramPipelineTests", dependencies: ["EngramCore", "EngramPipeline", "EngramTesting"], swiftSettings: strict),
         .testTarget(name: "EngramSQLiteTests", dependencies: ["EngramCore", "EngramSQLite", "EngramPipeline", "EngramTesting"], swiftSettings: strict),
+        .testTarget(name: "EngramPostgresTests", dependencies: ["EngramCore", "EngramPostgres", "EngramTesting"], swiftSettings: strict),
         .testTarget(
             name: "EngramCLITests",
             dependencies: ["engram", "EngramCore", .product(name: "GRDB", package: "GRDB.swift")],

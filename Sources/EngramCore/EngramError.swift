@@ -31,6 +31,9 @@ public struct EngramError: Error, Sendable, CustomStringConvertible {
         public static let storageFailure = Code(rawValue: "storage_failure")
         /// An evidence manifest is malformed.
         public static let invalidManifest = Code(rawValue: "invalid_manifest")
+        /// The database schema does not match this build: a newer schema, or a shipped migration whose
+        /// checksum changed.
+        public static let schemaMismatch = Code(rawValue: "schema_mismatch")
         /// The operation is not supported by this component (for example: embedding text with an
         /// `external` embedder).
         public static let unsupported = Code(rawValue: "unsupported")

@@ -103,6 +103,9 @@ public final class SQLiteVectorStore: VectorStore, Sendable {
         return nil
     }
 
+    /// Every migration this build knows, oldest first.
+    public static var knownMigrations: [String] { SQLiteSchema.migrator.migrations }
+
     /// Applied migration identifiers, oldest first.
     public func appliedMigrations() async throws -> [String] {
         try await wrap { try await self.reader.read { db in try SQLiteSchema.migrator.appliedMigrations(db) } }

@@ -1,6 +1,8 @@
 import ArgumentParser
 import EngramCore
 import EngramPipeline
+import EngramPostgres
+import EngramSQLite
 import Foundation
 
 struct Init: AsyncParsableCommand {
@@ -461,6 +463,61 @@ struct Collections: AsyncParsableCommand {
             } else {
                 if list.isEmpty { print("no collections for tenant \(global.tenant)") }
                 for c in list { print("\(c.ref.name)  \(c.identity)") }
+            }
+        }
+    }
+}
+
+struct Migrate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Apply pending schema migrations, or show their status (`engram migrate status`).",
+        discussion: "PostgreSQL migrations run in one transaction under an advisory lock, so concurrent runs are safe; a database with an edited or unknown migration is refused. SQLite stores migrate when opened for writing.")
+
+    @OptionGroup var global: GlobalOptions
+
+    @Argument(help: "Leave out to migrate; `status` to list applied and pending migrations.")
+    var action: String?
+
+    @Option(help: "PostgreSQL: a role to grant the privileges an application needs.")
+    var grantTo: String?
+
+    func validate() throws {
+        guard action == nil || action == "status" else { throw ValidationError("unknown action '\(action!)' (expected: status)") }
+    }
+
+    func run() async throws {
+        try await reporting(global) {
+            let url = global.storeURL
+            let statusOnly = action == "status"
+            var rows: [(version: Int, name: String, state: String)] = []
+            var appliedNow: [Int] = []
+            if url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") {
+                let config = try PostgresStoreConfiguration(url: url)
+                let role = grantTo
+                let (status, applied) = try await config.withClient { client in
+                    let migrator = try PostgresMigrator(schema: config.schema)
+                    let applied = statusOnly ? [] : try await migrator.migrate(client, grantTo: role)
+                    return (try await migrator.status(client), applied)
+                }
+                rows = status.map { ($0.version, $0.name, $0.state.rawValue) }
+                appliedNow = applied
+            } else {
+                guard grantTo == nil else { throw EngramError(.invalidInput, "--grant-to applies to PostgreSQL stores only") }
+                let path = SQLiteVectorStore.path(fromURL: url) ?? url
+                let before = FileManager.default.fileExists(atPath: path) ? try await SQLiteVectorStore(path: path, create: false).appliedMigrations() : []
+                let store = try SQLiteVectorStore(path: path, create: !statusOnly)
+                let applied = try await store.appliedMigrations()
+                rows = SQLiteVectorStore.knownMigrations.enumerated().map { i, name in (i + 1, name, applied.contains(name) ? "applied" : "pending") }
+                appliedNow = rows.filter { $0.state == "applied" && !before.contains($0.name) }.map(\.version)
+            }
+            if global.json {
+                Output.printJSON(.object([
+                    ("applied_now", .array(appliedNow.map { .int(Int64($0)) })),
+                    ("migrations", .array(rows.map { .object([("version", .int(Int64($0.version))), ("name", .string($0.name)), ("state", .string($0.state))]) })),
+                ]))
+            } else {
+                for r in rows { print("\(String(r.version).padding(toLength: 4, withPad: " ", startingAt: 0)) \(r.name.padding(toLength: 40, withPad: " ", startingAt: 0)) \(r.state)") }
+                if !statusOnly { print(appliedNow.isEmpty ? "schema is up to date" : "applied \(appliedNow.map(String.init).joined(separator: ", "))") }
             }
         }
     }

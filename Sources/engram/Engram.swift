@@ -15,7 +15,7 @@ struct Engram: AsyncParsableCommand {
             manifest, file); 66 not found (collection, document, path); 78 configuration (store URL, embedder).
             """,
         version: "0.1.0",
-        subcommands: [Init.self, Ingest.self, Search.self, Show.self, Verify.self, Delete.self, Stats.self, Collections.self]
+        subcommands: [Init.self, Ingest.self, Search.self, Show.self, Verify.self, Delete.self, Stats.self, Collections.self, Migrate.self]
     )
 }
 
@@ -56,7 +56,7 @@ enum StoreLocator {
             return try SQLiteVectorStore(path: url, create: create)
         }
         if url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") {
-            throw EngramError(.invalidConfiguration, "the PostgreSQL backend is not part of this build yet; use sqlite:PATH")
+            throw EngramError(.invalidConfiguration, "the PostgreSQL vector store is not part of this build yet (only `engram migrate` works with postgres:// URLs); use sqlite:PATH")
         }
         throw EngramError(.invalidConfiguration, "unknown store URL '\(url)' (expected sqlite:PATH)")
     }

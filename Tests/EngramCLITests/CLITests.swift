@@ -223,4 +223,33 @@ struct CLITests {
         #expect(missing.status == 66 && missing.stderr.contains("no Engram store at"))
         #expect(!FileManager.default.fileExists(atPath: cli.store), "reading never creates a store")
     }
+
+    @Test func migrateStatusOnSQLite() throws {
+        let cli = try CLI()
+        let missing = try cli.run(["migrate", "status"])
+        #expect(missing.status == 66, "status never creates a store")
+        let migrate = try cli.run(["migrate", "--json"])
+        #expect(migrate.status == 0)
+        #expect(try migrate.json()["applied_now"] == .array([.int(1)]))
+        let status = try cli.run(["migrate", "status", "--json"])
+        #expect(try status.json()["migrations"]?.array?.first?["state"] == .string("applied"))
+        #expect(try cli.run(["migrate", "--json"]).json()["applied_now"] == .array([]))
+    }
+
+    @Test(.enabled(if: ProcessInfo.processInfo.environment["ENGRAM_POSTGRES_URL"] != nil))
+    func migrateOnPostgres() throws {
+        let cli = try CLI()
+        let schema = "engram_cli_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(10)
+        let url = ProcessInfo.processInfo.environment["ENGRAM_POSTGRES_URL"]! + "?schema=\(schema)"
+        let before = try cli.run(["migrate", "status", "--store", url, "--json"], useStore: false)
+        #expect(before.status == 0, "\(before.stderr)")
+        #expect(try before.json()["migrations"]?.array?.first?["state"] == .string("pending"))
+        let first = try cli.run(["migrate", "--store", url, "--grant-to", "engram_app", "--json"], useStore: false)
+        #expect(first.status == 0, "\(first.stderr)")
+        #expect(try first.json()["applied_now"] == .array([.int(1)]))
+        let again = try cli.run(["migrate", "--store", url, "--json"], useStore: false)
+        #expect(try again.json()["applied_now"] == .array([]))
+        let unreachable = try cli.run(["migrate", "--store", "postgres://u@127.0.0.1:1/db?connect_timeout_ms=300"], useStore: false)
+        #expect(unreachable.status == 1 && unreachable.stderr.contains("cannot connect to PostgreSQL at 127.0.0.1:1 within 300 ms"))
+    }
 }

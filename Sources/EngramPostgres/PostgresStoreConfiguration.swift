@@ -1,0 +1,154 @@
+import EngramCore
+import Foundation
+import Logging
+import PostgresNIO
+
+/// Where and how to reach PostgreSQL, parsed from a `postgres://` URL.
+///
+/// `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?sslmode=disable|prefer|require&pool_size=N&statement_timeout_ms=N&connect_timeout_ms=N&schema=NAME]`
+public struct PostgresStoreConfiguration: Sendable {
+    public var host: String
+    public var port: Int
+    public var username: String
+    public var password: String?
+    public var database: String
+    /// `disable` (default for loopback hosts), `prefer` (default otherwise) or `require`.
+    public var sslMode: String
+    public var poolSize: Int
+    /// Per-statement limit in milliseconds (0: none).
+    public var statementTimeoutMilliseconds: Int
+    public var connectTimeoutMilliseconds: Int
+    /// The schema Engram's tables live in.
+    public var schema: String
+
+    public init(url: String) throws {
+        guard let components = URLComponents(string: url), let scheme = components.scheme,
+              scheme == "postgres" || scheme == "postgresql" else {
+            throw EngramError(.invalidConfiguration, "not a PostgreSQL URL: \(url) (expected postgres://USER@HOST:PORT/DATABASE)")
+        }
+        guard let host = components.host, !host.isEmpty else {
+            throw EngramError(.invalidConfiguration, "PostgreSQL URL has no host: \(url)")
+        }
+        guard let user = components.user, !user.isEmpty else {
+            throw EngramError(.invalidConfiguration, "PostgreSQL URL has no user name: \(url)")
+        }
+        let database = String(components.path.drop(while: { $0 == "/" }))
+        guard !database.isEmpty else {
+            throw EngramError(.invalidConfiguration, "PostgreSQL URL has no database name: \(url)")
+        }
+        self.host = host
+        self.port = components.port ?? 5432
+        self.username = user
+        self.password = components.password
+        self.database = database
+        let loopback = host == "localhost" || host.hasPrefix("127.") || host == "::1"
+        var query: [String: String] = [:]
+        for item in components.queryItems ?? [] { query[item.name] = item.value ?? "" }
+        sslMode = query["sslmode"] ?? (loopback ? "disable" : "prefer")
+        guard ["disable", "prefer", "require"].contains(sslMode) else {
+            throw EngramError(.invalidConfiguration, "sslmode must be disable, prefer or require, got '\(sslMode)'")
+        }
+        func number(_ key: String, default value: Int, range: ClosedRange<Int>) throws -> Int {
+            guard let text = query[key] else { return value }
+            guard let n = Int(text), range.contains(n) else {
+                throw EngramError(.invalidConfiguration, "\(key) must be a whole number in \(range), got '\(text)'")
+            }
+            return n
+        }
+        poolSize = try number("pool_size", default: 10, range: 1...1000)
+        statementTimeoutMilliseconds = try number("statement_timeout_ms", default: 0, range: 0...86_400_000)
+        connectTimeoutMilliseconds = try number("connect_timeout_ms", default: 10_000, range: 1...600_000)
+        schema = query["schema"] ?? "engram"
+        try PostgresStoreConfiguration.validateIdentifier(schema, what: "schema")
+    }
+
+    /// Identifiers Engram puts into SQL text (schema names): lowercase letters, digits and `_`, starting
+    /// with a letter, at most 63 bytes. Everything else is a bound parameter.
+    public static func validateIdentifier(_ name: String, what: String) throws {
+        let ok = !name.isEmpty && name.utf8.count <= 63
+            && name.unicodeScalars.allSatisfy { ("a"..."z").contains($0) || ("0"..."9").contains($0) || $0 == "_" }
+            && ("a"..."z").contains(name.unicodeScalars.first!)
+        guard ok else {
+            throw EngramError(.invalidConfiguration, "\(what) name '\(name)' must be 1 to 63 lowercase letters, digits or _ and start with a letter")
+        }
+    }
+
+    /// The postgres-nio client configuration.
+    public var clientConfiguration: PostgresClient.Configuration {
+        var tls: PostgresClient.Configuration.TLS = .disable
+        switch sslMode {
+        case "require": tls = .require(.makeClientConfiguration())
+        case "prefer": tls = .prefer(.makeClientConfiguration())
+        default: break
+        }
+        var config = PostgresClient.Configuration(host: host, port: port, username: username, password: password, database: database, tls: tls)
+        config.options.maximumConnections = poolSize
+        config.options.connectTimeout = .milliseconds(Int64(connectTimeoutMilliseconds))
+        if statementTimeoutMilliseconds > 0 {
+            config.options.additionalStartupParameters = [("statement_timeout", "\(statementTimeoutMilliseconds)")]
+        }
+        return config
+    }
+
+    /// Runs `body` with a connected client, and shuts the client down afterwards.
+    ///
+    /// The server is probed first: when no connection can be made within the connect timeout, this
+    /// throws `storage_failure` naming the server instead of waiting (the pool itself retries forever).
+    /// - Parameter logger: receives the driver's background messages (connection failures and the like);
+    ///   by default they are dropped.
+    public func withClient<T: Sendable>(logger: Logger = Logger(label: "engram.postgres", factory: { _ in SwiftLogNoOpLogHandler() }), _ body: @Sendable (PostgresClient) async throws -> T) async throws -> T {
+        let client = PostgresClient(configuration: clientConfiguration, backgroundLogger: logger)
+        let host = self.host, port = self.port, timeout = connectTimeoutMilliseconds
+        return try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask {
+                await client.run()
+                return nil
+            }
+            defer { group.cancelAll() }
+            do {
+                try await PostgresStoreConfiguration.probe(client, timeoutMilliseconds: timeout, host: host, port: port)
+                return try await body(client)
+            } catch let e as EngramError {
+                throw e
+            } catch {
+                throw PostgresStoreConfiguration.describe(error, server: "\(host):\(port)")
+            }
+        }
+    }
+
+    static func probe(_ client: PostgresClient, timeoutMilliseconds: Int, host: String, port: Int) async throws {
+        let reached = try await withThrowingTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                try await client.query("SELECT 1")
+                return true
+            }
+            group.addTask {
+                try await Task.sleep(for: .milliseconds(timeoutMilliseconds))
+                return false
+            }
+            defer { group.cancelAll() }
+            return try await group.next() ?? false
+        }
+        guard reached else {
+            throw EngramError(.storageFailure, "cannot connect to PostgreSQL at \(host):\(port) within \(timeoutMilliseconds) ms (is the server running? check the host, port, user and database in the URL)")
+        }
+    }
+
+    /// Turns a driver error into an `EngramError` with the server's message.
+    /// - Parameter server: `host:port`, named in messages that have no server text.
+    public static func describe(_ error: any Error, server: String? = nil) -> EngramError {
+        if let e = error as? EngramError { return e }
+        if let t = error as? PostgresTransactionError, let inner = t.closureError ?? t.beginError ?? t.commitError {
+            return describe(inner, server: server)
+        }
+        let at = server.map { " at \($0)" } ?? ""
+        if let e = error as? PSQLError {
+            if let message = e.serverInfo?[.message] {
+                let code = e.serverInfo?[.sqlState] ?? ""
+                return EngramError(.storageFailure, "PostgreSQL: \(message)\(code.isEmpty ? "" : " (SQLSTATE \(code))")", underlying: e)
+            }
+            return EngramError(.storageFailure, "PostgreSQL\(at): \(e.code)", underlying: e)
+        }
+        return EngramError(.storageFailure, "PostgreSQL\(at): \(error)", underlying: error)
+    }
+}

@@ -1,0 +1,134 @@
+import EngramCore
+import EngramPostgres
+import Foundation
+import Logging
+import PostgresNIO
+import Testing
+
+/// Where the test server is: `ENGRAM_POSTGRES_URL` (set by scripts/postgres.sh). With
+/// `ENGRAM_REQUIRE_SERVICES=1` (CI) a missing server fails the run; otherwise the tests are skipped.
+enum PostgresTestEnvironment {
+    static let url = ProcessInfo.processInfo.environment["ENGRAM_POSTGRES_URL"]
+    static let required = ProcessInfo.processInfo.environment["ENGRAM_REQUIRE_SERVICES"] == "1"
+    static var available: Bool { url != nil }
+
+    /// A configuration for a schema of the test's own, dropped afterwards.
+    static func withScratchSchema<T: Sendable>(_ body: @Sendable (PostgresStoreConfiguration, PostgresClient) async throws -> T) async throws -> T {
+        var config = try PostgresStoreConfiguration(url: url!)
+        config.schema = "engram_test_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(12)
+        let c = config
+        return try await config.withClient { client in
+            do {
+                let result = try await body(c, client)
+                try await client.query(PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS \(c.schema) CASCADE"))
+                return result
+            } catch {
+                _ = try? await client.query(PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS \(c.schema) CASCADE"))
+                throw error
+            }
+        }
+    }
+}
+
+@Suite("PostgreSQL service")
+struct PostgresServiceTests {
+    @Test func serverIsAvailableWhenServicesAreRequired() {
+        if PostgresTestEnvironment.required {
+            #expect(PostgresTestEnvironment.available, "ENGRAM_REQUIRE_SERVICES=1 but ENGRAM_POSTGRES_URL is not set: start it with scripts/postgres.sh")
+        }
+    }
+
+    @Test func configurationParsesURLsAndRefusesBadOnes() throws {
+        let c = try PostgresStoreConfiguration(url: "postgres://app:s3cret@db.example:6543/rag?sslmode=require&pool_size=4&statement_timeout_ms=1500&schema=mem")
+        #expect(c.host == "db.example" && c.port == 6543 && c.username == "app" && c.password == "s3cret")
+        #expect(c.database == "rag" && c.sslMode == "require" && c.poolSize == 4 && c.statementTimeoutMilliseconds == 1500 && c.schema == "mem")
+        #expect(try PostgresStoreConfiguration(url: "postgres://u@127.0.0.1/db").sslMode == "disable")
+        for bad in ["mysql://u@h/db", "postgres://h/db", "postgres://u@h/", "postgres://u@h/db?sslmode=maybe", "postgres://u@h/db?pool_size=0", "postgres://u@h/db?schema=Bad;Drop"] {
+            #expect(throws: EngramError.self, "\(bad)") { try PostgresStoreConfiguration(url: bad) }
+        }
+    }
+
+    @Test(.timeLimit(.minutes(1))) func unreachableServerFailsWithinTheConnectTimeout() async throws {
+        let config = try PostgresStoreConfiguration(url: "postgres://u@127.0.0.1:1/db?connect_timeout_ms=500")
+        let started = ContinuousClock.now
+        await #expect(throws: EngramError.self) {
+            try await config.withClient { client in try await client.query("SELECT 1") }
+        }
+        #expect(ContinuousClock.now - started < .seconds(30))
+    }
+}
+
+@Suite("PostgreSQL migrations", .enabled(if: PostgresTestEnvironment.available), .serialized)
+struct PostgresMigratorTests {
+    @Test func migrateAppliesEverythingOnceAndRecordsChecksums() async throws {
+        try await PostgresTestEnvironment.withScratchSchema { config, client in
+            let migrator = try PostgresMigrator(schema: config.schema)
+            #expect(try await migrator.status(client).map(\.state) == [.pending])
+            #expect(try await migrator.migrate(client) == [1])
+            #expect(try await migrator.migrate(client) == [], "a second run has nothing to do")
+            #expect(try await migrator.status(client).map(\.state) == [.applied])
+            let rows = try await client.query(PostgresQuery(unsafeSQL: "SELECT version, checksum FROM \(config.schema).schema_migrations"))
+            var recorded: [(Int, String)] = []
+            for try await row in rows.decode((Int, String).self) { recorded.append(row) }
+            #expect(recorded.map(\.0) == [1] && recorded.map(\.1) == [PostgresSchema.migrations[0].checksum])
+            // The tables exist, with row-level security forced.
+            let rls = try await client.query(PostgresQuery(unsafeSQL: """
+                SELECT relname, relrowsecurity, relforcerowsecurity FROM pg_class
+                WHERE relnamespace = '\(config.schema)'::regnamespace AND relkind = 'r' AND relname <> 'schema_migrations' ORDER BY relname
+                """))
+            var tables: [String] = []
+            for try await (name, enabled, forced) in rls.decode((String, Bool, Bool).self) {
+                #expect(enabled && forced, "\(name) forces row-level security")
+                tables.append(name)
+            }
+            #expect(tables == ["chunks", "collections", "documents"])
+        }
+    }
+
+    @Test func concurrentMigratorsAreSafe() async throws {
+        try await PostgresTestEnvironment.withScratchSchema { config, client in
+            let applied = try await withThrowingTaskGroup(of: [Int].self) { group in
+                for _ in 0..<4 {
+                    group.addTask {
+                        // Separate clients: separate sessions racing for the advisory lock.
+                        try await config.withClient { own in try await PostgresMigrator(schema: config.schema).migrate(own) }
+                    }
+                }
+                var all: [[Int]] = []
+                for try await result in group { all.append(result) }
+                return all
+            }
+            #expect(applied.filter { $0 == [1] }.count == 1, "exactly one migrator applied version 1: \(applied)")
+            #expect(applied.filter(\.isEmpty).count == 3)
+            #expect(try await PostgresMigrator(schema: config.schema).status(client).map(\.state) == [.applied])
+        }
+    }
+
+    @Test func anEditedMigrationIsRefusedBeforeAnythingChanges() async throws {
+        try await PostgresTestEnvironment.withScratchSchema { config, client in
+            try await PostgresMigrator(schema: config.schema).migrate(client)
+            var edited = PostgresSchema.migrations
+            edited[0] = PostgresMigration(version: 1, name: edited[0].name, statements: edited[0].statements + ["SELECT 1"])
+            let next = PostgresMigration(version: 2, name: "more", statements: ["CREATE TABLE {{schema}}.should_not_exist (x int)"])
+            let tampered = try PostgresMigrator(schema: config.schema, migrations: edited + [next])
+            do {
+                try await tampered.migrate(client)
+                Issue.record("an edited migration was accepted")
+            } catch let e as EngramError {
+                #expect(e.code == .schemaMismatch)
+                #expect(e.message.contains("migration 1") && e.message.contains("changed after it was applied"))
+            }
+            let exists = try await client.query(PostgresQuery(unsafeSQL: "SELECT to_regclass('\(config.schema).should_not_exist') IS NOT NULL"))
+            for try await flag in exists.decode(Bool.self) { #expect(!flag, "nothing was applied") }
+        }
+    }
+
+    @Test func aNewerDatabaseIsRefused() async throws {
+        try await PostgresTestEnvironment.withScratchSchema { config, client in
+            let newer = PostgresSchema.migrations + [PostgresMigration(version: 2, name: "future", statements: ["CREATE TABLE {{schema}}.future (x int)"])]
+            try await PostgresMigrator(schema: config.schema, migrations: newer).migrate(client)
+            await #expect(throws: EngramError.self) { try await PostgresMigrator(schema: config.schema).status(client) }
+            await #expect(throws: EngramError.self) { try await PostgresMigrator(schema: config.schema).migrate(client) }
+        }
+    }
+}
