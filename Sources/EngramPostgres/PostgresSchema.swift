@@ -24,6 +24,8 @@ import EngramCore
 /// Engram's PostgreSQL migrations, oldest first.
 public enum PostgresSchema {
     public static let migrations: [PostgresMigration] = [
+        // search_text holds the chunk's keyword tokens as Engram folds them (lowercase, no diacritics), so
+        // keyword search splits words the same way on every backend without the unaccent extension.
         // Tenant isolation: every statement runs with engram.tenant_id set (SET LOCAL, per transaction), and
         // row-level security is forced, so even the tables' owner sees only that tenant's rows.
         PostgresMigration(version: 1, name: "documents_chunks_tenant_isolation", statements: [
@@ -88,7 +90,8 @@ public enum PostgresSchema {
                 metadata jsonb NOT NULL,
                 text_search_config regconfig NOT NULL,
                 text text NOT NULL,
-                text_search tsvector GENERATED ALWAYS AS (to_tsvector(text_search_config, text)) STORED,
+                search_text text NOT NULL,
+                text_search tsvector GENERATED ALWAYS AS (to_tsvector(text_search_config, search_text)) STORED,
                 embedding vector,
                 PRIMARY KEY (collection_id, id),
                 FOREIGN KEY (collection_id, document_id) REFERENCES {{schema}}.documents (collection_id, id) ON DELETE CASCADE
