@@ -163,6 +163,32 @@ public enum UpsertValidation {
         }
     }
 
+    /// Splits a batch into the documents refused (by their position) and the valid ones, for stores that
+    /// validate a whole batch before writing it.
+    public static func partition(_ batch: [DocumentUpsert], identity: EmbeddingIdentity?, collection: CollectionInfo) -> (refused: [Int: EngramError], valid: [(index: Int, item: DocumentUpsert)]) {
+        var refused: [Int: EngramError] = [:]
+        var valid: [(index: Int, item: DocumentUpsert)] = []
+        for (i, item) in batch.enumerated() {
+            do {
+                try validate(document: item.document, chunks: item.chunks, identity: identity, collection: collection)
+                valid.append((i, item))
+            } catch let e as EngramError {
+                refused[i] = e
+            } catch {
+                refused[i] = EngramError(.invalidInput, "\(item.document.sourceURI): \(error)")
+            }
+        }
+        return (refused, valid)
+    }
+
+    /// The per-document results of a batch in batch order, from its refused and written documents.
+    public static func results(count: Int, refused: [Int: EngramError], written: [(index: Int, outcome: UpsertOutcome)]) -> [Result<UpsertOutcome, EngramError>] {
+        var out = [Result<UpsertOutcome, EngramError>](repeating: .success(.unchanged), count: count)
+        for (i, e) in refused { out[i] = .failure(e) }
+        for w in written { out[w.index] = .success(w.outcome) }
+        return out
+    }
+
     /// Document metadata merged with chunk metadata (chunk keys win).
     public static func mergedMetadata(document: Metadata, chunk: Metadata) -> Metadata {
         document.merging(chunk) { _, c in c }

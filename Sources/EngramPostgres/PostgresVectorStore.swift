@@ -147,16 +147,8 @@ public final class PostgresVectorStore: VectorStore, Sendable {
         guard let info = try await collection(ref) else {
             throw EngramError(.collectionNotFound, "collection '\(ref.name)' does not exist for tenant '\(ref.tenant)'")
         }
-        var results = [Result<UpsertOutcome, EngramError>?](repeating: nil, count: batch.count)
-        var valid: [(Int, DocumentUpsert)] = []
-        for (i, item) in batch.enumerated() {
-            do {
-                try UpsertValidation.validate(document: item.document, chunks: item.chunks, identity: identity, collection: info)
-                valid.append((i, item))
-            } catch let e as EngramError {
-                results[i] = .failure(e)
-            }
-        }
+        let (refused, valid) = UpsertValidation.partition(batch, identity: identity, collection: info)
+        var written: [(index: Int, outcome: UpsertOutcome)] = []
         if !valid.isEmpty {
             let items = valid
             let outcomes = try await inTenant(ref.tenant) { connection in
@@ -165,12 +157,12 @@ public final class PostgresVectorStore: VectorStore, Sendable {
                     throw EngramError(.embeddingMismatch, "collection \(ref) changed its embedding identity during the upsert")
                 }
                 var outcomes: [UpsertOutcome] = []
-                for (_, item) in items { outcomes.append(try await self.write(connection, c, item)) }
+                for v in items { outcomes.append(try await self.write(connection, c, v.item)) }
                 return outcomes
             }
-            for ((i, _), outcome) in zip(valid, outcomes) { results[i] = .success(outcome) }
+            written = zip(valid, outcomes).map { ($0.index, $1) }
         }
-        return results.map { $0! }
+        return UpsertValidation.results(count: batch.count, refused: refused, written: written)
     }
 
     func write(_ connection: PostgresConnection, _ c: CollectionRow, _ item: DocumentUpsert) async throws -> UpsertOutcome {

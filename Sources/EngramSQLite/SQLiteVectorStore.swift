@@ -244,16 +244,9 @@ public final class SQLiteVectorStore: VectorStore, Sendable {
         guard let info = try await collection(ref) else {
             throw EngramError(.collectionNotFound, "collection '\(ref.name)' does not exist for tenant '\(ref.tenant)'")
         }
-        var results = [Result<UpsertOutcome, EngramError>?](repeating: nil, count: batch.count)
-        var prepared: [(index: Int, document: PreparedDocument)] = []
-        for (i, item) in batch.enumerated() {
-            do {
-                try UpsertValidation.validate(document: item.document, chunks: item.chunks, identity: identity, collection: info)
-                prepared.append((i, PreparedDocument(item.document, item.chunks)))
-            } catch let e as EngramError {
-                results[i] = .failure(e)
-            }
-        }
+        let (refused, valid) = UpsertValidation.partition(batch, identity: identity, collection: info)
+        let prepared = valid.map { (index: $0.index, document: PreparedDocument($0.item.document, $0.item.chunks)) }
+        var written: [(index: Int, outcome: UpsertOutcome)] = []
         if !prepared.isEmpty {
             let time = MetadataValue.canonicalDateString(now())
             let toWrite = prepared
@@ -271,9 +264,9 @@ public final class SQLiteVectorStore: VectorStore, Sendable {
                     return outcomes
                 }
             }
-            for (p, outcome) in zip(prepared, outcomes) { results[p.index] = .success(outcome) }
+            written = zip(prepared, outcomes).map { ($0.index, $1) }
         }
-        return results.map { $0! }
+        return UpsertValidation.results(count: batch.count, refused: refused, written: written)
     }
 
     static func write(_ db: Database, _ c: CollectionRow, _ p: PreparedDocument, time: String) throws -> UpsertOutcome {
