@@ -64,7 +64,7 @@ let package = Package(
         .testTarget(name: "EngramPostgresTests", dependencies: ["EngramCore", "EngramPostgres", "EngramTesting"], swiftSettings: strict),
         .testTarget(
             name: "EngramCLITests",
-            dependencies: ["engram", "EngramCore", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["engram", "EngramCore", "EngramPostgres", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "PostgresNIO", package: "postgres-nio")],
             swiftSettings: strict
         ),
     ]

@@ -96,14 +96,11 @@ public struct PostgresStoreConfiguration: Sendable {
     /// throws `storage_failure` naming the server instead of waiting (the pool itself retries forever).
     /// - Parameter logger: receives the driver's background messages (connection failures and the like);
     ///   by default they are dropped.
-    public func withClient<T: Sendable>(logger: Logger = Logger(label: "engram.postgres", factory: { _ in SwiftLogNoOpLogHandler() }), _ body: @Sendable (PostgresClient) async throws -> T) async throws -> T {
+    public func withClient<T>(logger: Logger = Logger(label: "engram.postgres", factory: { _ in SwiftLogNoOpLogHandler() }), _ body: (PostgresClient) async throws -> T) async throws -> T {
         let client = PostgresClient(configuration: clientConfiguration, backgroundLogger: logger)
         let host = self.host, port = self.port, timeout = connectTimeoutMilliseconds
-        return try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask {
-                await client.run()
-                return nil
-            }
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await client.run() }
             defer { group.cancelAll() }
             do {
                 try await PostgresStoreConfiguration.probe(client, timeoutMilliseconds: timeout, host: host, port: port)

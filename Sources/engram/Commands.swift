@@ -17,14 +17,15 @@ struct Init: AsyncParsableCommand {
         try await reporting(global) {
             try global.ref.validate()
             let e = try EmbedderSpec.parse(embedder)
-            let store = try global.openStore(create: true)
-            let existed = try await store.collection(global.ref) != nil
-            let info = try await store.createCollection(global.ref, identity: e.identity)
-            if global.json {
-                Output.printJSON(.object([("collection", .string(info.ref.name)), ("tenant", .string(info.ref.tenant)),
-                                          ("created", .bool(!existed)), ("embedding", Output.identityJSON(info.identity))]))
-            } else {
-                print("\(existed ? "collection exists" : "created collection") \(info.ref) — embedding \(info.identity)")
+            try await global.withStore(create: true) { store in
+                let existed = try await store.collection(global.ref) != nil
+                let info = try await store.createCollection(global.ref, identity: e.identity)
+                if global.json {
+                    Output.printJSON(.object([("collection", .string(info.ref.name)), ("tenant", .string(info.ref.tenant)),
+                                              ("created", .bool(!existed)), ("embedding", Output.identityJSON(info.identity))]))
+                } else {
+                    print("\(existed ? "collection exists" : "created collection") \(info.ref) — embedding \(info.identity)")
+                }
             }
         }
     }
@@ -94,53 +95,54 @@ struct Ingest: AsyncParsableCommand {
 
     func execute() async throws -> Int {
         try global.ref.validate()
-        let store = try global.openStore(create: true)
-        var embedding: any Embedder
-        if let info = try await store.collection(global.ref) {
-            embedding = try EmbedderSpec.embedder(for: info.identity)
-            if let spec = embedder {
-                try info.identity.requireCompatible(try EmbedderSpec.parse(spec).identity, context: "--embedder \(spec)")
+        return try await global.withStore(create: true) { store in
+            var embedding: any Embedder
+            if let info = try await store.collection(global.ref) {
+                embedding = try EmbedderSpec.embedder(for: info.identity)
+                if let spec = embedder {
+                    try info.identity.requireCompatible(try EmbedderSpec.parse(spec).identity, context: "--embedder \(spec)")
+                }
+            } else {
+                embedding = try EmbedderSpec.parse(embedder ?? "hash")
+                _ = try await store.createCollection(global.ref, identity: embedding.identity)
+                if !global.json {
+                    Output.notice("created collection \(global.ref) with embedder \(embedding.identity)")
+                }
             }
-        } else {
-            embedding = try EmbedderSpec.parse(embedder ?? "hash")
-            _ = try await store.createCollection(global.ref, identity: embedding.identity)
-            if !global.json {
-                Output.notice("created collection \(global.ref) with embedder \(embedding.identity)")
+            var options = Ingestor.Options()
+            options.include = include.map(Glob.init)
+            options.exclude = exclude.map(Glob.init)
+            options.maxBytes = maxBytes
+            options.prune = prune
+            options.batchSize = batchSize
+            options.chunker = StructuredChunker(maxTokens: maxTokens, overlapTokens: overlap)
+            options.loader = SourceLoader(json: JSONRecordLoader.Options(textField: textField, idField: idField))
+            let ingestor = Ingestor(store: store, embedder: embedding, collection: global.ref, options: options)
+            let showProgress = !global.json && Output.stderrIsTerminal
+            let started = Date()
+            let report = try await ingestor.ingest(paths: paths, progress: showProgress ? Ingest.progressPrinter : nil)
+            let seconds = Date().timeIntervalSince(started)
+            if global.json {
+                Output.printJSON(.object([
+                    ("added", .int(Int64(report.added))), ("updated", .int(Int64(report.updated))),
+                    ("unchanged", .int(Int64(report.unchanged))), ("deleted", .int(Int64(report.deleted))),
+                    ("files", .int(Int64(report.files))), ("chunks_written", .int(Int64(report.chunksWritten))),
+                    ("chunks_embedded", .int(Int64(report.chunksEmbedded))), ("seconds", .double(seconds)),
+                    ("failed", .array(report.failed.map { .object([("source", .string($0.source)), ("code", .string($0.code)), ("reason", .string($0.reason))]) })),
+                ]))
+            } else {
+                let rows: [(String, Int)] = [("added", report.added), ("updated", report.updated), ("unchanged", report.unchanged),
+                                             ("deleted", report.deleted), ("failed", report.failed.count)]
+                print("documents")
+                for (name, n) in rows { print("  \(name.padding(toLength: 10, withPad: " ", startingAt: 0)) \(n)") }
+                print("files \(report.files), chunks written \(report.chunksWritten), embedded \(report.chunksEmbedded), \(String(format: "%.2f", seconds)) s")
+                if !report.failed.isEmpty {
+                    print("failed:")
+                    for f in report.failed { print("  \(f.reason) [\(f.code)]") }
+                }
             }
+            return report.failed.count
         }
-        var options = Ingestor.Options()
-        options.include = include.map(Glob.init)
-        options.exclude = exclude.map(Glob.init)
-        options.maxBytes = maxBytes
-        options.prune = prune
-        options.batchSize = batchSize
-        options.chunker = StructuredChunker(maxTokens: maxTokens, overlapTokens: overlap)
-        options.loader = SourceLoader(json: JSONRecordLoader.Options(textField: textField, idField: idField))
-        let ingestor = Ingestor(store: store, embedder: embedding, collection: global.ref, options: options)
-        let showProgress = !global.json && Output.stderrIsTerminal
-        let started = Date()
-        let report = try await ingestor.ingest(paths: paths, progress: showProgress ? Ingest.progressPrinter : nil)
-        let seconds = Date().timeIntervalSince(started)
-        if global.json {
-            Output.printJSON(.object([
-                ("added", .int(Int64(report.added))), ("updated", .int(Int64(report.updated))),
-                ("unchanged", .int(Int64(report.unchanged))), ("deleted", .int(Int64(report.deleted))),
-                ("files", .int(Int64(report.files))), ("chunks_written", .int(Int64(report.chunksWritten))),
-                ("chunks_embedded", .int(Int64(report.chunksEmbedded))), ("seconds", .double(seconds)),
-                ("failed", .array(report.failed.map { .object([("source", .string($0.source)), ("code", .string($0.code)), ("reason", .string($0.reason))]) })),
-            ]))
-        } else {
-            let rows: [(String, Int)] = [("added", report.added), ("updated", report.updated), ("unchanged", report.unchanged),
-                                         ("deleted", report.deleted), ("failed", report.failed.count)]
-            print("documents")
-            for (name, n) in rows { print("  \(name.padding(toLength: 10, withPad: " ", startingAt: 0)) \(n)") }
-            print("files \(report.files), chunks written \(report.chunksWritten), embedded \(report.chunksEmbedded), \(String(format: "%.2f", seconds)) s")
-            if !report.failed.isEmpty {
-                print("failed:")
-                for f in report.failed { print("  \(f.reason) [\(f.code)]") }
-            }
-        }
-        return report.failed.count
     }
 }
 
@@ -178,43 +180,44 @@ struct Search: AsyncParsableCommand {
 
     func run() async throws {
         try await reporting(global) {
-            let store = try global.openStore()
-            let info = try await store.requireCollection(global.ref)
-            let parsedFilter = try filter.map(Filter.parseAny)
-            var queryVector: [Float]? = nil
-            if let vectorText = try vector ?? vectorFile.map(Search.readFile) {
-                queryVector = try Search.parseVector(vectorText)
-            }
-            let embedder = try? EmbedderSpec.embedder(for: info.identity)
-            let chosen = mode ?? (queryVector != nil ? (query == nil ? .vector : .hybrid) : (info.identity.isExternal ? .keyword : .hybrid))
-            let retriever = Retriever(store: store, embedder: info.identity.isExternal ? nil : embedder)
-            let result = try await retriever.search(text: query, vector: queryVector, mode: chosen, filter: parsedFilter, k: k, in: global.ref)
-            let canonical = result.manifest.canonicalJSON
-            if let manifest {
-                do {
-                    try Data((canonical + "\n").utf8).write(to: URL(fileURLWithPath: manifest))
-                } catch {
-                    throw EngramError(.invalidInput, "cannot write manifest to \(manifest): \(error.localizedDescription)")
+            try await global.withStore(create: false) { store in
+                let info = try await store.requireCollection(global.ref)
+                let parsedFilter = try filter.map(Filter.parseAny)
+                var queryVector: [Float]? = nil
+                if let vectorText = try vector ?? vectorFile.map(Search.readFile) {
+                    queryVector = try Search.parseVector(vectorText)
                 }
+                let embedder = try? EmbedderSpec.embedder(for: info.identity)
+                let chosen = mode ?? (queryVector != nil ? (query == nil ? .vector : .hybrid) : (info.identity.isExternal ? .keyword : .hybrid))
+                let retriever = Retriever(store: store, embedder: info.identity.isExternal ? nil : embedder)
+                let result = try await retriever.search(text: query, vector: queryVector, mode: chosen, filter: parsedFilter, k: k, in: global.ref)
+                let canonical = result.manifest.canonicalJSON
+                if let manifest {
+                    do {
+                        try Data((canonical + "\n").utf8).write(to: URL(fileURLWithPath: manifest))
+                    } catch {
+                        throw EngramError(.invalidInput, "cannot write manifest to \(manifest): \(error.localizedDescription)")
+                    }
+                }
+                if global.json {
+                    Output.printJSON(.object([
+                        ("hits", .array(result.response.hits.map(Search.hitJSON))),
+                        ("path", .string(result.response.path)), ("exhaustive", .bool(result.response.exhaustive)),
+                        ("matched", .int(Int64(result.response.matched))), ("mode", .string(chosen.rawValue)),
+                        ("manifest_id", .string(result.manifest.id)), ("manifest", try JSONValue.parse(canonical)),
+                    ]))
+                    return
+                }
+                if result.response.hits.isEmpty { print("no results") }
+                for h in result.response.hits {
+                    let section = h.chunk.section.isEmpty ? "" : "  § " + h.chunk.section.joined(separator: " › ")
+                    print("\(h.rank). \(String(format: "%.4f", h.score))  \(h.chunk.sourceURI)\(section)")
+                    print("   \(Output.oneLine(h.chunk.text, max: 160))")
+                    print("   chunk \(h.chunk.id)  chars \(h.chunk.charStart)..<\(h.chunk.charEnd)")
+                }
+                print("path \(result.response.path), \(result.response.exhaustive ? "exhaustive" : "approximate"), \(result.response.matched) matching chunks")
+                print("manifest \(result.manifest.id)\(manifest.map { " → \($0)" } ?? "")")
             }
-            if global.json {
-                Output.printJSON(.object([
-                    ("hits", .array(result.response.hits.map(Search.hitJSON))),
-                    ("path", .string(result.response.path)), ("exhaustive", .bool(result.response.exhaustive)),
-                    ("matched", .int(Int64(result.response.matched))), ("mode", .string(chosen.rawValue)),
-                    ("manifest_id", .string(result.manifest.id)), ("manifest", try JSONValue.parse(canonical)),
-                ]))
-                return
-            }
-            if result.response.hits.isEmpty { print("no results") }
-            for h in result.response.hits {
-                let section = h.chunk.section.isEmpty ? "" : "  § " + h.chunk.section.joined(separator: " › ")
-                print("\(h.rank). \(String(format: "%.4f", h.score))  \(h.chunk.sourceURI)\(section)")
-                print("   \(Output.oneLine(h.chunk.text, max: 160))")
-                print("   chunk \(h.chunk.id)  chars \(h.chunk.charStart)..<\(h.chunk.charEnd)")
-            }
-            print("path \(result.response.path), \(result.response.exhaustive ? "exhaustive" : "approximate"), \(result.response.matched) matching chunks")
-            print("manifest \(result.manifest.id)\(manifest.map { " → \($0)" } ?? "")")
         }
     }
 
@@ -269,60 +272,61 @@ struct Show: AsyncParsableCommand {
 
     func run() async throws {
         try await reporting(global) {
-            let store = try global.openStore()
-            let ref = global.ref
-            _ = try await store.requireCollection(ref)
-            if id.hasPrefix("chk_") {
-                guard let c = try await store.chunks(ids: [id], in: ref).first else {
-                    throw EngramError(.notFound, "no chunk \(id) in \(ref)")
+            try await global.withStore(create: false) { store in
+                let ref = global.ref
+                _ = try await store.requireCollection(ref)
+                if id.hasPrefix("chk_") {
+                    guard let c = try await store.chunks(ids: [id], in: ref).first else {
+                        throw EngramError(.notFound, "no chunk \(id) in \(ref)")
+                    }
+                    if global.json {
+                        Output.printJSON(.object([
+                            ("chunk_id", .string(c.id)), ("document_id", .string(c.documentID)), ("source_uri", .string(c.sourceURI)),
+                            ("ordinal", .int(Int64(c.ordinal))), ("char_start", .int(Int64(c.charStart))), ("char_end", .int(Int64(c.charEnd))),
+                            ("section", .array(c.section.map { .string($0) })), ("token_count", .int(Int64(c.tokenCount))),
+                            ("sha256", .string(c.sha256)), ("document_sha256", .string(c.documentSHA256)),
+                            ("metadata", Output.metadataJSON(c.metadata)), ("text", .string(c.text)),
+                        ]))
+                    } else {
+                        print("chunk \(c.id) (#\(c.ordinal) of \(c.documentID))")
+                        print("source   \(c.sourceURI)")
+                        print("range    chars \(c.charStart)..<\(c.charEnd), \(c.tokenCount) tokens")
+                        if !c.section.isEmpty { print("section  \(c.section.joined(separator: " › "))") }
+                        print("sha256   \(c.sha256)")
+                        print("metadata \(c.metadata.canonicalJSON)")
+                        print("")
+                        print(c.text)
+                    }
+                    return
                 }
+                var docID = id
+                if !id.hasPrefix("doc_") {
+                    let uri = id.contains("://") ? id : URL(fileURLWithPath: id).standardizedFileURL.absoluteString
+                    docID = DocumentRecord.makeID(ref: ref, sourceURI: uri)
+                }
+                guard let (info, _) = try await store.document(id: docID, in: ref) else {
+                    throw EngramError(.notFound, "no document \(id) in \(ref)")
+                }
+                let chunkIDs = (0..<info.chunkCount).map { ChunkRecord.makeID(documentID: info.id, ordinal: $0) }
+                let chunks = try await store.chunks(ids: chunkIDs, in: ref)
                 if global.json {
                     Output.printJSON(.object([
-                        ("chunk_id", .string(c.id)), ("document_id", .string(c.documentID)), ("source_uri", .string(c.sourceURI)),
-                        ("ordinal", .int(Int64(c.ordinal))), ("char_start", .int(Int64(c.charStart))), ("char_end", .int(Int64(c.charEnd))),
-                        ("section", .array(c.section.map { .string($0) })), ("token_count", .int(Int64(c.tokenCount))),
-                        ("sha256", .string(c.sha256)), ("document_sha256", .string(c.documentSHA256)),
-                        ("metadata", Output.metadataJSON(c.metadata)), ("text", .string(c.text)),
+                        ("document_id", .string(info.id)), ("source_uri", .string(info.sourceURI)), ("sha256", .string(info.sha256)),
+                        ("version", .int(Int64(info.version))), ("mime", .string(info.mime)), ("size", .int(Int64(info.size))),
+                        ("metadata", Output.metadataJSON(info.metadata)),
+                        ("updated_at", .string(MetadataValue.canonicalDateString(info.updatedAt))),
+                        ("chunks", .array(chunks.map { .object([("chunk_id", .string($0.id)), ("char_start", .int(Int64($0.charStart))), ("char_end", .int(Int64($0.charEnd))), ("section", .array($0.section.map { .string($0) }))]) })),
                     ]))
                 } else {
-                    print("chunk \(c.id) (#\(c.ordinal) of \(c.documentID))")
-                    print("source   \(c.sourceURI)")
-                    print("range    chars \(c.charStart)..<\(c.charEnd), \(c.tokenCount) tokens")
-                    if !c.section.isEmpty { print("section  \(c.section.joined(separator: " › "))") }
-                    print("sha256   \(c.sha256)")
-                    print("metadata \(c.metadata.canonicalJSON)")
-                    print("")
-                    print(c.text)
-                }
-                return
-            }
-            var docID = id
-            if !id.hasPrefix("doc_") {
-                let uri = id.contains("://") ? id : URL(fileURLWithPath: id).standardizedFileURL.absoluteString
-                docID = DocumentRecord.makeID(ref: ref, sourceURI: uri)
-            }
-            guard let (info, _) = try await store.document(id: docID, in: ref) else {
-                throw EngramError(.notFound, "no document \(id) in \(ref)")
-            }
-            let chunkIDs = (0..<info.chunkCount).map { ChunkRecord.makeID(documentID: info.id, ordinal: $0) }
-            let chunks = try await store.chunks(ids: chunkIDs, in: ref)
-            if global.json {
-                Output.printJSON(.object([
-                    ("document_id", .string(info.id)), ("source_uri", .string(info.sourceURI)), ("sha256", .string(info.sha256)),
-                    ("version", .int(Int64(info.version))), ("mime", .string(info.mime)), ("size", .int(Int64(info.size))),
-                    ("metadata", Output.metadataJSON(info.metadata)),
-                    ("updated_at", .string(MetadataValue.canonicalDateString(info.updatedAt))),
-                    ("chunks", .array(chunks.map { .object([("chunk_id", .string($0.id)), ("char_start", .int(Int64($0.charStart))), ("char_end", .int(Int64($0.charEnd))), ("section", .array($0.section.map { .string($0) }))]) })),
-                ]))
-            } else {
-                print("document \(info.id) v\(info.version)")
-                print("source   \(info.sourceURI)")
-                print("mime     \(info.mime), \(info.size) bytes, sha256 \(info.sha256)")
-                print("updated  \(MetadataValue.canonicalDateString(info.updatedAt))")
-                print("metadata \(info.metadata.canonicalJSON)")
-                print("chunks   \(chunks.count)")
-                for c in chunks {
-                    print("  \(c.id)  \(c.charStart)..<\(c.charEnd)  \(Output.oneLine(c.text, max: 70))")
+                    print("document \(info.id) v\(info.version)")
+                    print("source   \(info.sourceURI)")
+                    print("mime     \(info.mime), \(info.size) bytes, sha256 \(info.sha256)")
+                    print("updated  \(MetadataValue.canonicalDateString(info.updatedAt))")
+                    print("metadata \(info.metadata.canonicalJSON)")
+                    print("chunks   \(chunks.count)")
+                    for c in chunks {
+                        print("  \(c.id)  \(c.charStart)..<\(c.charEnd)  \(Output.oneLine(c.text, max: 70))")
+                    }
                 }
             }
         }
@@ -344,25 +348,26 @@ struct Verify: AsyncParsableCommand {
                 throw EngramError(.notFound, "cannot read manifest \(manifest)")
             }
             let m = try EvidenceManifest.parse(String(decoding: data, as: UTF8.self))
-            let store = try global.openStore()
-            let report = try await ManifestVerifier.verify(m, against: store)
-            allVerified = report.allVerified
-            if global.json {
-                Output.printJSON(.object([
-                    ("manifest_id", .string(report.manifestID)), ("all_verified", .bool(report.allVerified)),
-                    ("verified", .int(Int64(report.count(.verified)))), ("changed", .int(Int64(report.count(.changed)))),
-                    ("missing", .int(Int64(report.count(.missing)))),
-                    ("hits", .array(report.results.map { r in
-                        .object([("rank", .int(Int64(r.rank))), ("chunk_id", .string(r.chunkID)), ("source_uri", .string(r.sourceURI)),
-                                 ("status", .string(r.status.rawValue)), ("reason", r.reason.map { .string($0) } ?? .null)])
-                    })),
-                ]))
-            } else {
-                print("manifest \(report.manifestID)")
-                for r in report.results {
-                    print("  \(r.rank). \(r.status.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0)) \(r.chunkID)  \(r.sourceURI)\(r.reason.map { "  — \($0)" } ?? "")")
+            try await global.withStore(create: false) { store in
+                let report = try await ManifestVerifier.verify(m, against: store)
+                allVerified = report.allVerified
+                if global.json {
+                    Output.printJSON(.object([
+                        ("manifest_id", .string(report.manifestID)), ("all_verified", .bool(report.allVerified)),
+                        ("verified", .int(Int64(report.count(.verified)))), ("changed", .int(Int64(report.count(.changed)))),
+                        ("missing", .int(Int64(report.count(.missing)))),
+                        ("hits", .array(report.results.map { r in
+                            .object([("rank", .int(Int64(r.rank))), ("chunk_id", .string(r.chunkID)), ("source_uri", .string(r.sourceURI)),
+                                     ("status", .string(r.status.rawValue)), ("reason", r.reason.map { .string($0) } ?? .null)])
+                        })),
+                    ]))
+                } else {
+                    print("manifest \(report.manifestID)")
+                    for r in report.results {
+                        print("  \(r.rank). \(r.status.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0)) \(r.chunkID)  \(r.sourceURI)\(r.reason.map { "  — \($0)" } ?? "")")
+                    }
+                    print("\(report.count(.verified)) verified, \(report.count(.changed)) changed, \(report.count(.missing)) missing")
                 }
-                print("\(report.count(.verified)) verified, \(report.count(.changed)) changed, \(report.count(.missing)) missing")
             }
         }
         if !allVerified { throw ExitCode(2) }
@@ -388,34 +393,35 @@ struct Delete: AsyncParsableCommand {
 
     func run() async throws {
         try await reporting(global) {
-            let store = try global.openStore()
-            let ref = global.ref
-            if dropCollection {
-                guard try await store.deleteCollection(ref) else {
-                    throw EngramError(.collectionNotFound, "collection '\(ref.name)' does not exist for tenant '\(ref.tenant)'")
+            try await global.withStore(create: false) { store in
+                let ref = global.ref
+                if dropCollection {
+                    guard try await store.deleteCollection(ref) else {
+                        throw EngramError(.collectionNotFound, "collection '\(ref.name)' does not exist for tenant '\(ref.tenant)'")
+                    }
+                    if global.json { Output.printJSON(.object([("dropped_collection", .string(ref.name))])) } else { print("dropped collection \(ref)") }
+                    return
                 }
-                if global.json { Output.printJSON(.object([("dropped_collection", .string(ref.name))])) } else { print("dropped collection \(ref)") }
-                return
-            }
-            _ = try await store.requireCollection(ref)
-            var deleted: [String] = []
-            var missing: [String] = []
-            for d in documents {
-                var id = d
-                if !d.hasPrefix("doc_") {
-                    let uri = d.contains("://") ? d : URL(fileURLWithPath: d).standardizedFileURL.absoluteString
-                    id = DocumentRecord.makeID(ref: ref, sourceURI: uri)
+                _ = try await store.requireCollection(ref)
+                var deleted: [String] = []
+                var missing: [String] = []
+                for d in documents {
+                    var id = d
+                    if !d.hasPrefix("doc_") {
+                        let uri = d.contains("://") ? d : URL(fileURLWithPath: d).standardizedFileURL.absoluteString
+                        id = DocumentRecord.makeID(ref: ref, sourceURI: uri)
+                    }
+                    if try await store.deleteDocument(id: id, in: ref) { deleted.append(d) } else { missing.append(d) }
                 }
-                if try await store.deleteDocument(id: id, in: ref) { deleted.append(d) } else { missing.append(d) }
-            }
-            if global.json {
-                Output.printJSON(.object([("deleted", .array(deleted.map { .string($0) })), ("not_found", .array(missing.map { .string($0) }))]))
-            } else {
-                for d in deleted { print("deleted \(d)") }
-                for m in missing { print("not found \(m)") }
-            }
-            if !missing.isEmpty {
-                throw EngramError(.notFound, "\(missing.count) of \(documents.count) documents not found: \(missing.joined(separator: ", "))")
+                if global.json {
+                    Output.printJSON(.object([("deleted", .array(deleted.map { .string($0) })), ("not_found", .array(missing.map { .string($0) }))]))
+                } else {
+                    for d in deleted { print("deleted \(d)") }
+                    for m in missing { print("not found \(m)") }
+                }
+                if !missing.isEmpty {
+                    throw EngramError(.notFound, "\(missing.count) of \(documents.count) documents not found: \(missing.joined(separator: ", "))")
+                }
             }
         }
     }
@@ -428,22 +434,23 @@ struct Stats: AsyncParsableCommand {
 
     func run() async throws {
         try await reporting(global) {
-            let store = try global.openStore()
-            let info = try await store.requireCollection(global.ref)
-            let s = try await store.stats(global.ref)
-            if global.json {
-                Output.printJSON(.object([
-                    ("tenant", .string(info.ref.tenant)), ("collection", .string(info.ref.name)), ("store", .string(store.descriptor.kind)),
-                    ("schema_version", .int(Int64(store.descriptor.schemaVersion))), ("embedding", Output.identityJSON(info.identity)),
-                    ("documents", .int(Int64(s.documents))), ("chunks", .int(Int64(s.chunks))),
-                    ("embedded_chunks", .int(Int64(s.embeddedChunks))), ("text_bytes", .int(Int64(s.textBytes))),
-                ]))
-            } else {
-                print("collection \(info.ref) (\(store.descriptor.kind), schema \(store.descriptor.schemaVersion))")
-                print("embedding  \(info.identity)")
-                print("documents  \(s.documents)")
-                print("chunks     \(s.chunks) (\(s.embeddedChunks) with vectors)")
-                print("text       \(s.textBytes) bytes")
+            try await global.withStore(create: false) { store in
+                let info = try await store.requireCollection(global.ref)
+                let s = try await store.stats(global.ref)
+                if global.json {
+                    Output.printJSON(.object([
+                        ("tenant", .string(info.ref.tenant)), ("collection", .string(info.ref.name)), ("store", .string(store.descriptor.kind)),
+                        ("schema_version", .int(Int64(store.descriptor.schemaVersion))), ("embedding", Output.identityJSON(info.identity)),
+                        ("documents", .int(Int64(s.documents))), ("chunks", .int(Int64(s.chunks))),
+                        ("embedded_chunks", .int(Int64(s.embeddedChunks))), ("text_bytes", .int(Int64(s.textBytes))),
+                    ]))
+                } else {
+                    print("collection \(info.ref) (\(store.descriptor.kind), schema \(store.descriptor.schemaVersion))")
+                    print("embedding  \(info.identity)")
+                    print("documents  \(s.documents)")
+                    print("chunks     \(s.chunks) (\(s.embeddedChunks) with vectors)")
+                    print("text       \(s.textBytes) bytes")
+                }
             }
         }
     }
@@ -456,13 +463,14 @@ struct Collections: AsyncParsableCommand {
 
     func run() async throws {
         try await reporting(global) {
-            let store = try global.openStore()
-            let list = try await store.collections(tenant: global.tenant)
-            if global.json {
-                Output.printJSON(.array(list.map { .object([("name", .string($0.ref.name)), ("embedding", Output.identityJSON($0.identity)), ("generation", .int(Int64($0.generation)))]) }))
-            } else {
-                if list.isEmpty { print("no collections for tenant \(global.tenant)") }
-                for c in list { print("\(c.ref.name)  \(c.identity)") }
+            try await global.withStore(create: false) { store in
+                let list = try await store.collections(tenant: global.tenant)
+                if global.json {
+                    Output.printJSON(.array(list.map { .object([("name", .string($0.ref.name)), ("embedding", Output.identityJSON($0.identity)), ("generation", .int(Int64($0.generation)))]) }))
+                } else {
+                    if list.isEmpty { print("no collections for tenant \(global.tenant)") }
+                    for c in list { print("\(c.ref.name)  \(c.identity)") }
+                }
             }
         }
     }

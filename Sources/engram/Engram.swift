@@ -1,6 +1,7 @@
 import ArgumentParser
 import EngramCore
 import EngramPipeline
+import EngramPostgres
 import EngramSQLite
 import Foundation
 
@@ -39,10 +40,24 @@ struct GlobalOptions: ParsableArguments {
 
     var ref: CollectionRef { CollectionRef(tenant: tenant, name: collection) }
 
-    /// Opens the store; commands that only read or delete pass `create: false`, so a mistyped
-    /// `--store` is an error instead of a new empty store.
-    func openStore(create: Bool = false) throws -> any VectorStore {
-        try StoreLocator.open(storeURL, create: create)
+    /// Runs `body` with the store. Commands that only read or delete pass `create: false`, so a mistyped
+    /// `--store` is an error instead of a new empty store. A PostgreSQL store is migrated when `create`
+    /// is true and must be up to date otherwise.
+    func withStore<T>(create: Bool, _ body: (any VectorStore) async throws -> T) async throws -> T {
+        let url = storeURL
+        guard url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") else {
+            return try await body(try StoreLocator.open(url, create: create))
+        }
+        let config = try PostgresStoreConfiguration(url: url)
+        return try await config.withClient { client in
+            let migrator = try PostgresMigrator(schema: config.schema)
+            if create {
+                try await migrator.migrate(client)
+            } else if try await migrator.status(client).contains(where: { $0.state == .pending }) {
+                throw EngramError(.schemaMismatch, "the PostgreSQL schema '\(config.schema)' is not migrated: run engram migrate --store URL")
+            }
+            return try await body(try PostgresVectorStore(client: client, schema: config.schema))
+        }
     }
 }
 
@@ -55,10 +70,7 @@ enum StoreLocator {
         if url.hasSuffix(".sqlite") || url.hasSuffix(".db") {
             return try SQLiteVectorStore(path: url, create: create)
         }
-        if url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") {
-            throw EngramError(.invalidConfiguration, "the PostgreSQL vector store is not part of this build yet (only `engram migrate` works with postgres:// URLs); use sqlite:PATH")
-        }
-        throw EngramError(.invalidConfiguration, "unknown store URL '\(url)' (expected sqlite:PATH)")
+        throw EngramError(.invalidConfiguration, "unknown store URL '\(url)' (expected sqlite:PATH or postgres://USER@HOST:PORT/DATABASE)")
     }
 }
 
@@ -77,7 +89,7 @@ enum Output {
         switch code {
         case .invalidInput, .invalidFilter, .invalidManifest, .embeddingMismatch, .emptyDocument, .loadFailed, .collectionExists: 65
         case .collectionNotFound, .notFound: 66
-        case .invalidConfiguration, .unsupported: 78
+        case .invalidConfiguration, .unsupported, .schemaMismatch: 78
         default: 1
         }
     }

@@ -1,17 +1,41 @@
 import EngramCore
 import Foundation
+import EngramPostgres
 import GRDB
+import PostgresNIO
 import Testing
 
 /// Runs the built `engram` executable.
 struct CLI {
     let directory: URL
     let store: String
+    let storeURL: String
+    /// The scratch schema of a PostgreSQL-backed CLI.
+    let postgresSchema: String?
 
-    init() throws {
+    /// - Parameter backend: `sqlite` (a file in a fresh folder) or `postgres` (a fresh schema in the
+    ///   test server named by ENGRAM_POSTGRES_URL).
+    init(backend: String = "sqlite") throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("engram-cli-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         store = directory.appendingPathComponent("store/engram.sqlite").path
+        if backend == "postgres" {
+            let schema = "engram_cli_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(10)
+            postgresSchema = schema
+            storeURL = ProcessInfo.processInfo.environment["ENGRAM_POSTGRES_URL"]! + "?schema=\(schema)"
+        } else {
+            postgresSchema = nil
+            storeURL = "sqlite:\(store)"
+        }
+    }
+
+    /// Drops the scratch schema of a PostgreSQL-backed CLI.
+    func cleanUp() async throws {
+        guard let schema = postgresSchema else { return }
+        let config = try PostgresStoreConfiguration(url: ProcessInfo.processInfo.environment["ENGRAM_POSTGRES_URL"]!)
+        try await config.withClient { client in
+            _ = try await client.query(PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS \(schema) CASCADE"))
+        }
     }
 
     static var binary: URL {
@@ -31,7 +55,7 @@ struct CLI {
     func run(_ arguments: [String], useStore: Bool = true) throws -> Result {
         let process = Process()
         process.executableURL = CLI.binary
-        process.arguments = arguments + (useStore ? ["--store", "sqlite:\(store)"] : [])
+        process.arguments = arguments + (useStore ? ["--store", storeURL] : [])
         process.currentDirectoryURL = directory
         var env = ProcessInfo.processInfo.environment
         env["ENGRAM_STORE"] = nil
@@ -86,8 +110,11 @@ extension JSONValue {
 
 @Suite("engram command line", .serialized)
 struct CLITests {
-    @Test func ingestSearchVerifyEndToEnd() async throws {
-        let cli = try CLI()
+    static let backends = ProcessInfo.processInfo.environment["ENGRAM_POSTGRES_URL"] == nil ? ["sqlite"] : ["sqlite", "postgres"]
+
+    @Test(arguments: backends)
+    func ingestSearchVerifyEndToEnd(backend: String) async throws {
+        let cli = try CLI(backend: backend)
         try cli.write("docs/guide.md", "# Guide\n\n## Install\n\nInstall engram with the package manager.\n\n## Search\n\nSearch with filters and manifests.\n")
         try cli.write("docs/notes.jsonl", #"{"id": "n1", "text": "Retention keeps memories for a year.", "lang": "en", "year": 2024}"# + "\n" + #"{"id": "n2", "text": "Aufbewahrung und Löschung.", "lang": "de", "year": 2019}"# + "\n")
 
@@ -147,6 +174,7 @@ struct CLITests {
         #expect(try stats.json()["documents"]?.int == 2)
         let collections = try cli.run(["collections", "--json"])
         #expect(try collections.json().array?.count == 1)
+        try await cli.cleanUp()
     }
 
     @Test func pruneAndDefaultCollectionCreation() throws {
@@ -237,10 +265,9 @@ struct CLITests {
     }
 
     @Test(.enabled(if: ProcessInfo.processInfo.environment["ENGRAM_POSTGRES_URL"] != nil))
-    func migrateOnPostgres() throws {
-        let cli = try CLI()
-        let schema = "engram_cli_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(10)
-        let url = ProcessInfo.processInfo.environment["ENGRAM_POSTGRES_URL"]! + "?schema=\(schema)"
+    func migrateOnPostgres() async throws {
+        let cli = try CLI(backend: "postgres")
+        let url = cli.storeURL
         let before = try cli.run(["migrate", "status", "--store", url, "--json"], useStore: false)
         #expect(before.status == 0, "\(before.stderr)")
         #expect(try before.json()["migrations"]?.array?.first?["state"] == .string("pending"))
@@ -251,5 +278,6 @@ struct CLITests {
         #expect(try again.json()["applied_now"] == .array([]))
         let unreachable = try cli.run(["migrate", "--store", "postgres://u@127.0.0.1:1/db?connect_timeout_ms=300"], useStore: false)
         #expect(unreachable.status == 1 && unreachable.stderr.contains("cannot connect to PostgreSQL at 127.0.0.1:1 within 300 ms"))
+        try await cli.cleanUp()
     }
 }
