@@ -11,22 +11,79 @@ import PostgresNIO
 /// bound parameters only. Chunks of a batch are written with one `UNNEST` insert per document, never
 /// row by row.
 public final class PostgresVectorStore: VectorStore, Sendable {
+    /// Vector index settings and the exact/approximate policy.
+    public struct Options: Sendable, Hashable {
+        /// HNSW graph degree.
+        public var hnswM = 16
+        /// HNSW candidate list size while building.
+        public var hnswEfConstruction = 64
+        /// HNSW candidate list size while searching (at least 2k is used).
+        public var hnswEfSearch = 100
+        /// Rows an iterative index scan may visit before giving up (`hnsw.max_scan_tuples`).
+        public var maxScanTuples = 20_000
+        /// When at most this many chunks can match (the collection, or the rows passing the filter), they
+        /// are ranked exactly instead of through the index.
+        public var exactThreshold = 10_000
+
+        public init() {}
+    }
+
     let client: PostgresClient
     public let schema: String
+    public let options: Options
     let logger: Logger
 
     /// - Parameters:
     ///   - client: a client whose `run()` the application schedules.
     ///   - schema: the migrated schema (see ``PostgresMigrator``).
-    public init(client: PostgresClient, schema: String = "engram", logger: Logger = Logger(label: "engram.postgres", factory: { _ in SwiftLogNoOpLogHandler() })) throws {
+    public init(client: PostgresClient, schema: String = "engram", options: Options = Options(), logger: Logger = Logger(label: "engram.postgres", factory: { _ in SwiftLogNoOpLogHandler() })) throws {
         try PostgresStoreConfiguration.validateIdentifier(schema, what: "schema")
         self.client = client
         self.schema = schema
+        self.options = options
         self.logger = logger
     }
 
     public var descriptor: StoreDescriptor {
-        StoreDescriptor(kind: "postgres", schemaVersion: PostgresSchema.migrations.count)
+        StoreDescriptor(kind: "postgres", schemaVersion: PostgresSchema.migrations.count, indexParameters: [
+            "index": "hnsw", "m": "\(options.hnswM)", "ef_construction": "\(options.hnswEfConstruction)",
+            "ef_search": "\(options.hnswEfSearch)", "max_scan_tuples": "\(options.maxScanTuples)",
+            "exact_threshold": "\(options.exactThreshold)",
+        ])
+    }
+
+    /// pgvector indexes `vector` up to 2,000 dimensions; larger collections are always ranked exactly.
+    static let maxIndexedDimension = 2000
+
+    static func operatorClass(_ d: Distance) -> (opclass: String, op: String) {
+        switch d {
+        case .cosine: ("vector_cosine_ops", "<=>")
+        case .l2: ("vector_l2_ops", "<->")
+        case .innerProduct: ("vector_ip_ops", "<#>")
+        }
+    }
+
+    /// The partial HNSW index of one collection generation, over `embedding::vector(DIM)`; queries use the
+    /// same expression and predicate so the planner can pick it. Only integers from the database and
+    /// validated names are spliced.
+    func createIndex(_ connection: PostgresConnection, collectionID: Int64, generation: Int, identity: EmbeddingIdentity) async throws {
+        guard identity.dimension <= PostgresVectorStore.maxIndexedDimension else { return }
+        let (opclass, _) = PostgresVectorStore.operatorClass(identity.distance)
+        let name = "chunks_hnsw_c\(collectionID)_g\(generation)"
+        // The application role may not own the table: then the collection works without an index (exact
+        // ranking) instead of failing.
+        _ = try await rows(connection, "SAVEPOINT engram_index")
+        do {
+            _ = try await rows(connection, """
+                CREATE INDEX IF NOT EXISTS \(name) ON \(schema).chunks
+                USING hnsw ((embedding::vector(\(identity.dimension))) \(opclass)) WITH (m = \(options.hnswM), ef_construction = \(options.hnswEfConstruction))
+                WHERE collection_id = \(collectionID) AND generation = \(generation)
+                """)
+            _ = try await rows(connection, "RELEASE SAVEPOINT engram_index")
+        } catch {
+            logger.warning("cannot create the vector index; searches rank exactly", metadata: ["error": "\(PostgresStoreConfiguration.describe(error))"])
+            _ = try await rows(connection, "ROLLBACK TO SAVEPOINT engram_index")
+        }
     }
 
     // MARK: Plumbing
@@ -103,11 +160,15 @@ public final class PostgresVectorStore: VectorStore, Sendable {
                 VALUES (\(b.bind(ref.tenant)), \(b.bind(ref.name)), \(b.bind(identity.model)), \(b.bind(identity.revision)),
                         \(b.bind(identity.dimension)), \(b.bind(identity.distance.rawValue)), \(b.bind(identity.normalized)))
                 ON CONFLICT (tenant_id, name) DO NOTHING
+                RETURNING id
                 """
-            _ = try await self.rows(connection, sql, b)
+            let inserted = try await self.rows(connection, sql, b)
             let c = try await self.requireCollection(connection, ref)
             guard c.info.identity == identity else {
                 throw EngramError(.collectionExists, "collection '\(ref.name)' exists with embedding identity \(c.info.identity), not \(identity)")
+            }
+            if !inserted.isEmpty {
+                try await self.createIndex(connection, collectionID: c.id, generation: c.info.generation, identity: identity)
             }
             return c.info
         }
@@ -320,6 +381,54 @@ public final class PostgresVectorStore: VectorStore, Sendable {
 
     // MARK: Search
 
+    /// The vector ranking, by the cheapest path that is still complete.
+    ///
+    /// When at most ``Options/exactThreshold`` chunks can match, they are ranked exactly (`exact-scan`).
+    /// Otherwise the HNSW index is walked with pgvector's iterative scan (`hnsw`, approximate); if that
+    /// returns fewer than `depth` rows while more match (a selective filter the graph walk ran out on),
+    /// the rows are ranked exactly instead (`hnsw+exact-fallback`), so a filter never silently shortens
+    /// the result.
+    func vectorRanking(_ connection: PostgresConnection, _ c: CollectionRow, query q: [Float], filter: Filter?, depth: Int) async throws -> (ranking: [ScoredID], matched: Int, path: String, exhaustive: Bool) {
+        let dim = c.info.identity.dimension
+        let (_, op) = PostgresVectorStore.operatorClass(c.info.identity.distance)
+        var b = BoundSQL()
+        let vector = b.bind(PostgresVectorStore.vectorLiteral(q))
+        let distance = "(c.embedding::vector(\(dim)) \(op) \(vector)::vector(\(dim)))"
+        let score: String
+        switch c.info.identity.distance {
+        case .cosine: score = "1 - \(distance)"
+        case .l2, .innerProduct: score = "-\(distance)"
+        }
+        let filterSQL = try filter.map { try PostgresFilterCompiler(column: "c.metadata").compile($0, into: &b) } ?? "true"
+        // Integers from the database, inlined so the partial index predicate visibly matches.
+        let from = "FROM \(schema).chunks c WHERE c.collection_id = \(c.id) AND c.generation = \(c.info.generation) AND c.embedding IS NOT NULL AND \(filterSQL)"
+        let threshold = options.exactThreshold
+        let capped = try await rows(connection, "SELECT count(*) AS n FROM (SELECT 1 \(from) LIMIT \(threshold + 1)) s", b)[0]["n"].decode(Int.self)
+        func exact() async throws -> [ScoredID] {
+            _ = try await rows(connection, "SET LOCAL enable_indexscan = off")
+            let ranked = try await rows(connection, "SELECT c.id, (\(score))::float8 AS score \(from) ORDER BY \(distance), c.id COLLATE \"C\" LIMIT \(depth)", b)
+            _ = try await rows(connection, "SET LOCAL enable_indexscan = on")
+            return try ranked.map { ScoredID(id: try $0["id"].decode(String.self), score: try $0["score"].decode(Double.self)) }
+        }
+        let indexed = dim <= PostgresVectorStore.maxIndexedDimension
+        if capped <= threshold || !indexed {
+            let matched = capped <= threshold ? capped : try await rows(connection, "SELECT count(*) AS n \(from)", b)[0]["n"].decode(Int.self)
+            return (try await exact().sorted(by: ScoredID.ranksBefore), matched, "exact-scan", true)
+        }
+        _ = try await rows(connection, "SET LOCAL hnsw.iterative_scan = relaxed_order")
+        _ = try await rows(connection, "SET LOCAL hnsw.ef_search = \(min(1000, max(options.hnswEfSearch, 2 * depth)))")
+        _ = try await rows(connection, "SET LOCAL hnsw.max_scan_tuples = \(options.maxScanTuples)")
+        let approximate = try await rows(connection, "SELECT c.id, (\(score))::float8 AS score \(from) ORDER BY \(distance) LIMIT \(depth)", b)
+        var ranking = try approximate.map { ScoredID(id: try $0["id"].decode(String.self), score: try $0["score"].decode(Double.self)) }
+        // relaxed_order may return rows slightly out of order: sort what came back.
+        ranking.sort(by: ScoredID.ranksBefore)
+        let matched = try await rows(connection, "SELECT count(*) AS n \(from)", b)[0]["n"].decode(Int.self)
+        if ranking.count < min(depth, matched) {
+            return (try await exact().sorted(by: ScoredID.ranksBefore), matched, "hnsw+exact-fallback", true)
+        }
+        return (ranking, matched, "hnsw", false)
+    }
+
     public func search(_ request: SearchRequest, in ref: CollectionRef) async throws -> SearchResponse {
         try await inTenant(ref.tenant) { connection in
             let c = try await self.requireCollection(connection, ref)
@@ -328,20 +437,14 @@ public final class PostgresVectorStore: VectorStore, Sendable {
             var vectorRanking: [ScoredID]?
             var keywordRanking: [ScoredID]?
             var matched = 0
+            var vectorPath = "exact-scan"
+            var exhaustive = true
             if request.mode != .keyword, let q = request.vector {
-                var b = BoundSQL()
-                let vector = b.bind(PostgresVectorStore.vectorLiteral(q))
-                let score: String
-                switch c.info.identity.distance {
-                case .cosine: score = "1 - (c.embedding <=> \(vector)::vector)"
-                case .l2: score = "-(c.embedding <-> \(vector)::vector)"
-                case .innerProduct: score = "-(c.embedding <#> \(vector)::vector)"
-                }
-                let filter = try request.filter.map { try PostgresFilterCompiler(column: "c.metadata").compile($0, into: &b) } ?? "true"
-                let from = "FROM \(self.schema).chunks c WHERE c.collection_id = \(b.bind(c.id)) AND c.generation = \(b.bind(c.info.generation)) AND c.embedding IS NOT NULL AND \(filter)"
-                let rows = try await self.rows(connection, "SELECT c.id, (\(score))::float8 AS score \(from) ORDER BY score DESC, c.id COLLATE \"C\" LIMIT \(depth)", b)
-                vectorRanking = try rows.map { ScoredID(id: try $0["id"].decode(String.self), score: try $0["score"].decode(Double.self)) }
-                matched = try await self.rows(connection, "SELECT count(*) AS n \(from)", b)[0]["n"].decode(Int.self)
+                let result = try await self.vectorRanking(connection, c, query: q, filter: request.filter, depth: depth)
+                vectorRanking = result.ranking
+                matched = result.matched
+                vectorPath = result.path
+                exhaustive = result.exhaustive
             }
             if request.mode != .vector, let text = request.text {
                 var b = BoundSQL()
@@ -359,8 +462,8 @@ public final class PostgresVectorStore: VectorStore, Sendable {
             let chunks = try await self.fetchChunks(connection, collectionID: c.id, ids: ranked.map(\.id))
             return SearchResponse(
                 hits: SearchAssembly.hits(ranked, chunks: chunks),
-                path: SearchAssembly.path(mode: request.mode, vectorPath: "exact-scan", keywordPath: "ts_rank_cd"),
-                exhaustive: true, matched: matched)
+                path: SearchAssembly.path(mode: request.mode, vectorPath: vectorPath, keywordPath: "ts_rank_cd"),
+                exhaustive: exhaustive, matched: matched)
         }
     }
 }
