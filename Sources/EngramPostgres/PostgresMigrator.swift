@@ -100,9 +100,9 @@ public struct PostgresMigrator: Sendable {
 
     func apply(_ client: PostgresClient, schema: String, migrations: [PostgresMigration], role: String?, logger: Logger) async throws -> [Int] {
         try await client.withTransaction(logger: logger) { connection in
-            try await connection.query("SELECT pg_advisory_xact_lock(\(PostgresMigrator.lockKey))", logger: logger)
-            try await connection.query(PostgresQuery(unsafeSQL: "CREATE SCHEMA IF NOT EXISTS \(schema)"), logger: logger)
-            try await connection.query(PostgresQuery(unsafeSQL: """
+            try await connection.execute("SELECT pg_advisory_xact_lock(\(PostgresMigrator.lockKey))", logger: logger)
+            try await connection.execute(PostgresQuery(unsafeSQL: "CREATE SCHEMA IF NOT EXISTS \(schema)"), logger: logger)
+            try await connection.execute(PostgresQuery(unsafeSQL: """
                 CREATE TABLE IF NOT EXISTS \(schema).schema_migrations (
                     version integer PRIMARY KEY,
                     name text NOT NULL,
@@ -117,9 +117,9 @@ public struct PostgresMigrator: Sendable {
             for m in migrations where !applied.contains(m.version) {
                 logger.info("applying migration", metadata: ["version": "\(m.version)", "name": "\(m.name)"])
                 for statement in m.sql(schema: schema) {
-                    try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                    try await connection.execute(PostgresQuery(unsafeSQL: statement), logger: logger)
                 }
-                try await connection.query(PostgresQuery(unsafeSQL: "INSERT INTO \(schema).schema_migrations (version, name, checksum) VALUES ($1, $2, $3)", binds: {
+                try await connection.execute(PostgresQuery(unsafeSQL: "INSERT INTO \(schema).schema_migrations (version, name, checksum) VALUES ($1, $2, $3)", binds: {
                     var b = PostgresBindings()
                     b.append(m.version)
                     b.append(m.name)
@@ -134,7 +134,7 @@ public struct PostgresMigrator: Sendable {
                     "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA \(schema) TO \(role)",
                     "REVOKE INSERT, UPDATE, DELETE ON \(schema).schema_migrations FROM \(role)",
                 ] {
-                    try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                    try await connection.execute(PostgresQuery(unsafeSQL: statement), logger: logger)
                 }
             }
             return done

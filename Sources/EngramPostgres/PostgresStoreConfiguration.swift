@@ -116,7 +116,7 @@ public struct PostgresStoreConfiguration: Sendable {
     static func probe(_ client: PostgresClient, timeoutMilliseconds: Int, host: String, port: Int) async throws {
         let reached = try await withThrowingTaskGroup(of: Bool.self) { group in
             group.addTask {
-                try await client.query("SELECT 1")
+                try await client.execute("SELECT 1")
                 return true
             }
             group.addTask {

@@ -92,7 +92,7 @@ public final class PostgresVectorStore: VectorStore, Sendable {
     func inTenant<T: Sendable>(_ tenant: String, _ body: @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         do {
             return try await client.withTransaction(logger: logger) { connection in
-                try await connection.query("SELECT set_config('engram.tenant_id', \(tenant), true)", logger: self.logger)
+                try await connection.execute("SELECT set_config('engram.tenant_id', \(tenant), true)", logger: self.logger)
                 return try await body(connection)
             }
         } catch {

@@ -1,0 +1,62 @@
+import EngramCore
+import EngramPostgres
+import EngramTesting
+import Foundation
+import PostgresNIO
+import Testing
+
+@Suite("PostgreSQL faults", .enabled(if: PostgresTestEnvironment.available), .serialized)
+struct PostgresFaultTests {
+    @Test func aStatementTimeoutSurfacesAsAClearError() async throws {
+        try await PostgresTestEnvironment.withScratchSchema { config, _ in
+            var limited = config
+            limited.statementTimeoutMilliseconds = 100
+            let slow = [PostgresMigration(version: 1, name: "slow", statements: ["SELECT pg_sleep(2)"])]
+            do {
+                try await limited.withClient { client in try await PostgresMigrator(schema: config.schema, migrations: slow).migrate(client) }
+                Issue.record("the slow statement was not cancelled")
+            } catch let e as EngramError {
+                #expect(e.code == .storageFailure)
+                #expect(e.message.contains("statement timeout"), "\(e.message)")
+            }
+        }
+    }
+
+    @Test func aConnectionLostMidWriteLeavesNoPartialDocument() async throws {
+        try await PostgresTestEnvironment.withScratchSchema { config, owner in
+            try await PostgresMigrator(schema: config.schema).migrate(owner)
+            let fx = Fixtures()
+            let store = try PostgresVectorStore(client: owner, schema: config.schema)
+            _ = try await store.createCollection(fx.ref, identity: fx.identity)
+            let batch = (0..<1500).map { i -> DocumentUpsert in
+                let (d, c) = fx.document("mem://\(i)", "paragraph one of \(i)\n\nparagraph two of \(i)\n\nparagraph three")
+                return DocumentUpsert(document: d, chunks: c)
+            }
+            // Kill the writing session while its batch transaction is running.
+            let writer = Task { try await store.upsert(batch: batch, identity: fx.identity, in: fx.ref) }
+            try await Task.sleep(for: .milliseconds(400))
+            let killer = try await owner.query(PostgresQuery(unsafeSQL: """
+                SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                WHERE pid <> pg_backend_pid() AND datname = current_database() AND state = 'active' AND query ILIKE '%\(config.schema).chunks%'
+                """))
+            var terminated = 0
+            for try await ok in killer.decode(Bool.self) where ok { terminated += 1 }
+            let outcome = await writer.result
+            if terminated > 0 {
+                guard case .failure(let error) = outcome else {
+                    Issue.record("the write survived a terminated connection")
+                    return
+                }
+                #expect((error as? EngramError)?.code == .storageFailure, "\(error)")
+            }
+            // All or nothing: either no document, or every document with all its chunks.
+            let documents = try await store.documents(in: fx.ref)
+            #expect(documents.isEmpty || documents.count == 1500, "\(documents.count) documents")
+            let stats = try await store.stats(fx.ref)
+            #expect(stats.chunks == documents.reduce(0) { $0 + $1.chunkCount })
+            // The store keeps working on a fresh connection.
+            try await fx.load(store, [("mem://after", "written after the failure", [:])])
+            #expect(try await store.document(sourceURI: "mem://after", in: fx.ref) != nil)
+        }
+    }
+}
