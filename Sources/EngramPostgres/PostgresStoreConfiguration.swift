@@ -5,7 +5,7 @@ import PostgresNIO
 
 /// Where and how to reach PostgreSQL, parsed from a `postgres://` URL.
 ///
-/// `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?sslmode=disable|prefer|require&pool_size=N&statement_timeout_ms=N&connect_timeout_ms=N&schema=NAME]`
+/// `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?sslmode=disable|prefer|require&pool_size=N&statement_timeout_ms=N&connect_timeout_ms=N&schema=NAME&hnsw_m=N&hnsw_ef_construction=N&hnsw_ef_search=N&max_scan_tuples=N&exact_threshold=N]`
 public struct PostgresStoreConfiguration: Sendable {
     public var host: String
     public var port: Int
@@ -20,6 +20,8 @@ public struct PostgresStoreConfiguration: Sendable {
     public var connectTimeoutMilliseconds: Int
     /// The schema Engram's tables live in.
     public var schema: String
+    /// Vector index settings for ``PostgresVectorStore``.
+    public var storeOptions: PostgresVectorStore.Options
 
     public init(url: String) throws {
         guard let components = URLComponents(string: url), let scheme = components.scheme,
@@ -60,6 +62,13 @@ public struct PostgresStoreConfiguration: Sendable {
         connectTimeoutMilliseconds = try number("connect_timeout_ms", default: 10_000, range: 1...600_000)
         schema = query["schema"] ?? "engram"
         try PostgresStoreConfiguration.validateIdentifier(schema, what: "schema")
+        var options = PostgresVectorStore.Options()
+        options.hnswM = try number("hnsw_m", default: options.hnswM, range: 2...100)
+        options.hnswEfConstruction = try number("hnsw_ef_construction", default: options.hnswEfConstruction, range: 4...1000)
+        options.hnswEfSearch = try number("hnsw_ef_search", default: options.hnswEfSearch, range: 1...1000)
+        options.maxScanTuples = try number("max_scan_tuples", default: options.maxScanTuples, range: 1...100_000_000)
+        options.exactThreshold = try number("exact_threshold", default: options.exactThreshold, range: 0...100_000_000)
+        storeOptions = options
     }
 
     /// Identifiers Engram puts into SQL text (schema names): lowercase letters, digits and `_`, starting

@@ -56,7 +56,7 @@ struct GlobalOptions: ParsableArguments {
             } else if try await migrator.status(client).contains(where: { $0.state == .pending }) {
                 throw EngramError(.schemaMismatch, "the PostgreSQL schema '\(config.schema)' is not migrated: run engram migrate --store URL")
             }
-            return try await body(try PostgresVectorStore(client: client, schema: config.schema))
+            return try await body(try PostgresVectorStore(client: client, schema: config.schema, options: config.storeOptions))
         }
     }
 }

@@ -43,6 +43,10 @@ struct PostgresServiceTests {
         #expect(c.host == "db.example" && c.port == 6543 && c.username == "app" && c.password == "s3cret")
         #expect(c.database == "rag" && c.sslMode == "require" && c.poolSize == 4 && c.statementTimeoutMilliseconds == 1500 && c.schema == "mem")
         #expect(try PostgresStoreConfiguration(url: "postgres://u@127.0.0.1/db").sslMode == "disable")
+        let tuned = try PostgresStoreConfiguration(url: "postgres://u@h/db?hnsw_m=32&hnsw_ef_construction=128&hnsw_ef_search=200&max_scan_tuples=50000&exact_threshold=0")
+        #expect(tuned.storeOptions.hnswM == 32 && tuned.storeOptions.hnswEfConstruction == 128 && tuned.storeOptions.hnswEfSearch == 200)
+        #expect(tuned.storeOptions.maxScanTuples == 50000 && tuned.storeOptions.exactThreshold == 0)
+        #expect(throws: EngramError.self) { try PostgresStoreConfiguration(url: "postgres://u@h/db?hnsw_ef_search=5000") }
         for bad in ["mysql://u@h/db", "postgres://h/db", "postgres://u@h/", "postgres://u@h/db?sslmode=maybe", "postgres://u@h/db?pool_size=0", "postgres://u@h/db?schema=Bad;Drop"] {
             #expect(throws: EngramError.self, "\(bad)") { try PostgresStoreConfiguration(url: bad) }
         }
