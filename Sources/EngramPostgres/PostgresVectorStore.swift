@@ -138,13 +138,8 @@ public final class PostgresVectorStore: VectorStore, Sendable {
         return c
     }
 
-    static func vectorLiteral(_ v: [Float]) -> String {
-        "[" + v.map { "\($0)" }.joined(separator: ",") + "]"
-    }
-
-    static func parseVector(_ text: String) -> [Float] {
-        text.dropFirst().dropLast().split(separator: ",").compactMap { Float($0) }
-    }
+    // Vectors travel as binary float4[] parameters and results (pgvector casts real[] to and from vector),
+    // so the server never parses or prints float text.
 
     // MARK: Collections
 
@@ -238,14 +233,14 @@ public final class PostgresVectorStore: VectorStore, Sendable {
         if let old {
             b = BoundSQL()
             let oldChunks = try await rows(connection, """
-                SELECT id, sha256, metadata::text AS metadata, embedding::text AS embedding FROM \(schema).chunks
+                SELECT id, sha256, metadata::text AS metadata, embedding::real[] AS embedding FROM \(schema).chunks
                 WHERE collection_id = \(b.bind(c.id)) AND document_id = \(b.bind(document.id)) ORDER BY ordinal
                 """, b)
             var same = try old["sha256"].decode(String.self) == document.sha256 && old["fingerprint"].decode(String.self) == document.fingerprint
                 && Metadata.parse(json: old["metadata"].decode(String.self)) == document.metadata && oldChunks.count == chunks.count
             if same {
                 for (row, (i, chunk)) in zip(oldChunks, chunks.enumerated()) {
-                    let embedding = try row["embedding"].decode(String?.self).map(PostgresVectorStore.parseVector)
+                    let embedding = try row["embedding"].decode([Float]?.self)
                     if try row["id"].decode(String.self) != chunk.id || row["sha256"].decode(String.self) != chunk.sha256
                         || Metadata.parse(json: row["metadata"].decode(String.self)) != (try Metadata.parse(json: chunkMetadata[i])) || embedding != chunk.embedding {
                         same = false
@@ -279,16 +274,30 @@ public final class PostgresVectorStore: VectorStore, Sendable {
         let metadata = b.bind(chunkMetadata)
         let texts = b.bind(chunks.map(\.text))
         let searchTexts = b.bind(chunks.map { KeywordTokenizer.tokens($0.text).joined(separator: " ") })
-        let embeddings = b.bind(chunks.map { $0.embedding.map(PostgresVectorStore.vectorLiteral) ?? "" })
+        // All vectors of the document in one binary float4[]; each row takes its slice (offset -1: none).
+        var flat: [Float] = []
+        var offsets: [Int] = []
+        for chunk in chunks {
+            if let e = chunk.embedding {
+                offsets.append(flat.count)
+                flat.append(contentsOf: e)
+            } else {
+                offsets.append(-1)
+            }
+        }
+        let vectorOffsets = b.bind(offsets)
+        let vectors = b.bind(flat)
+        let dim = c.info.identity.dimension
         _ = try await rows(connection, """
             INSERT INTO \(schema).chunks (collection_id, id, tenant_id, document_id, generation, ordinal, char_start, char_end, token_count,
                                           sha256, section, metadata, text_search_config, text, search_text, embedding)
             SELECT \(b.bind(c.id)), u.id, \(b.bind(c.info.ref.tenant)), \(b.bind(document.id)), \(b.bind(c.info.generation)), u.ordinal,
                    u.char_start, u.char_end, u.token_count, u.sha256, u.section::jsonb, u.metadata::jsonb,
-                   \(b.bind(c.textSearchConfig))::regconfig, u.text, u.search_text, NULLIF(u.embedding, '')::vector
+                   \(b.bind(c.textSearchConfig))::regconfig, u.text, u.search_text,
+                   CASE WHEN u.vector_offset < 0 THEN NULL ELSE (\(vectors)::float4[])[u.vector_offset + 1 : u.vector_offset + \(dim)]::vector END
             FROM UNNEST(\(ids)::text[], \(ordinals)::int8[], \(starts)::int8[], \(ends)::int8[], \(tokens)::int8[], \(shas)::text[],
-                        \(sections)::text[], \(metadata)::text[], \(texts)::text[], \(searchTexts)::text[], \(embeddings)::text[])
-                 AS u(id, ordinal, char_start, char_end, token_count, sha256, section, metadata, text, search_text, embedding)
+                        \(sections)::text[], \(metadata)::text[], \(texts)::text[], \(searchTexts)::text[], \(vectorOffsets)::int8[])
+                 AS u(id, ordinal, char_start, char_end, token_count, sha256, section, metadata, text, search_text, vector_offset)
             """, b)
         return old == nil ? .added : .updated
     }
@@ -392,8 +401,8 @@ public final class PostgresVectorStore: VectorStore, Sendable {
         let dim = c.info.identity.dimension
         let (_, op) = PostgresVectorStore.operatorClass(c.info.identity.distance)
         var b = BoundSQL()
-        let vector = b.bind(PostgresVectorStore.vectorLiteral(q))
-        let distance = "(c.embedding::vector(\(dim)) \(op) \(vector)::vector(\(dim)))"
+        let vector = b.bind(q)
+        let distance = "(c.embedding::vector(\(dim)) \(op) \(vector)::float4[]::vector(\(dim)))"
         let score: String
         switch c.info.identity.distance {
         case .cosine: score = "1 - \(distance)"
