@@ -56,3 +56,15 @@ public struct EngramError: Error, Sendable, CustomStringConvertible {
         return message
     }
 }
+
+extension EngramError {
+    /// `collection_not_found` for `ref`, worded the same by every store.
+    public static func collectionNotFound(_ ref: CollectionRef) -> EngramError {
+        EngramError(.collectionNotFound, "collection '\(ref.name)' does not exist for tenant '\(ref.tenant)'")
+    }
+
+    /// `collection_exists`: `ref` exists with another embedding identity.
+    public static func collectionExists(_ ref: CollectionRef, existing: EmbeddingIdentity, requested: EmbeddingIdentity) -> EngramError {
+        EngramError(.collectionExists, "collection '\(ref.name)' exists with embedding identity \(existing), not \(requested)")
+    }
+}

@@ -135,15 +135,15 @@ public struct EvidenceManifest: Sendable, Hashable {
         do { json = try JSONValue.parse(text) } catch let e as EngramError {
             throw EngramError(.invalidManifest, "manifest is not valid JSON: \(e.message)")
         }
-        var r = ManifestReader(json: json)
+        let r = ManifestReader(json: json)
         let version = try r.int("manifest_version")
         guard version == formatVersion else {
             throw EngramError(.invalidManifest, "manifest_version \(version) is not supported (this Engram reads \(formatVersion))")
         }
         let req = try r.object("request"), emb = try r.object("embedding"), st = try r.object("store")
-        var rq = ManifestReader(json: req, path: "request")
-        var em = ManifestReader(json: emb, path: "embedding")
-        var sr = ManifestReader(json: st, path: "store")
+        let rq = ManifestReader(json: req, path: "request")
+        let em = ManifestReader(json: emb, path: "embedding")
+        let sr = ManifestReader(json: st, path: "store")
         guard let mode = SearchMode(rawValue: try rq.string("mode")) else { throw r.bad("request.mode") }
         guard let distance = Distance(rawValue: try em.string("distance")) else { throw r.bad("embedding.distance") }
         guard let createdAt = MetadataValue.parseDate(try r.string("created_at")) else { throw r.bad("created_at") }
@@ -160,7 +160,7 @@ public struct EvidenceManifest: Sendable, Hashable {
         guard case .array(let hitValues) = json["hits"] ?? .null else { throw r.bad("hits") }
         var hits: [Hit] = []
         for (i, hv) in hitValues.enumerated() {
-            var h = ManifestReader(json: hv, path: "hits[\(i)]")
+            let h = ManifestReader(json: hv, path: "hits[\(i)]")
             guard case .array(let sect) = hv["section"] ?? .null else { throw h.bad("hits[\(i)].section") }
             hits.append(Hit(
                 rank: try h.int("rank"), score: try h.double("score"), chunkID: try h.string("chunk_id"),
@@ -193,12 +193,12 @@ struct ManifestReader {
 
     func name(_ k: String) -> String { path.isEmpty ? k : "\(path).\(k)" }
 
-    mutating func string(_ k: String) throws -> String {
+    func string(_ k: String) throws -> String {
         guard case .string(let s) = json[k] ?? .null else { throw bad(name(k)) }
         return s
     }
 
-    mutating func optionalString(_ k: String) throws -> String? {
+    func optionalString(_ k: String) throws -> String? {
         switch json[k] ?? .null {
         case .null: return nil
         case .string(let s): return s
@@ -206,12 +206,12 @@ struct ManifestReader {
         }
     }
 
-    mutating func int(_ k: String) throws -> Int {
+    func int(_ k: String) throws -> Int {
         guard case .int(let i) = json[k] ?? .null else { throw bad(name(k)) }
         return Int(i)
     }
 
-    mutating func double(_ k: String) throws -> Double {
+    func double(_ k: String) throws -> Double {
         switch json[k] ?? .null {
         case .double(let d): return d
         case .int(let i): return Double(i)
@@ -219,12 +219,12 @@ struct ManifestReader {
         }
     }
 
-    mutating func bool(_ k: String) throws -> Bool {
+    func bool(_ k: String) throws -> Bool {
         guard case .bool(let b) = json[k] ?? .null else { throw bad(name(k)) }
         return b
     }
 
-    mutating func object(_ k: String) throws -> JSONValue {
+    func object(_ k: String) throws -> JSONValue {
         guard case .object = json[k] ?? .null else { throw bad(name(k)) }
         return json[k]!
     }

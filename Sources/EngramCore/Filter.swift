@@ -48,15 +48,6 @@ public indirect enum Filter: Sendable, Hashable {
             }
         }
     }
-
-    /// Keys the filter mentions.
-    public var keys: Set<String> {
-        switch self {
-        case .and(let fs), .or(let fs): fs.reduce(into: Set()) { $0.formUnion($1.keys) }
-        case .not(let f): f.keys
-        case .compare(let k, _, _), .oneOf(let k, _), .noneOf(let k, _), .exists(let k, _), .contains(let k, _): [k]
-        }
-    }
 }
 
 // MARK: - Evaluation (the reference semantics)

@@ -36,13 +36,10 @@ public actor InMemoryVectorStore: VectorStore {
     }
 
     public func createCollection(_ ref: CollectionRef, identity: EmbeddingIdentity) throws -> CollectionInfo {
-        try ref.validate()
-        guard identity.dimension > 0, identity.dimension <= 16_000 else {
-            throw EngramError(.invalidInput, "dimension must be between 1 and 16000, got \(identity.dimension)")
-        }
+        try ref.validateNew(identity: identity)
         if let existing = collections[ref] {
             guard existing.info.identity == identity else {
-                throw EngramError(.collectionExists, "collection '\(ref.name)' exists with embedding identity \(existing.info.identity), not \(identity)")
+                throw EngramError.collectionExists(ref, existing: existing.info.identity, requested: identity)
             }
             return existing.info
         }
@@ -65,7 +62,7 @@ public actor InMemoryVectorStore: VectorStore {
 
     private func state(_ ref: CollectionRef) throws -> CollectionState {
         guard let s = collections[ref] else {
-            throw EngramError(.collectionNotFound, "collection '\(ref.name)' does not exist for tenant '\(ref.tenant)'")
+            throw EngramError.collectionNotFound(ref)
         }
         return s
     }

@@ -19,6 +19,14 @@ public struct CollectionRef: Sendable, Hashable, Codable, CustomStringConvertibl
         try CollectionRef.validateName(name, what: "collection name")
     }
 
+    /// Checks a collection about to be created: its names and its identity's dimension.
+    public func validateNew(identity: EmbeddingIdentity) throws {
+        try validate()
+        guard identity.dimension > 0, identity.dimension <= 16_000 else {
+            throw EngramError(.invalidInput, "dimension must be between 1 and 16000, got \(identity.dimension)")
+        }
+    }
+
     static func validateName(_ s: String, what: String) throws {
         guard !s.isEmpty, s.count <= 128 else {
             throw EngramError(.invalidInput, "\(what) must be 1 to 128 characters, got \(s.count)")

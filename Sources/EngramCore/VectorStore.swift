@@ -81,7 +81,7 @@ extension VectorStore {
     /// The collection, or `collection_not_found`.
     public func requireCollection(_ ref: CollectionRef) async throws -> CollectionInfo {
         guard let c = try await collection(ref) else {
-            throw EngramError(.collectionNotFound, "collection '\(ref.name)' does not exist for tenant '\(ref.tenant)'")
+            throw EngramError.collectionNotFound(ref)
         }
         return c
     }

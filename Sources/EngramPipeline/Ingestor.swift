@@ -82,7 +82,6 @@ public struct Ingestor: Sendable {
     struct Pending {
         var record: DocumentRecord
         var chunks: [ChunkRecord]
-        var isUpdate: Bool
     }
 
     /// What changes a document's fingerprint besides its bytes.
@@ -185,7 +184,7 @@ public struct Ingestor: Sendable {
                     }
                     do {
                         let (record, chunks) = try prepare(doc, fingerprint: fp, identity: info.identity)
-                        pending.append(Pending(record: record, chunks: chunks, isUpdate: existing[doc.sourceURI] != nil))
+                        pending.append(Pending(record: record, chunks: chunks))
                         pendingChunks += chunks.count
                     } catch {
                         report.failed.append(Ingestor.failure(source: doc.sourceURI, error))
@@ -228,6 +227,7 @@ public struct Ingestor: Sendable {
         try info.identity.requireCompatible(embedder.identity, context: "ingest into \(collection)")
         var report = IngestReport()
         var pending: [Pending] = []
+        var pendingChunks = 0
         for doc in documents {
             let fp = fingerprint(sourceBytesSHA256: doc.sourceBytesSHA256)
             let old = try await store.document(sourceURI: doc.sourceURI, in: collection)
@@ -237,13 +237,15 @@ public struct Ingestor: Sendable {
             }
             do {
                 let (record, chunks) = try prepare(doc, fingerprint: fp, identity: info.identity)
-                pending.append(Pending(record: record, chunks: chunks, isUpdate: old != nil))
+                pending.append(Pending(record: record, chunks: chunks))
+                pendingChunks += chunks.count
             } catch {
                 report.failed.append(Ingestor.failure(source: doc.sourceURI, error))
             }
-            if pending.reduce(0, { $0 + $1.chunks.count }) >= options.batchSize {
+            if pendingChunks >= options.batchSize {
                 report.merge(try await flush(pending))
                 pending = []
+                pendingChunks = 0
             }
         }
         report.merge(try await flush(pending))

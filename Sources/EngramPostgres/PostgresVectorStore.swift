@@ -113,14 +113,22 @@ public final class PostgresVectorStore: VectorStore, Sendable {
         var textSearchConfig: String
     }
 
+    var collectionColumns: String {
+        """
+        SELECT id, tenant_id, name, model, revision, dimension, distance, normalized, text_search_config::text AS config,
+               active_generation, created_at
+        FROM \(schema).collections
+        """
+    }
+
     func collectionRow(_ connection: PostgresConnection, _ ref: CollectionRef) async throws -> CollectionRow? {
         var b = BoundSQL()
-        let sql = """
-            SELECT id, tenant_id, name, model, revision, dimension, distance, normalized, text_search_config::text AS config,
-                   active_generation, created_at
-            FROM \(schema).collections WHERE tenant_id = \(b.bind(ref.tenant)) AND name = \(b.bind(ref.name))
-            """
-        guard let r = try await rows(connection, sql, b).first else { return nil }
+        let sql = "\(collectionColumns) WHERE tenant_id = \(b.bind(ref.tenant)) AND name = \(b.bind(ref.name))"
+        return try await rows(connection, sql, b).first.map(Self.collectionRow)
+    }
+
+    static func collectionRow(_ r: PostgresRandomAccessRow) throws -> CollectionRow {
+        let ref = CollectionRef(tenant: try r["tenant_id"].decode(String.self), name: try r["name"].decode(String.self))
         guard let distance = Distance(rawValue: try r["distance"].decode(String.self)) else {
             throw EngramError(.storageFailure, "collection \(ref) has an unknown distance")
         }
@@ -133,7 +141,7 @@ public final class PostgresVectorStore: VectorStore, Sendable {
 
     func requireCollection(_ connection: PostgresConnection, _ ref: CollectionRef) async throws -> CollectionRow {
         guard let c = try await collectionRow(connection, ref) else {
-            throw EngramError(.collectionNotFound, "collection '\(ref.name)' does not exist for tenant '\(ref.tenant)'")
+            throw EngramError.collectionNotFound(ref)
         }
         return c
     }
@@ -144,10 +152,7 @@ public final class PostgresVectorStore: VectorStore, Sendable {
     // MARK: Collections
 
     public func createCollection(_ ref: CollectionRef, identity: EmbeddingIdentity) async throws -> CollectionInfo {
-        try ref.validate()
-        guard identity.dimension > 0, identity.dimension <= 16_000 else {
-            throw EngramError(.invalidInput, "dimension must be between 1 and 16000, got \(identity.dimension)")
-        }
+        try ref.validateNew(identity: identity)
         return try await inTenant(ref.tenant) { connection in
             var b = BoundSQL()
             let sql = """
@@ -160,7 +165,7 @@ public final class PostgresVectorStore: VectorStore, Sendable {
             let inserted = try await self.rows(connection, sql, b)
             let c = try await self.requireCollection(connection, ref)
             guard c.info.identity == identity else {
-                throw EngramError(.collectionExists, "collection '\(ref.name)' exists with embedding identity \(c.info.identity), not \(identity)")
+                throw EngramError.collectionExists(ref, existing: c.info.identity, requested: identity)
             }
             if !inserted.isEmpty {
                 try await self.createIndex(connection, collectionID: c.id, generation: c.info.generation, identity: identity)
@@ -176,12 +181,8 @@ public final class PostgresVectorStore: VectorStore, Sendable {
     public func collections(tenant: String) async throws -> [CollectionInfo] {
         try await inTenant(tenant) { connection in
             var b = BoundSQL()
-            let names = try await self.rows(connection, "SELECT name FROM \(self.schema).collections WHERE tenant_id = \(b.bind(tenant)) ORDER BY name COLLATE \"C\"", b)
-            var out: [CollectionInfo] = []
-            for r in names {
-                if let c = try await self.collectionRow(connection, CollectionRef(tenant: tenant, name: try r["name"].decode(String.self))) { out.append(c.info) }
-            }
-            return out
+            let sql = "\(self.collectionColumns) WHERE tenant_id = \(b.bind(tenant)) ORDER BY name COLLATE \"C\""
+            return try await self.rows(connection, sql, b).map { try Self.collectionRow($0).info }
         }
     }
 
@@ -201,7 +202,7 @@ public final class PostgresVectorStore: VectorStore, Sendable {
 
     public func upsert(batch: [DocumentUpsert], identity: EmbeddingIdentity?, in ref: CollectionRef) async throws -> [Result<UpsertOutcome, EngramError>] {
         guard let info = try await collection(ref) else {
-            throw EngramError(.collectionNotFound, "collection '\(ref.name)' does not exist for tenant '\(ref.tenant)'")
+            throw EngramError.collectionNotFound(ref)
         }
         let (refused, valid) = UpsertValidation.partition(batch, identity: identity, collection: info)
         var written: [(index: Int, outcome: UpsertOutcome)] = []

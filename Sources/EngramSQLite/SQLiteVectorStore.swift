@@ -149,21 +149,18 @@ public final class SQLiteVectorStore: VectorStore, Sendable {
 
     static func requireCollection(_ db: Database, _ ref: CollectionRef) throws -> CollectionRow {
         guard let c = try collectionRow(db, ref) else {
-            throw EngramError(.collectionNotFound, "collection '\(ref.name)' does not exist for tenant '\(ref.tenant)'")
+            throw EngramError.collectionNotFound(ref)
         }
         return c
     }
 
     public func createCollection(_ ref: CollectionRef, identity: EmbeddingIdentity) async throws -> CollectionInfo {
-        try ref.validate()
-        guard identity.dimension > 0, identity.dimension <= 16_000 else {
-            throw EngramError(.invalidInput, "dimension must be between 1 and 16000, got \(identity.dimension)")
-        }
+        try ref.validateNew(identity: identity)
         let created = MetadataValue.canonicalDateString(now())
         // An existing collection is answered from the reader: asking again must not write.
         if let existing = try await collection(ref) {
             guard existing.identity == identity else {
-                throw EngramError(.collectionExists, "collection '\(ref.name)' exists with embedding identity \(existing.identity), not \(identity)")
+                throw EngramError.collectionExists(ref, existing: existing.identity, requested: identity)
             }
             return existing
         }
@@ -171,7 +168,7 @@ public final class SQLiteVectorStore: VectorStore, Sendable {
             try await writer().write { db in
                 if let existing = try Self.collectionRow(db, ref) {
                     guard existing.info.identity == identity else {
-                        throw EngramError(.collectionExists, "collection '\(ref.name)' exists with embedding identity \(existing.info.identity), not \(identity)")
+                        throw EngramError.collectionExists(ref, existing: existing.info.identity, requested: identity)
                     }
                     return existing.info
                 }
@@ -242,7 +239,7 @@ public final class SQLiteVectorStore: VectorStore, Sendable {
     /// previous version whole).
     public func upsert(batch: [DocumentUpsert], identity: EmbeddingIdentity?, in ref: CollectionRef) async throws -> [Result<UpsertOutcome, EngramError>] {
         guard let info = try await collection(ref) else {
-            throw EngramError(.collectionNotFound, "collection '\(ref.name)' does not exist for tenant '\(ref.tenant)'")
+            throw EngramError.collectionNotFound(ref)
         }
         let (refused, valid) = UpsertValidation.partition(batch, identity: identity, collection: info)
         let prepared = valid.map { (index: $0.index, document: PreparedDocument($0.item.document, $0.item.chunks)) }

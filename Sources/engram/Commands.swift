@@ -262,6 +262,13 @@ struct Search: AsyncParsableCommand {
 
 extension SearchMode: ExpressibleByArgument {}
 
+/// A document named on the command line: its id (`doc_…`), its source URI, or a file path.
+func documentID(_ argument: String, in ref: CollectionRef) -> String {
+    if argument.hasPrefix("doc_") { return argument }
+    let uri = argument.contains("://") ? argument : URL(fileURLWithPath: argument).standardizedFileURL.absoluteString
+    return DocumentRecord.makeID(ref: ref, sourceURI: uri)
+}
+
 struct Show: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Show a chunk (chk_…), a document (doc_…) or a document by source URI or path.")
 
@@ -299,12 +306,7 @@ struct Show: AsyncParsableCommand {
                     }
                     return
                 }
-                var docID = id
-                if !id.hasPrefix("doc_") {
-                    let uri = id.contains("://") ? id : URL(fileURLWithPath: id).standardizedFileURL.absoluteString
-                    docID = DocumentRecord.makeID(ref: ref, sourceURI: uri)
-                }
-                guard let (info, _) = try await store.document(id: docID, in: ref) else {
+                guard let (info, _) = try await store.document(id: documentID(id, in: ref), in: ref) else {
                     throw EngramError(.notFound, "no document \(id) in \(ref)")
                 }
                 let chunkIDs = (0..<info.chunkCount).map { ChunkRecord.makeID(documentID: info.id, ordinal: $0) }
@@ -397,7 +399,7 @@ struct Delete: AsyncParsableCommand {
                 let ref = global.ref
                 if dropCollection {
                     guard try await store.deleteCollection(ref) else {
-                        throw EngramError(.collectionNotFound, "collection '\(ref.name)' does not exist for tenant '\(ref.tenant)'")
+                        throw EngramError.collectionNotFound(ref)
                     }
                     if global.json { Output.printJSON(.object([("dropped_collection", .string(ref.name))])) } else { print("dropped collection \(ref)") }
                     return
@@ -406,12 +408,7 @@ struct Delete: AsyncParsableCommand {
                 var deleted: [String] = []
                 var missing: [String] = []
                 for d in documents {
-                    var id = d
-                    if !d.hasPrefix("doc_") {
-                        let uri = d.contains("://") ? d : URL(fileURLWithPath: d).standardizedFileURL.absoluteString
-                        id = DocumentRecord.makeID(ref: ref, sourceURI: uri)
-                    }
-                    if try await store.deleteDocument(id: id, in: ref) { deleted.append(d) } else { missing.append(d) }
+                    if try await store.deleteDocument(id: documentID(d, in: ref), in: ref) { deleted.append(d) } else { missing.append(d) }
                 }
                 if global.json {
                     Output.printJSON(.object([("deleted", .array(deleted.map { .string($0) })), ("not_found", .array(missing.map { .string($0) }))]))

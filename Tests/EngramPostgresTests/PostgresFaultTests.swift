@@ -13,7 +13,7 @@ struct PostgresFaultTests {
             limited.statementTimeoutMilliseconds = 100
             let slow = [PostgresMigration(version: 1, name: "slow", statements: ["SELECT pg_sleep(2)"])]
             do {
-                try await limited.withClient { client in try await PostgresMigrator(schema: config.schema, migrations: slow).migrate(client) }
+                _ = try await limited.withClient { client in try await PostgresMigrator(schema: config.schema, migrations: slow).migrate(client) }
                 Issue.record("the slow statement was not cancelled")
             } catch let e as EngramError {
                 #expect(e.code == .storageFailure)
