@@ -41,6 +41,11 @@ public protocol VectorStore: Sendable {
     /// its result) does not stop the others. Stores write the batch in as few round trips as they can.
     /// - Throws: only for failures of the whole batch (`collection_not_found`, `storage_failure`).
     func upsert(batch: [DocumentUpsert], identity: EmbeddingIdentity?, in ref: CollectionRef) async throws -> [Result<UpsertOutcome, EngramError>]
+    /// A batch upsert that is part of a bulk load: stores that keep an approximate index may defer
+    /// building it until ``buildIndexes(_:)``. Searches stay correct meanwhile (they rank exactly).
+    func upsert(batch: [DocumentUpsert], identity: EmbeddingIdentity?, in ref: CollectionRef, deferIndexing: Bool) async throws -> [Result<UpsertOutcome, EngramError>]
+    /// Builds the search structures a bulk load deferred. Idempotent; stores without any do nothing.
+    func buildIndexes(_ ref: CollectionRef) async throws
     /// Deletes a document and its chunks. Returns false when it did not exist.
     func deleteDocument(id: String, in ref: CollectionRef) async throws -> Bool
     /// Summaries of all documents of a collection, ordered by source URI.
@@ -77,6 +82,12 @@ extension VectorStore {
         }
         return results
     }
+
+    public func upsert(batch: [DocumentUpsert], identity: EmbeddingIdentity?, in ref: CollectionRef, deferIndexing: Bool) async throws -> [Result<UpsertOutcome, EngramError>] {
+        try await upsert(batch: batch, identity: identity, in: ref)
+    }
+
+    public func buildIndexes(_ ref: CollectionRef) async throws {}
 
     /// The collection, or `collection_not_found`.
     public func requireCollection(_ ref: CollectionRef) async throws -> CollectionInfo {

@@ -218,6 +218,8 @@ public struct Ingestor: Sendable {
                 if try await store.deleteDocument(id: doc.id, in: collection) { report.deleted += 1 }
             }
         }
+        // Batches were written with indexing deferred: build the index once, over everything.
+        try await store.buildIndexes(collection)
         return report
     }
 
@@ -249,6 +251,7 @@ public struct Ingestor: Sendable {
             }
         }
         report.merge(try await flush(pending))
+        try await store.buildIndexes(collection)
         return report
     }
 
@@ -329,7 +332,7 @@ public struct Ingestor: Sendable {
             }
         }
         let ready = pending.enumerated().filter { !failedDocuments.contains($0.offset) }.map(\.element)
-        let results = try await store.upsert(batch: ready.map { DocumentUpsert(document: $0.record, chunks: $0.chunks) }, identity: embedder.identity, in: collection)
+        let results = try await store.upsert(batch: ready.map { DocumentUpsert(document: $0.record, chunks: $0.chunks) }, identity: embedder.identity, in: collection, deferIndexing: true)
         for (p, result) in zip(ready, results) {
             switch result {
             case .success(let outcome):

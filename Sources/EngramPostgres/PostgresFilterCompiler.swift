@@ -6,7 +6,7 @@ struct BoundSQL {
     var bindings = PostgresBindings()
     var count = 0
 
-    mutating func bind(_ value: some PostgresNonThrowingEncodable & Sendable) -> String {
+    mutating func bind(_ value: some PostgresDynamicTypeEncodable & Sendable) -> String {
         bindings.append(value)
         count += 1
         return "$\(count)"

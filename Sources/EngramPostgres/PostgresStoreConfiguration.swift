@@ -5,7 +5,7 @@ import PostgresNIO
 
 /// Where and how to reach PostgreSQL, parsed from a `postgres://` URL.
 ///
-/// `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?sslmode=disable|prefer|require&pool_size=N&statement_timeout_ms=N&connect_timeout_ms=N&schema=NAME&hnsw_m=N&hnsw_ef_construction=N&hnsw_ef_search=N&max_scan_tuples=N&exact_threshold=N]`
+/// `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?sslmode=disable|prefer|require&pool_size=N&statement_timeout_ms=N&connect_timeout_ms=N&schema=NAME&index=hnsw|ivfflat&hnsw_m=N&hnsw_ef_construction=N&hnsw_ef_search=N&ivfflat_lists=N&ivfflat_probes=N&max_scan_tuples=N&exact_threshold=N&index_build_memory_mb=N&text_search_config=NAME]`
 public struct PostgresStoreConfiguration: Sendable {
     public var host: String
     public var port: Int
@@ -68,6 +68,21 @@ public struct PostgresStoreConfiguration: Sendable {
         options.hnswEfSearch = try number("hnsw_ef_search", default: options.hnswEfSearch, range: 1...1000)
         options.maxScanTuples = try number("max_scan_tuples", default: options.maxScanTuples, range: 1...100_000_000)
         options.exactThreshold = try number("exact_threshold", default: options.exactThreshold, range: 0...100_000_000)
+        if let type = query["index"] {
+            guard let t = PostgresVectorStore.IndexType(rawValue: type) else {
+                throw EngramError(.invalidConfiguration, "index must be hnsw or ivfflat, got '\(type)'")
+            }
+            options.indexType = t
+        }
+        if query["ivfflat_lists"] != nil {
+            options.ivfflatLists = try number("ivfflat_lists", default: 1, range: 1...32_768)
+        }
+        options.ivfflatProbes = try number("ivfflat_probes", default: options.ivfflatProbes, range: 1...32_768)
+        options.indexBuildMemoryMB = try number("index_build_memory_mb", default: options.indexBuildMemoryMB, range: 1...2_097_151)
+        if let config = query["text_search_config"] {
+            try PostgresStoreConfiguration.validateIdentifier(config, what: "text_search_config")
+            options.textSearchConfig = config
+        }
         storeOptions = options
     }
 

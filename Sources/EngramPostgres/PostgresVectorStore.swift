@@ -2,6 +2,7 @@ import EngramCore
 import Foundation
 import Logging
 import PostgresNIO
+import Synchronization
 
 /// The production store: PostgreSQL + pgvector through a postgres-nio connection pool.
 ///
@@ -22,13 +23,31 @@ public final class PostgresVectorStore: VectorStore, Sendable {
         /// Rows an iterative index scan may visit before giving up (`hnsw.max_scan_tuples`).
         public var maxScanTuples = 20_000
         /// When at most this many chunks can match (the collection, or the rows passing the filter), they
-        /// are ranked exactly instead of through the index.
+        /// are ranked exactly instead of through the index; a generation gets its index once it holds
+        /// this many embedded chunks.
         public var exactThreshold = 10_000
+        /// The approximate index: `hnsw` (default) or `ivfflat`.
+        public var indexType: IndexType = .hnsw
+        /// IVFFlat lists; nil: rows / 1000 (at least 1), computed when the index is built.
+        public var ivfflatLists: Int?
+        /// IVFFlat lists probed per query.
+        public var ivfflatProbes = 10
+        /// `maintenance_work_mem` for index builds, in MB. An HNSW graph that does not fit builds far
+        /// slower.
+        public var indexBuildMemoryMB = 512
+        /// The PostgreSQL text search configuration of new collections (`simple`, `english`, ...). Engram
+        /// folds case and diacritics itself before PostgreSQL sees the text.
+        public var textSearchConfig = "simple"
 
         public init() {}
     }
 
+    public enum IndexType: String, Sendable, Hashable, CaseIterable {
+        case hnsw, ivfflat
+    }
+
     let client: PostgresClient
+    let cachedTypes = Mutex<PGVectorTypes?>(nil)
     public let schema: String
     public let options: Options
     let logger: Logger
@@ -45,11 +64,17 @@ public final class PostgresVectorStore: VectorStore, Sendable {
     }
 
     public var descriptor: StoreDescriptor {
-        StoreDescriptor(kind: "postgres", schemaVersion: PostgresSchema.migrations.count, indexParameters: [
-            "index": "hnsw", "m": "\(options.hnswM)", "ef_construction": "\(options.hnswEfConstruction)",
-            "ef_search": "\(options.hnswEfSearch)", "max_scan_tuples": "\(options.maxScanTuples)",
-            "exact_threshold": "\(options.exactThreshold)",
-        ])
+        var parameters = ["index": options.indexType.rawValue, "max_scan_tuples": "\(options.maxScanTuples)", "exact_threshold": "\(options.exactThreshold)"]
+        switch options.indexType {
+        case .hnsw:
+            parameters["m"] = "\(options.hnswM)"
+            parameters["ef_construction"] = "\(options.hnswEfConstruction)"
+            parameters["ef_search"] = "\(options.hnswEfSearch)"
+        case .ivfflat:
+            parameters["lists"] = options.ivfflatLists.map { "\($0)" } ?? "rows/1000"
+            parameters["probes"] = "\(options.ivfflatProbes)"
+        }
+        return StoreDescriptor(kind: "postgres", schemaVersion: PostgresSchema.migrations.count, indexParameters: parameters)
     }
 
     /// pgvector indexes `vector` up to 2,000 dimensions; larger collections are always ranked exactly.
@@ -63,26 +88,102 @@ public final class PostgresVectorStore: VectorStore, Sendable {
         }
     }
 
-    /// The partial HNSW index of one collection generation, over `embedding::vector(DIM)`; queries use the
-    /// same expression and predicate so the planner can pick it. Only integers from the database and
-    /// validated names are spliced.
-    func createIndex(_ connection: PostgresConnection, collectionID: Int64, generation: Int, identity: EmbeddingIdentity) async throws {
-        guard identity.dimension <= PostgresVectorStore.maxIndexedDimension else { return }
+    /// The name of a generation's vector index.
+    func indexName(collectionID: Int64, generation: Int) -> String {
+        "chunks_\(options.indexType.rawValue)_c\(collectionID)_g\(generation)"
+    }
+
+    /// The vector index of a generation: absent, valid, or left invalid by an interrupted concurrent build.
+    enum IndexState: Sendable { case absent, valid, invalid }
+
+    func indexState(_ connection: PostgresConnection, collectionID: Int64, generation: Int) async throws -> IndexState {
+        var b = BoundSQL()
+        let r = try await rows(connection, """
+            SELECT i.indisvalid AS valid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE n.nspname = \(b.bind(schema)) AND c.relname = \(b.bind(indexName(collectionID: collectionID, generation: generation)))
+            """, b)
+        guard let row = r.first else { return .absent }
+        return try row["valid"].decode(Bool.self) ? .valid : .invalid
+    }
+
+    /// Builds the vector index of the collection's active generation if it has none and holds at least
+    /// ``Options/exactThreshold`` embedded chunks (smaller ones are always ranked exactly): the bulk-load
+    /// step after ``upsert(batch:identity:in:deferIndexing:)`` with `deferIndexing`. Idempotent.
+    public func buildIndexes(_ ref: CollectionRef) async throws {
+        try await buildIndexes(ref, minimumRows: options.exactThreshold)
+    }
+
+    /// Builds the index once the generation holds at least `minimumRows` embedded chunks (fewer are
+    /// always ranked exactly, so an index would only slow writes down).
+    ///
+    /// The build is `CREATE INDEX CONCURRENTLY`, so other tenants keep writing meanwhile; an index an
+    /// interrupted build left invalid is dropped and built again. Returns without an index when the role
+    /// may not create one (it does not own the table): searches then rank exactly.
+    func buildIndexes(_ ref: CollectionRef, minimumRows: Int) async throws {
+        let (c, rowsNow, state) = try await inTenant(ref.tenant) { connection in
+            let c = try await self.requireCollection(connection, ref)
+            var b = BoundSQL()
+            let n = try await self.rows(connection, """
+                SELECT count(*) AS n FROM \(self.schema).chunks
+                WHERE collection_id = \(b.bind(c.id)) AND generation = \(b.bind(c.info.generation)) AND embedding IS NOT NULL
+                """, b)[0]["n"].decode(Int.self)
+            return (c, n, try await self.indexState(connection, collectionID: c.id, generation: c.info.generation))
+        }
+        let identity = c.info.identity
+        guard state != .valid, rowsNow >= max(1, minimumRows), identity.dimension <= PostgresVectorStore.maxIndexedDimension else { return }
+        let name = indexName(collectionID: c.id, generation: c.info.generation)
         let (opclass, _) = PostgresVectorStore.operatorClass(identity.distance)
-        let name = "chunks_hnsw_c\(collectionID)_g\(generation)"
-        // The application role may not own the table: then the collection works without an index (exact
-        // ranking) instead of failing.
-        _ = try await rows(connection, "SAVEPOINT engram_index")
+        let method: String
+        switch options.indexType {
+        case .hnsw:
+            method = "hnsw ((embedding::vector(\(identity.dimension))) \(opclass)) WITH (m = \(options.hnswM), ef_construction = \(options.hnswEfConstruction))"
+        case .ivfflat:
+            // pgvector's advice: rows / 1000 lists up to a million rows, sqrt(rows) beyond.
+            let lists = options.ivfflatLists ?? max(1, rowsNow <= 1_000_000 ? rowsNow / 1000 : Int(Double(rowsNow).squareRoot()))
+            method = "ivfflat ((embedding::vector(\(identity.dimension))) \(opclass)) WITH (lists = \(lists))"
+        }
+        // Only integers from the database and validated names are spliced.
         do {
-            _ = try await rows(connection, """
-                CREATE INDEX IF NOT EXISTS \(name) ON \(schema).chunks
-                USING hnsw ((embedding::vector(\(identity.dimension))) \(opclass)) WITH (m = \(options.hnswM), ef_construction = \(options.hnswEfConstruction))
-                WHERE collection_id = \(collectionID) AND generation = \(generation)
-                """)
-            _ = try await rows(connection, "RELEASE SAVEPOINT engram_index")
+            try await client.withConnection { connection in
+                // A session setting on a pooled connection: reset on every way out.
+                _ = try await self.rows(connection, "SET maintenance_work_mem = '\(self.options.indexBuildMemoryMB)MB'")
+                do {
+                    if state == .invalid {
+                        _ = try await self.rows(connection, "DROP INDEX CONCURRENTLY IF EXISTS \(self.schema).\(name)")
+                    }
+                    _ = try await self.rows(connection, """
+                        CREATE INDEX CONCURRENTLY IF NOT EXISTS \(name) ON \(self.schema).chunks USING \(method)
+                        WHERE collection_id = \(c.id) AND generation = \(c.info.generation)
+                        """)
+                } catch {
+                    _ = try? await self.rows(connection, "RESET maintenance_work_mem")
+                    throw error
+                }
+                _ = try await self.rows(connection, "RESET maintenance_work_mem")
+            }
         } catch {
-            logger.warning("cannot create the vector index; searches rank exactly", metadata: ["error": "\(PostgresStoreConfiguration.describe(error))"])
-            _ = try await rows(connection, "ROLLBACK TO SAVEPOINT engram_index")
+            let e = PostgresStoreConfiguration.describe(error)
+            if e.message.contains("42501") || e.message.contains("must be owner") {
+                logger.warning("cannot create the vector index; searches rank exactly", metadata: ["error": "\(e.message)"])
+                return
+            }
+            throw e
+        }
+    }
+
+    /// The OIDs of `vector` and `vector[]`, looked up once.
+    func vectorTypes() async throws -> PGVectorTypes {
+        if let t = cachedTypes.withLock({ $0 }) { return t }
+        do {
+            let r = try await client.withConnection { connection in
+                try await self.rows(connection, "SELECT oid::int8 AS oid, typarray::int8 AS arr FROM pg_type WHERE oid = 'vector'::regtype")
+            }
+            guard let row = r.first else { throw EngramError(.storageFailure, "the pgvector type 'vector' is missing") }
+            let t = PGVectorTypes(vector: PostgresDataType(UInt32(try row["oid"].decode(Int64.self))), array: PostgresDataType(UInt32(try row["arr"].decode(Int64.self))))
+            cachedTypes.withLock { $0 = t }
+            return t
+        } catch {
+            throw PostgresStoreConfiguration.describe(error)
         }
     }
 
@@ -156,19 +257,17 @@ public final class PostgresVectorStore: VectorStore, Sendable {
         return try await inTenant(ref.tenant) { connection in
             var b = BoundSQL()
             let sql = """
-                INSERT INTO \(schema).collections (tenant_id, name, model, revision, dimension, distance, normalized)
+                INSERT INTO \(schema).collections (tenant_id, name, model, revision, dimension, distance, normalized, text_search_config)
                 VALUES (\(b.bind(ref.tenant)), \(b.bind(ref.name)), \(b.bind(identity.model)), \(b.bind(identity.revision)),
-                        \(b.bind(identity.dimension)), \(b.bind(identity.distance.rawValue)), \(b.bind(identity.normalized)))
+                        \(b.bind(identity.dimension)), \(b.bind(identity.distance.rawValue)), \(b.bind(identity.normalized)),
+                        \(b.bind(options.textSearchConfig))::regconfig)
                 ON CONFLICT (tenant_id, name) DO NOTHING
                 RETURNING id
                 """
-            let inserted = try await self.rows(connection, sql, b)
+            _ = try await self.rows(connection, sql, b)
             let c = try await self.requireCollection(connection, ref)
             guard c.info.identity == identity else {
                 throw EngramError.collectionExists(ref, existing: c.info.identity, requested: identity)
-            }
-            if !inserted.isEmpty {
-                try await self.createIndex(connection, collectionID: c.id, generation: c.info.generation, identity: identity)
             }
             return c.info
         }
@@ -201,106 +300,153 @@ public final class PostgresVectorStore: VectorStore, Sendable {
     }
 
     public func upsert(batch: [DocumentUpsert], identity: EmbeddingIdentity?, in ref: CollectionRef) async throws -> [Result<UpsertOutcome, EngramError>] {
+        try await upsert(batch: batch, identity: identity, in: ref, deferIndexing: false)
+    }
+
+    /// Writes the batch in one transaction with a fixed number of statements, whatever its size: the
+    /// existing documents are read with one query, unchanged ones are left alone, and the others are
+    /// replaced with one `UNNEST` insert of documents and one of all their chunks (vectors as one binary
+    /// `vector[]` parameter).
+    ///
+    /// Unless `deferIndexing`, the generation's vector index is built (``buildIndexes(_:)``) once the
+    /// collection holds ``Options/exactThreshold`` embedded chunks; a bulk load defers it and builds it once
+    /// at the end, which is much faster than growing the graph row by row.
+    public func upsert(batch: [DocumentUpsert], identity: EmbeddingIdentity?, in ref: CollectionRef, deferIndexing: Bool) async throws -> [Result<UpsertOutcome, EngramError>] {
         guard let info = try await collection(ref) else {
             throw EngramError.collectionNotFound(ref)
         }
         let (refused, valid) = UpsertValidation.partition(batch, identity: identity, collection: info)
         var written: [(index: Int, outcome: UpsertOutcome)] = []
         if !valid.isEmpty {
-            let items = valid
+            let types = try await vectorTypes()
             let outcomes = try await inTenant(ref.tenant) { connection in
                 let c = try await self.requireCollection(connection, ref)
                 guard c.info.identity == info.identity else {
                     throw EngramError(.embeddingMismatch, "collection \(ref) changed its embedding identity during the upsert")
                 }
+                // A document id twice in one batch: later items replace earlier ones, as if written in turn.
                 var outcomes: [UpsertOutcome] = []
-                for v in items { outcomes.append(try await self.write(connection, c, v.item)) }
+                var round: [DocumentUpsert] = []
+                var seen = Set<String>()
+                for v in valid {
+                    if !seen.insert(v.item.document.id).inserted {
+                        outcomes += try await self.write(connection, c, round, types: types)
+                        round = []
+                        seen = [v.item.document.id]
+                    }
+                    round.append(v.item)
+                }
+                outcomes += try await self.write(connection, c, round, types: types)
                 return outcomes
             }
             written = zip(valid, outcomes).map { ($0.index, $1) }
+            if !deferIndexing && written.contains(where: { $0.outcome != .unchanged }) {
+                try await buildIndexes(ref, minimumRows: options.exactThreshold)
+            }
         }
         return UpsertValidation.results(count: batch.count, refused: refused, written: written)
     }
 
-    func write(_ connection: PostgresConnection, _ c: CollectionRow, _ item: DocumentUpsert) async throws -> UpsertOutcome {
-        let document = item.document, chunks = item.chunks
-        let documentMetadata = document.metadata.canonicalJSON
-        let chunkMetadata = chunks.map { UpsertValidation.mergedMetadata(document: document.metadata, chunk: $0.metadata).canonicalJSON }
+    /// Chunk rows per `INSERT`: bounds one message's size (384-d vectors: about 8 MB).
+    static let chunkRowsPerStatement = 5_000
+
+    /// Writes documents with distinct ids; returns each one's outcome.
+    func write(_ connection: PostgresConnection, _ c: CollectionRow, _ items: [DocumentUpsert], types: PGVectorTypes) async throws -> [UpsertOutcome] {
+        guard !items.isEmpty else { return [] }
         var b = BoundSQL()
-        let old = try await rows(connection, """
-            SELECT sha256, fingerprint, metadata::text AS metadata FROM \(schema).documents
-            WHERE collection_id = \(b.bind(c.id)) AND id = \(b.bind(document.id)) FOR UPDATE
-            """, b).first
-        if let old {
+        let existing = try await rows(connection, """
+            SELECT id, sha256, fingerprint, metadata::text AS metadata FROM \(schema).documents
+            WHERE collection_id = \(b.bind(c.id)) AND id = ANY(\(b.bind(items.map(\.document.id)))::text[]) FOR UPDATE
+            """, b)
+        var old: [String: (sha256: String, fingerprint: String, metadata: Metadata)] = [:]
+        for r in existing {
+            old[try r["id"].decode(String.self)] = (try r["sha256"].decode(String.self), try r["fingerprint"].decode(String.self), try Metadata.parse(json: r["metadata"].decode(String.self)))
+        }
+        let chunkMetadata = items.map { item in item.chunks.map { UpsertValidation.mergedMetadata(document: item.document.metadata, chunk: $0.metadata) } }
+        // Documents whose own fields are unchanged may still have changed chunks: compare those.
+        let candidates = items.indices.filter { i in
+            let d = items[i].document
+            return old[d.id].map { $0.sha256 == d.sha256 && $0.fingerprint == d.fingerprint && $0.metadata == d.metadata } ?? false
+        }
+        var unchanged = Set<Int>()
+        if !candidates.isEmpty {
             b = BoundSQL()
             let oldChunks = try await rows(connection, """
-                SELECT id, sha256, metadata::text AS metadata, embedding::real[] AS embedding FROM \(schema).chunks
-                WHERE collection_id = \(b.bind(c.id)) AND document_id = \(b.bind(document.id)) ORDER BY ordinal
+                SELECT document_id, id, sha256, metadata::text AS metadata, embedding::real[] AS embedding FROM \(schema).chunks
+                WHERE collection_id = \(b.bind(c.id)) AND document_id = ANY(\(b.bind(candidates.map { items[$0].document.id }))::text[])
+                ORDER BY document_id, ordinal
                 """, b)
-            var same = try old["sha256"].decode(String.self) == document.sha256 && old["fingerprint"].decode(String.self) == document.fingerprint
-                && Metadata.parse(json: old["metadata"].decode(String.self)) == document.metadata && oldChunks.count == chunks.count
-            if same {
-                for (row, (i, chunk)) in zip(oldChunks, chunks.enumerated()) {
-                    let embedding = try row["embedding"].decode([Float]?.self)
+            var byDocument: [String: [PostgresRandomAccessRow]] = [:]
+            for r in oldChunks { byDocument[try r["document_id"].decode(String.self), default: []].append(r) }
+            for i in candidates {
+                let chunks = items[i].chunks
+                let stored = byDocument[items[i].document.id] ?? []
+                guard stored.count == chunks.count else { continue }
+                var same = true
+                for (row, (j, chunk)) in zip(stored, chunks.enumerated()) {
                     if try row["id"].decode(String.self) != chunk.id || row["sha256"].decode(String.self) != chunk.sha256
-                        || Metadata.parse(json: row["metadata"].decode(String.self)) != (try Metadata.parse(json: chunkMetadata[i])) || embedding != chunk.embedding {
+                        || Metadata.parse(json: row["metadata"].decode(String.self)) != chunkMetadata[i][j]
+                        || row["embedding"].decode([Float]?.self) != chunk.embedding {
                         same = false
                         break
                     }
                 }
+                if same { unchanged.insert(i) }
             }
-            if same { return .unchanged }
-            b = BoundSQL()
-            _ = try await rows(connection, "DELETE FROM \(schema).chunks WHERE collection_id = \(b.bind(c.id)) AND document_id = \(b.bind(document.id))", b)
         }
+        let changed = items.indices.filter { !unchanged.contains($0) }
+        guard !changed.isEmpty else { return items.map { _ in .unchanged } }
+        let replaced = changed.map { items[$0].document.id }.filter { old[$0] != nil }
+        if !replaced.isEmpty {
+            b = BoundSQL()
+            _ = try await rows(connection, "DELETE FROM \(schema).chunks WHERE collection_id = \(b.bind(c.id)) AND document_id = ANY(\(b.bind(replaced))::text[])", b)
+        }
+        let documents = changed.map { items[$0].document }
         b = BoundSQL()
         _ = try await rows(connection, """
             INSERT INTO \(schema).documents (collection_id, id, tenant_id, source_uri, sha256, fingerprint, version, mime, size, chunk_count, metadata, text, created_at, updated_at)
-            VALUES (\(b.bind(c.id)), \(b.bind(document.id)), \(b.bind(c.info.ref.tenant)), \(b.bind(document.sourceURI)), \(b.bind(document.sha256)),
-                    \(b.bind(document.fingerprint)), 1, \(b.bind(document.mime)), \(b.bind(document.size)), \(b.bind(chunks.count)),
-                    \(b.bind(documentMetadata))::jsonb, \(b.bind(document.text)), now(), now())
+            SELECT \(b.bind(c.id)), u.id, \(b.bind(c.info.ref.tenant)), u.source_uri, u.sha256, u.fingerprint, 1, u.mime, u.size, u.chunk_count,
+                   u.metadata::jsonb, u.text, now(), now()
+            FROM UNNEST(\(b.bind(documents.map(\.id)))::text[], \(b.bind(documents.map(\.sourceURI)))::text[], \(b.bind(documents.map(\.sha256)))::text[],
+                        \(b.bind(documents.map(\.fingerprint)))::text[], \(b.bind(documents.map(\.mime)))::text[], \(b.bind(documents.map(\.size)))::int8[],
+                        \(b.bind(changed.map { items[$0].chunks.count }))::int8[], \(b.bind(documents.map(\.metadata.canonicalJSON)))::text[],
+                        \(b.bind(documents.map(\.text)))::text[])
+                 AS u(id, source_uri, sha256, fingerprint, mime, size, chunk_count, metadata, text)
             ON CONFLICT (collection_id, id) DO UPDATE SET
-                sha256 = excluded.sha256, fingerprint = excluded.fingerprint, version = \(schema).documents.version + 1,
-                mime = excluded.mime, size = excluded.size, chunk_count = excluded.chunk_count, metadata = excluded.metadata,
-                text = excluded.text, updated_at = now()
+                source_uri = excluded.source_uri, sha256 = excluded.sha256, fingerprint = excluded.fingerprint,
+                version = \(schema).documents.version + 1, mime = excluded.mime, size = excluded.size, chunk_count = excluded.chunk_count,
+                metadata = excluded.metadata, text = excluded.text, updated_at = now()
             """, b)
-        b = BoundSQL()
-        let ids = b.bind(chunks.map(\.id))
-        let ordinals = b.bind(chunks.map(\.ordinal))
-        let starts = b.bind(chunks.map(\.charStart))
-        let ends = b.bind(chunks.map(\.charEnd))
-        let tokens = b.bind(chunks.map(\.tokenCount))
-        let shas = b.bind(chunks.map(\.sha256))
-        let sections = b.bind(chunks.map { JSONValue.array($0.section.map { .string($0) }).serialized() })
-        let metadata = b.bind(chunkMetadata)
-        let texts = b.bind(chunks.map(\.text))
-        let searchTexts = b.bind(chunks.map { KeywordTokenizer.tokens($0.text).joined(separator: " ") })
-        // All vectors of the document in one binary float4[]; each row takes its slice (offset -1: none).
-        var flat: [Float] = []
-        var offsets: [Int] = []
-        for chunk in chunks {
-            if let e = chunk.embedding {
-                offsets.append(flat.count)
-                flat.append(contentsOf: e)
-            } else {
-                offsets.append(-1)
-            }
+        var rowsOfChunks: [(document: String, chunk: ChunkRecord, metadata: Metadata)] = []
+        for i in changed {
+            for (j, chunk) in items[i].chunks.enumerated() { rowsOfChunks.append((items[i].document.id, chunk, chunkMetadata[i][j])) }
         }
-        let vectorOffsets = b.bind(offsets)
-        let vectors = b.bind(flat)
-        let dim = c.info.identity.dimension
+        var start = 0
+        while start < rowsOfChunks.count {
+            let part = rowsOfChunks[start..<min(rowsOfChunks.count, start + PostgresVectorStore.chunkRowsPerStatement)]
+            try await insertChunks(connection, c, part, types: types)
+            start += part.count
+        }
+        return items.indices.map { unchanged.contains($0) ? .unchanged : old[items[$0].document.id] == nil ? .added : .updated }
+    }
+
+    func insertChunks(_ connection: PostgresConnection, _ c: CollectionRow, _ part: ArraySlice<(document: String, chunk: ChunkRecord, metadata: Metadata)>, types: PGVectorTypes) async throws {
+        let chunks = part.map(\.chunk)
+        var b = BoundSQL()
+        let vectors = b.bind(PGVectorArray(chunks.map(\.embedding), types: types))
         _ = try await rows(connection, """
             INSERT INTO \(schema).chunks (collection_id, id, tenant_id, document_id, generation, ordinal, char_start, char_end, token_count,
                                           sha256, section, metadata, text_search_config, text, search_text, embedding)
-            SELECT \(b.bind(c.id)), u.id, \(b.bind(c.info.ref.tenant)), \(b.bind(document.id)), \(b.bind(c.info.generation)), u.ordinal,
+            SELECT \(b.bind(c.id)), u.id, \(b.bind(c.info.ref.tenant)), u.document_id, \(b.bind(c.info.generation)), u.ordinal,
                    u.char_start, u.char_end, u.token_count, u.sha256, u.section::jsonb, u.metadata::jsonb,
-                   \(b.bind(c.textSearchConfig))::regconfig, u.text, u.search_text,
-                   CASE WHEN u.vector_offset < 0 THEN NULL ELSE (\(vectors)::float4[])[u.vector_offset + 1 : u.vector_offset + \(dim)]::vector END
-            FROM UNNEST(\(ids)::text[], \(ordinals)::int8[], \(starts)::int8[], \(ends)::int8[], \(tokens)::int8[], \(shas)::text[],
-                        \(sections)::text[], \(metadata)::text[], \(texts)::text[], \(searchTexts)::text[], \(vectorOffsets)::int8[])
-                 AS u(id, ordinal, char_start, char_end, token_count, sha256, section, metadata, text, search_text, vector_offset)
+                   \(b.bind(c.textSearchConfig))::regconfig, u.text, u.search_text, u.embedding
+            FROM UNNEST(\(b.bind(chunks.map(\.id)))::text[], \(b.bind(part.map(\.document)))::text[], \(b.bind(chunks.map(\.ordinal)))::int8[],
+                        \(b.bind(chunks.map(\.charStart)))::int8[], \(b.bind(chunks.map(\.charEnd)))::int8[], \(b.bind(chunks.map(\.tokenCount)))::int8[],
+                        \(b.bind(chunks.map(\.sha256)))::text[], \(b.bind(chunks.map { JSONValue.array($0.section.map { .string($0) }).serialized() }))::text[],
+                        \(b.bind(part.map(\.metadata.canonicalJSON)))::text[], \(b.bind(chunks.map(\.text)))::text[],
+                        \(b.bind(chunks.map { KeywordTokenizer.tokens($0.text).joined(separator: " ") }))::text[], \(vectors))
+                 AS u(id, document_id, ordinal, char_start, char_end, token_count, sha256, section, metadata, text, search_text, embedding)
             """, b)
-        return old == nil ? .added : .updated
     }
 
     public func deleteDocument(id: String, in ref: CollectionRef) async throws -> Bool {
@@ -398,12 +544,12 @@ public final class PostgresVectorStore: VectorStore, Sendable {
     /// returns fewer than `depth` rows while more match (a selective filter the graph walk ran out on),
     /// the rows are ranked exactly instead (`hnsw+exact-fallback`), so a filter never silently shortens
     /// the result.
-    func vectorRanking(_ connection: PostgresConnection, _ c: CollectionRow, query q: [Float], filter: Filter?, depth: Int) async throws -> (ranking: [ScoredID], matched: Int, path: String, exhaustive: Bool) {
+    func vectorRanking(_ connection: PostgresConnection, _ c: CollectionRow, query q: [Float], filter: Filter?, depth: Int, types: PGVectorTypes) async throws -> (ranking: [ScoredID], matched: Int, path: String, exhaustive: Bool) {
         let dim = c.info.identity.dimension
         let (_, op) = PostgresVectorStore.operatorClass(c.info.identity.distance)
         var b = BoundSQL()
-        let vector = b.bind(q)
-        let distance = "(c.embedding::vector(\(dim)) \(op) \(vector)::float4[]::vector(\(dim)))"
+        let vector = b.bind(PGVector(values: q, types: types))
+        let distance = "(c.embedding::vector(\(dim)) \(op) \(vector)::vector(\(dim)))"
         let score: String
         switch c.info.identity.distance {
         case .cosine: score = "1 - \(distance)"
@@ -413,34 +559,53 @@ public final class PostgresVectorStore: VectorStore, Sendable {
         // Integers from the database, inlined so the partial index predicate visibly matches.
         let from = "FROM \(schema).chunks c WHERE c.collection_id = \(c.id) AND c.generation = \(c.info.generation) AND c.embedding IS NOT NULL AND \(filterSQL)"
         let threshold = options.exactThreshold
-        let capped = try await rows(connection, "SELECT count(*) AS n FROM (SELECT 1 \(from) LIMIT \(threshold + 1)) s", b)[0]["n"].decode(Int.self)
+        // One round trip: how many rows can match (counted up to the threshold) and whether the index is usable.
+        var probe = b
+        let name = indexName(collectionID: c.id, generation: c.info.generation)
+        let first = try await rows(connection, """
+            SELECT (SELECT count(*) FROM (SELECT 1 \(from) LIMIT \(threshold + 1)) s) AS n,
+                   EXISTS (SELECT 1 FROM pg_index i JOIN pg_class x ON x.oid = i.indexrelid JOIN pg_namespace ns ON ns.oid = x.relnamespace
+                           WHERE ns.nspname = \(probe.bind(schema)) AND x.relname = \(probe.bind(name)) AND i.indisvalid) AS indexed
+            """, probe)[0]
+        let capped = try first["n"].decode(Int.self)
+        let indexed = try first["indexed"].decode(Bool.self) && dim <= PostgresVectorStore.maxIndexedDimension
         func exact() async throws -> [ScoredID] {
-            _ = try await rows(connection, "SET LOCAL enable_indexscan = off")
+            _ = try await rows(connection, "SELECT set_config('enable_indexscan', 'off', true)")
             let ranked = try await rows(connection, "SELECT c.id, (\(score))::float8 AS score \(from) ORDER BY \(distance), c.id COLLATE \"C\" LIMIT \(depth)", b)
-            _ = try await rows(connection, "SET LOCAL enable_indexscan = on")
-            return try ranked.map { ScoredID(id: try $0["id"].decode(String.self), score: try $0["score"].decode(Double.self)) }
+            _ = try await rows(connection, "SELECT set_config('enable_indexscan', 'on', true)")
+            return try ranked.map { ScoredID(id: try $0["id"].decode(String.self), score: try $0["score"].decode(Double.self)) }.sorted(by: ScoredID.ranksBefore)
         }
-        let indexed = dim <= PostgresVectorStore.maxIndexedDimension
+        func count() async throws -> Int {
+            capped <= threshold ? capped : try await rows(connection, "SELECT count(*) AS n \(from)", b)[0]["n"].decode(Int.self)
+        }
         if capped <= threshold || !indexed {
-            let matched = capped <= threshold ? capped : try await rows(connection, "SELECT count(*) AS n \(from)", b)[0]["n"].decode(Int.self)
-            return (try await exact().sorted(by: ScoredID.ranksBefore), matched, "exact-scan", true)
+            return (try await exact(), try await count(), "exact-scan", true)
         }
-        _ = try await rows(connection, "SET LOCAL hnsw.iterative_scan = relaxed_order")
-        _ = try await rows(connection, "SET LOCAL hnsw.ef_search = \(min(1000, max(options.hnswEfSearch, 2 * depth)))")
-        _ = try await rows(connection, "SET LOCAL hnsw.max_scan_tuples = \(options.maxScanTuples)")
+        switch options.indexType {
+        case .hnsw:
+            _ = try await rows(connection, """
+                SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true), set_config('hnsw.ef_search', '\(min(1000, max(options.hnswEfSearch, 2 * depth)))', true),
+                       set_config('hnsw.max_scan_tuples', '\(options.maxScanTuples)', true)
+                """)
+        case .ivfflat:
+            _ = try await rows(connection, """
+                SELECT set_config('ivfflat.iterative_scan', 'relaxed_order', true), set_config('ivfflat.probes', '\(options.ivfflatProbes)', true)
+                """)
+        }
         let approximate = try await rows(connection, "SELECT c.id, (\(score))::float8 AS score \(from) ORDER BY \(distance) LIMIT \(depth)", b)
         var ranking = try approximate.map { ScoredID(id: try $0["id"].decode(String.self), score: try $0["score"].decode(Double.self)) }
         // relaxed_order may return rows slightly out of order: sort what came back.
         ranking.sort(by: ScoredID.ranksBefore)
-        let matched = try await rows(connection, "SELECT count(*) AS n \(from)", b)[0]["n"].decode(Int.self)
+        let matched = try await count()
         if ranking.count < min(depth, matched) {
-            return (try await exact().sorted(by: ScoredID.ranksBefore), matched, "hnsw+exact-fallback", true)
+            return (try await exact(), matched, "\(options.indexType.rawValue)+exact-fallback", true)
         }
-        return (ranking, matched, "hnsw", false)
+        return (ranking, matched, options.indexType.rawValue, false)
     }
 
     public func search(_ request: SearchRequest, in ref: CollectionRef) async throws -> SearchResponse {
-        try await inTenant(ref.tenant) { connection in
+        let types = try await vectorTypes()
+        return try await inTenant(ref.tenant) { connection in
             let c = try await self.requireCollection(connection, ref)
             try request.validate(against: c.info.identity)
             let depth = request.mode == .hybrid ? request.effectiveHybridDepth : request.k
@@ -450,7 +615,7 @@ public final class PostgresVectorStore: VectorStore, Sendable {
             var vectorPath = "exact-scan"
             var exhaustive = true
             if request.mode != .keyword, let q = request.vector {
-                let result = try await self.vectorRanking(connection, c, query: q, filter: request.filter, depth: depth)
+                let result = try await self.vectorRanking(connection, c, query: q, filter: request.filter, depth: depth, types: types)
                 vectorRanking = result.ranking
                 matched = result.matched
                 vectorPath = result.path

@@ -75,16 +75,112 @@ struct PostgresVectorIndexTests {
         }
     }
 
-    @Test func theIndexExistsPerCollectionGeneration() async throws {
+    static func indexDefinitions(_ client: PostgresClient, _ schema: String) async throws -> [String] {
+        let rows = try await client.query(PostgresQuery(unsafeSQL: "SELECT indexdef FROM pg_indexes WHERE schemaname = '\(schema)' AND (indexname LIKE 'chunks_hnsw_%' OR indexname LIKE 'chunks_ivfflat_%')"))
+        var definitions: [String] = []
+        for try await d in rows.decode(String.self) { definitions.append(d) }
+        return definitions
+    }
+
+    @Test func aBulkLoadBuildsTheIndexOnceAtTheEnd() async throws {
         try await PostgresTestEnvironment.withScratchSchema { config, client in
             try await PostgresMigrator(schema: config.schema).migrate(client)
-            let store = try PostgresVectorStore(client: client, schema: config.schema)
+            var options = PostgresVectorStore.Options()
+            options.exactThreshold = 100
+            let store = try PostgresVectorStore(client: client, schema: config.schema, options: options)
             _ = try await store.createCollection(Self.ref, identity: Self.identity)
-            let rows = try await client.query(PostgresQuery(unsafeSQL: "SELECT indexdef FROM pg_indexes WHERE schemaname = '\(config.schema)' AND indexname LIKE 'chunks_hnsw_%'"))
-            var definitions: [String] = []
-            for try await d in rows.decode(String.self) { definitions.append(d) }
+            #expect(try await Self.indexDefinitions(client, config.schema).isEmpty, "no index for an empty collection")
+
+            // Deferred: the rows are written, no index yet, and searches rank exactly meanwhile.
+            var rng = SplitMix64(seed: 5)
+            let batch = (0..<500).map { i in Self.item(i, (0..<32).map { _ in Float(rng.nextDouble() * 2 - 1) }) }
+            _ = try await store.upsert(batch: batch, identity: Self.identity, in: Self.ref, deferIndexing: true)
+            #expect(try await Self.indexDefinitions(client, config.schema).isEmpty)
+            let q = batch[7].chunks[0].embedding!
+            let before = try await store.search(SearchRequest(mode: .vector, vector: q, vectorIdentity: Self.identity, k: 5), in: Self.ref)
+            #expect(before.path == "exact-scan" && before.exhaustive && before.hits.first?.chunk.id == batch[7].chunks[0].id)
+
+            try await store.buildIndexes(Self.ref)
+            let definitions = try await Self.indexDefinitions(client, config.schema)
             #expect(definitions.count == 1)
-            #expect(definitions.first?.contains("hnsw") == true && definitions.first?.contains("vector(32)") == true && definitions.first?.contains("vector_cosine_ops") == true)
+            #expect(definitions.first?.contains("USING hnsw") == true && definitions.first?.contains("vector(32)") == true && definitions.first?.contains("vector_cosine_ops") == true)
+            #expect(definitions.first?.contains("m='16'") == true && definitions.first?.contains("ef_construction='64'") == true)
+            let after = try await store.search(SearchRequest(mode: .vector, vector: q, vectorIdentity: Self.identity, k: 5), in: Self.ref)
+            #expect(after.path == "hnsw" && after.hits.first?.chunk.id == batch[7].chunks[0].id)
+            try await store.buildIndexes(Self.ref)
+            #expect(try await Self.indexDefinitions(client, config.schema).count == 1, "building again is a no-op")
+
+            // Without deferral, a collection gets its index as soon as it reaches the threshold.
+            let other = CollectionRef(tenant: "t", name: "grows")
+            _ = try await store.createCollection(other, identity: Self.identity)
+            _ = try await store.upsert(batch: Array(batch.prefix(60)).map { Self.item(in: other, $0) }, identity: Self.identity, in: other)
+            #expect(try await Self.indexDefinitions(client, config.schema).count == 1, "60 rows: below the threshold")
+            _ = try await store.upsert(batch: Array(batch.suffix(60)).map { Self.item(in: other, $0) }, identity: Self.identity, in: other)
+            #expect(try await Self.indexDefinitions(client, config.schema).count == 2, "120 rows: indexed")
         }
+    }
+
+    @Test func ivfflatIsAnOption() async throws {
+        try await PostgresTestEnvironment.withScratchSchema { config, client in
+            try await PostgresMigrator(schema: config.schema).migrate(client)
+            var options = PostgresVectorStore.Options()
+            options.exactThreshold = 100
+            options.indexType = .ivfflat
+            options.ivfflatProbes = 2
+            let store = try PostgresVectorStore(client: client, schema: config.schema, options: options)
+            #expect(store.descriptor.indexParameters["index"] == "ivfflat" && store.descriptor.indexParameters["probes"] == "2")
+            let vectors = try await Self.load(store)
+            let definitions = try await Self.indexDefinitions(client, config.schema)
+            #expect(definitions.count == 1)
+            #expect(definitions.first?.contains("USING ivfflat") == true && definitions.first?.contains("lists='2'") == true, "2,000 rows: 2 lists")
+            let (id, q) = vectors.first!
+            let r = try await store.search(SearchRequest(mode: .vector, vector: q, vectorIdentity: Self.identity, k: 10), in: Self.ref)
+            #expect(r.path == "ivfflat" && !r.exhaustive && r.hits.count == 10)
+            #expect(r.hits.first?.chunk.id == id, "a stored vector finds itself")
+            // A filter matching 10 rows (at most the threshold) is ranked exactly.
+            let rare = try await store.search(SearchRequest(mode: .vector, vector: q, vectorIdentity: Self.identity, filter: try Filter.parse(#"group == "rare""#), k: 10), in: Self.ref)
+            #expect(rare.path == "exact-scan" && rare.hits.count == 10)
+        }
+    }
+
+    @Test func theTextSearchConfigurationIsConfigurable() async throws {
+        try await PostgresTestEnvironment.withScratchSchema { config, client in
+            try await PostgresMigrator(schema: config.schema).migrate(client)
+            var english = PostgresVectorStore.Options()
+            english.textSearchConfig = "english"
+            let stemmed = try PostgresVectorStore(client: client, schema: config.schema, options: english)
+            let plain = try PostgresVectorStore(client: client, schema: config.schema)
+            let text = "The crawler runs nightly over the archives."
+            for (store, name) in [(stemmed, "stemmed"), (plain, "plain")] {
+                let ref = CollectionRef(tenant: "t", name: name)
+                _ = try await store.createCollection(ref, identity: Self.identity)
+                let item = Self.item(in: ref, Self.item(0, [Float](repeating: 0.5, count: 32), text: text))
+                _ = try await store.upsert(batch: [item], identity: Self.identity, in: ref)
+            }
+            let query = SearchRequest(mode: .keyword, text: "running archive", k: 5)
+            #expect(try await stemmed.search(query, in: CollectionRef(tenant: "t", name: "stemmed")).hits.count == 1, "english stems running/runs and archive/archives")
+            #expect(try await plain.search(query, in: CollectionRef(tenant: "t", name: "plain")).hits.isEmpty, "simple does not")
+            var unknown = PostgresVectorStore.Options()
+            unknown.textSearchConfig = "klingon"
+            let bad = try PostgresVectorStore(client: client, schema: config.schema, options: unknown)
+            await #expect(throws: EngramError.self) { _ = try await bad.createCollection(CollectionRef(tenant: "t", name: "bad"), identity: Self.identity) }
+        }
+    }
+
+    static func item(_ i: Int, _ v: [Float], text: String? = nil) -> DocumentUpsert {
+        item(in: ref, i, v, text: text ?? "vector \(i)")
+    }
+
+    static func item(in ref: CollectionRef, _ i: Int, _ v: [Float], text: String) -> DocumentUpsert {
+        let source = "mem://\(i)"
+        let id = DocumentRecord.makeID(ref: ref, sourceURI: source)
+        let doc = DocumentRecord(id: id, sourceURI: source, sha256: SHA256Hex.hash(text), fingerprint: "f", mime: "text/plain", size: 0, metadata: [:], text: text)
+        let chunk = ChunkRecord(id: ChunkRecord.makeID(documentID: id, ordinal: 0), ordinal: 0, text: text, charStart: 0, charEnd: text.unicodeScalars.count, section: [], tokenCount: 2, sha256: SHA256Hex.hash(text), embedding: v)
+        return DocumentUpsert(document: doc, chunks: [chunk])
+    }
+
+    /// The same document and vector, in another collection.
+    static func item(in ref: CollectionRef, _ u: DocumentUpsert) -> DocumentUpsert {
+        item(in: ref, Int(u.document.sourceURI.dropFirst("mem://".count))!, u.chunks[0].embedding!, text: u.document.text)
     }
 }
