@@ -22,7 +22,31 @@ struct PostgresFilterCompiler {
 
     func compile(_ filter: Filter, into sql: inout BoundSQL) throws -> String {
         try filter.validate()
-        return expression(filter, &sql)
+        var conjuncts = [expression(filter, &sql)]
+        // Every string or boolean equality the filter requires is repeated as a top-level containment
+        // test: implied by the exact test (so the result is the same), and answerable from the GIN index
+        // on metadata, so a selective filter does not read every row of the collection.
+        for (key, value) in Self.requiredEqualities(filter) {
+            switch value {
+            case .string(let s): conjuncts.append("\(column) @> jsonb_build_object(\(sql.bind(key))::text, \(sql.bind(s))::text)")
+            case .bool(let b): conjuncts.append("\(column) @> jsonb_build_object(\(sql.bind(key))::text, \(sql.bind(b))::boolean)")
+            default: continue
+            }
+        }
+        return conjuncts.count == 1 ? conjuncts[0] : "(" + conjuncts.joined(separator: " AND ") + ")"
+    }
+
+    /// The string and boolean equalities every matching row satisfies (those at the top, or under AND).
+    static func requiredEqualities(_ filter: Filter) -> [(String, MetadataValue)] {
+        switch filter {
+        case .compare(let key, .eq, let value):
+            switch value {
+            case .string, .bool: return [(key, value)]
+            default: return []
+            }
+        case .and(let fs): return fs.flatMap(requiredEqualities)
+        default: return []
+        }
     }
 
     func expression(_ filter: Filter, _ sql: inout BoundSQL) -> String {

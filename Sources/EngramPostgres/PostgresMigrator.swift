@@ -43,11 +43,11 @@ public struct PostgresMigrator: Sendable {
     }
 
     func recorded(_ connection: PostgresConnection) async throws -> [Recorded]? {
-        let exists = try await connection.query("SELECT to_regclass(\(schema + ".schema_migrations")) IS NOT NULL", logger: logger)
+        let exists = try await connection.checkedQuery("SELECT to_regclass(\(schema + ".schema_migrations")) IS NOT NULL", logger: logger)
         var found = false
         for try await (flag) in exists.decode(Bool.self) { found = flag }
         guard found else { return nil }
-        let rows = try await connection.query(PostgresQuery(unsafeSQL: "SELECT version, name, checksum FROM \(schema).schema_migrations ORDER BY version"), logger: logger)
+        let rows = try await connection.checkedQuery(PostgresQuery(unsafeSQL: "SELECT version, name, checksum FROM \(schema).schema_migrations ORDER BY version"), logger: logger)
         var out: [Recorded] = []
         for try await (version, name, checksum) in rows.decode((Int, String, String).self) {
             out.append(Recorded(version: version, name: name, checksum: checksum))
@@ -99,7 +99,7 @@ public struct PostgresMigrator: Sendable {
     }
 
     func apply(_ client: PostgresClient, schema: String, migrations: [PostgresMigration], role: String?, logger: Logger) async throws -> [Int] {
-        try await client.withTransaction(logger: logger) { connection in
+        try await client.withCheckedTransaction(logger: logger) { connection in
             try await connection.execute("SELECT pg_advisory_xact_lock(\(PostgresMigrator.lockKey))", logger: logger)
             try await connection.execute(PostgresQuery(unsafeSQL: "CREATE SCHEMA IF NOT EXISTS \(schema)"), logger: logger)
             try await connection.execute(PostgresQuery(unsafeSQL: """

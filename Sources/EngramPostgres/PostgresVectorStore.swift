@@ -192,7 +192,7 @@ public final class PostgresVectorStore: VectorStore, Sendable {
     /// Runs `body` in a transaction scoped to `tenant`.
     func inTenant<T: Sendable>(_ tenant: String, _ body: @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         do {
-            return try await client.withTransaction(logger: logger) { connection in
+            return try await client.withCheckedTransaction(logger: logger) { connection in
                 try await connection.execute("SELECT set_config('engram.tenant_id', \(tenant), true)", logger: self.logger)
                 return try await body(connection)
             }
@@ -202,7 +202,7 @@ public final class PostgresVectorStore: VectorStore, Sendable {
     }
 
     func rows(_ connection: PostgresConnection, _ sql: String, _ bound: BoundSQL = BoundSQL()) async throws -> [PostgresRandomAccessRow] {
-        let sequence = try await connection.query(PostgresQuery(unsafeSQL: sql, binds: bound.bindings), logger: logger)
+        let sequence = try await connection.checkedQuery(PostgresQuery(unsafeSQL: sql, binds: bound.bindings), logger: logger)
         var out: [PostgresRandomAccessRow] = []
         for try await row in sequence { out.append(row.makeRandomAccess()) }
         return out
