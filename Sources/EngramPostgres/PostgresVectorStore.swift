@@ -120,7 +120,7 @@ public final class PostgresVectorStore: VectorStore, Sendable {
     /// interrupted build left invalid is dropped and built again. Returns without an index when the role
     /// may not create one (it does not own the table): searches then rank exactly.
     func buildIndexes(_ ref: CollectionRef, minimumRows: Int) async throws {
-        let (c, rowsNow, state) = try await inTenant(ref.tenant) { connection in
+        let (c, rowsNow, state) = try await reading(ref.tenant) { connection in
             let c = try await self.requireCollection(connection, ref)
             var b = BoundSQL()
             let n = try await self.rows(connection, """
@@ -192,13 +192,55 @@ public final class PostgresVectorStore: VectorStore, Sendable {
     /// Runs `body` in a transaction scoped to `tenant`.
     func inTenant<T: Sendable>(_ tenant: String, _ body: @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         do {
-            return try await client.withCheckedTransaction(logger: logger) { connection in
-                try await connection.execute("SELECT set_config('engram.tenant_id', \(tenant), true)", logger: self.logger)
-                return try await body(connection)
-            }
+            return try await transaction(tenant, body)
         } catch {
             throw PostgresStoreConfiguration.describe(error)
         }
+    }
+
+    func transaction<T: Sendable>(_ tenant: String, _ body: @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        try await client.withCheckedTransaction(logger: logger) { connection in
+            try await connection.execute("SELECT set_config('engram.tenant_id', \(tenant), true)", logger: self.logger)
+            return try await body(connection)
+        }
+    }
+
+    /// Delays before the second and third attempt of a read.
+    static let readRetryDelays: [Duration] = [.milliseconds(100), .milliseconds(400)]
+
+    /// A read-only ``inTenant(_:_:)`` that is tried again (twice, after a short pause) when it fails for a
+    /// reason that a new attempt can fix: the connection was lost or the server terminated the session,
+    /// a serialization failure or deadlock, or the server is starting up or shutting down. Writes are
+    /// never retried here: the caller decides.
+    func reading<T: Sendable>(_ tenant: String, _ body: @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        var attempt = 0
+        while true {
+            do {
+                return try await transaction(tenant, body)
+            } catch {
+                guard attempt < Self.readRetryDelays.count, Self.isTransient(error) else {
+                    throw PostgresStoreConfiguration.describe(error)
+                }
+                logger.info("retrying a read after a transient failure", metadata: ["error": "\(PostgresStoreConfiguration.describe(error).message)"])
+                try await Task.sleep(for: Self.readRetryDelays[attempt])
+                attempt += 1
+            }
+        }
+    }
+
+    static func isTransient(_ error: any Error) -> Bool {
+        if let e = error as? EngramError {
+            return e.underlying.map(isTransient) ?? (e.code == .storageFailure && e.message.contains("connection was closed"))
+        }
+        if let t = error as? PostgresTransactionError, let inner = t.closureError ?? t.beginError ?? t.commitError {
+            return isTransient(inner)
+        }
+        guard let e = error as? PSQLError else { return false }
+        if let state = e.serverInfo?[.sqlState] {
+            // serialization failure, deadlock, admin/crash shutdown, cannot connect now, connection exceptions
+            return ["40001", "40P01", "57P01", "57P02", "57P03"].contains(state) || state.hasPrefix("08")
+        }
+        return [.serverClosedConnection, .connectionError, .uncleanShutdown].contains(e.code)
     }
 
     func rows(_ connection: PostgresConnection, _ sql: String, _ bound: BoundSQL = BoundSQL()) async throws -> [PostgresRandomAccessRow] {
@@ -274,11 +316,11 @@ public final class PostgresVectorStore: VectorStore, Sendable {
     }
 
     public func collection(_ ref: CollectionRef) async throws -> CollectionInfo? {
-        try await inTenant(ref.tenant) { try await self.collectionRow($0, ref)?.info }
+        try await reading(ref.tenant) { try await self.collectionRow($0, ref)?.info }
     }
 
     public func collections(tenant: String) async throws -> [CollectionInfo] {
-        try await inTenant(tenant) { connection in
+        try await reading(tenant) { connection in
             var b = BoundSQL()
             let sql = "\(self.collectionColumns) WHERE tenant_id = \(b.bind(tenant)) ORDER BY name COLLATE \"C\""
             return try await self.rows(connection, sql, b).map { try Self.collectionRow($0).info }
@@ -469,7 +511,7 @@ public final class PostgresVectorStore: VectorStore, Sendable {
     }
 
     public func documents(in ref: CollectionRef) async throws -> [DocumentInfo] {
-        try await inTenant(ref.tenant) { connection in
+        try await reading(ref.tenant) { connection in
             let c = try await self.requireCollection(connection, ref)
             var b = BoundSQL()
             return try await self.rows(connection, "SELECT \(Self.documentColumns) FROM \(self.schema).documents WHERE collection_id = \(b.bind(c.id)) ORDER BY source_uri COLLATE \"C\"", b).map(Self.documentInfo)
@@ -477,7 +519,7 @@ public final class PostgresVectorStore: VectorStore, Sendable {
     }
 
     public func document(id: String, in ref: CollectionRef) async throws -> (info: DocumentInfo, text: String)? {
-        try await inTenant(ref.tenant) { connection -> (info: DocumentInfo, text: String)? in
+        try await reading(ref.tenant) { connection -> (info: DocumentInfo, text: String)? in
             let c = try await self.requireCollection(connection, ref)
             var b = BoundSQL()
             guard let r = try await self.rows(connection, "SELECT \(Self.documentColumns), text FROM \(self.schema).documents WHERE collection_id = \(b.bind(c.id)) AND id = \(b.bind(id))", b).first else {
@@ -514,14 +556,14 @@ public final class PostgresVectorStore: VectorStore, Sendable {
     }
 
     public func chunks(ids: [String], in ref: CollectionRef) async throws -> [StoredChunk] {
-        try await inTenant(ref.tenant) { connection in
+        try await reading(ref.tenant) { connection in
             let c = try await self.requireCollection(connection, ref)
             return try await self.fetchChunks(connection, collectionID: c.id, ids: ids)
         }
     }
 
     public func stats(_ ref: CollectionRef) async throws -> CollectionStats {
-        try await inTenant(ref.tenant) { connection in
+        try await reading(ref.tenant) { connection in
             let c = try await self.requireCollection(connection, ref)
             var b = BoundSQL()
             let id = b.bind(c.id)
@@ -605,7 +647,7 @@ public final class PostgresVectorStore: VectorStore, Sendable {
 
     public func search(_ request: SearchRequest, in ref: CollectionRef) async throws -> SearchResponse {
         let types = try await vectorTypes()
-        return try await inTenant(ref.tenant) { connection in
+        return try await reading(ref.tenant) { connection in
             let c = try await self.requireCollection(connection, ref)
             try request.validate(against: c.info.identity)
             let depth = request.mode == .hybrid ? request.effectiveHybridDepth : request.k

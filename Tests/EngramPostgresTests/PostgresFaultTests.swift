@@ -2,6 +2,7 @@ import EngramCore
 import EngramPostgres
 import EngramTesting
 import Foundation
+import Logging
 import PostgresNIO
 import Testing
 
@@ -63,6 +64,37 @@ struct PostgresFaultTests {
             // The store keeps working on a fresh connection.
             try await fx.load(store, [("mem://after", "written after the failure", [:])])
             #expect(try await store.document(sourceURI: "mem://after", in: fx.ref) != nil)
+        }
+    }
+
+    @Test func aReadWhoseSessionIsTerminatedIsRetried() async throws {
+        try await PostgresTestEnvironment.withScratchSchema { config, owner in
+            try await PostgresMigrator(schema: config.schema).migrate(owner)
+            let fx = Fixtures()
+            let store = try PostgresVectorStore(client: owner, schema: config.schema)
+            try await fx.load(store, [("mem://a", "alpha beta gamma", [:]), ("mem://b", "beta delta", [:])])
+            // Hold a lock that makes the search wait, terminate the waiting session, then let go: the
+            // store's second attempt answers.
+            let found: Int = try await owner.withConnection { locker in
+                _ = try await locker.query("BEGIN", logger: Logger(label: "test"))
+                _ = try await locker.query(PostgresQuery(unsafeSQL: "LOCK TABLE \(config.schema).chunks IN ACCESS EXCLUSIVE MODE"), logger: Logger(label: "test"))
+                let search = Task { try await store.search(SearchRequest(mode: .keyword, text: "beta", k: 5), in: fx.ref) }
+                var terminated = 0
+                for _ in 0..<500 where terminated == 0 {
+                    // From another session: inside the locker's transaction, pg_stat_activity would not change.
+                    let killer = try await owner.query(PostgresQuery(unsafeSQL: """
+                        SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                        WHERE pid <> pg_backend_pid() AND datname = current_database() AND wait_event_type = 'Lock'
+                          AND query ILIKE '%\(config.schema).chunks%'
+                        """))
+                    for try await ok in killer.decode(Bool.self) where ok { terminated += 1 }
+                    if terminated == 0 { try await Task.sleep(for: .milliseconds(5)) }
+                }
+                _ = try await locker.query("COMMIT", logger: Logger(label: "test"))
+                #expect(terminated == 1, "the waiting search was terminated once")
+                return try await search.value.hits.count
+            }
+            #expect(found == 2, "the retried search answers in full")
         }
     }
 }
