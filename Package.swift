@@ -58,6 +58,13 @@ let package = Package(
             path: "Benchmarks/engram-bench",
             swiftSettings: strict
         ),
+        .executableTarget(
+            name: "engram-pg-bench",
+            dependencies: ["EngramCore", "EngramPostgres", "EngramTesting", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "PostgresNIO", package: "postgres-nio")],
+            path: "Benchmarks/engram-pg-bench",
+            exclude: ["langchain_bench.py"],
+            swiftSettings: strict
+        ),
         .testTarget(name: "EngramCoreTests", dependencies: ["EngramCore", "EngramTesting"], swiftSettings: strict),
         .testTarget(name: "EngramPipelineTests", dependencies: ["EngramCore", "EngramPipeline", "EngramTesting"], swiftSettings: strict),
         .testTarget(name: "EngramSQLiteTests", dependencies: ["EngramCore", "EngramSQLite", "EngramPipeline", "EngramTesting"], swiftSettings: strict),

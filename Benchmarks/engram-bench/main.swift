@@ -14,13 +14,6 @@ func seconds(_ body: () async throws -> Void) async rethrows -> Double {
     return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
 }
 
-func percentile(_ values: [Double], _ p: Double) -> Double {
-    let s = values.sorted()
-    guard !s.isEmpty else { return .nan }
-    let rank = p / 100 * Double(s.count - 1)
-    let lo = Int(rank.rounded(.down)), hi = Int(rank.rounded(.up))
-    return s[lo] + (s[hi] - s[lo]) * (rank - Double(lo))
-}
 
 func peakRSSMegabytes() -> Double {
     var usage = rusage()

@@ -94,7 +94,9 @@ public struct SearchResponse: Sendable, Hashable, Codable {
     public var path: String
     /// True when every chunk matching the filter was considered (no approximate index cut it short).
     public var exhaustive: Bool
-    /// How many chunks matched the filter (and the keyword query, in keyword mode).
+    /// How many chunks matched the filter (and the keyword query, in keyword mode). Exact when
+    /// `exhaustive`; when an approximate index answered, a lower bound (stores do not count every match on
+    /// that path, which would cost more than the search).
     public var matched: Int
 
     public init(hits: [SearchHit], path: String, exhaustive: Bool, matched: Int) {

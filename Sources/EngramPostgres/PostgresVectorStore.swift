@@ -25,7 +25,7 @@ public final class PostgresVectorStore: VectorStore, Sendable {
         /// When at most this many chunks can match (the collection, or the rows passing the filter), they
         /// are ranked exactly instead of through the index; a generation gets its index once it holds
         /// this many embedded chunks.
-        public var exactThreshold = 10_000
+        public var exactThreshold = 2_000
         /// The approximate index: `hnsw` (default) or `ivfflat`.
         public var indexType: IndexType = .hnsw
         /// IVFFlat lists; nil: rows / 1000 (at least 1), computed when the index is built.
@@ -601,15 +601,17 @@ public final class PostgresVectorStore: VectorStore, Sendable {
         // Integers from the database, inlined so the partial index predicate visibly matches.
         let from = "FROM \(schema).chunks c WHERE c.collection_id = \(c.id) AND c.generation = \(c.info.generation) AND c.embedding IS NOT NULL AND \(filterSQL)"
         let threshold = options.exactThreshold
-        // One round trip: how many rows can match (counted up to the threshold) and whether the index is usable.
-        var probe = b
+        // One round trip: whether the index is usable and, under a filter, how many rows can match
+        // (counted up to the threshold; an unfiltered generation with an index is larger than that).
         let name = indexName(collectionID: c.id, generation: c.info.generation)
+        let counted = filter != nil
+        var probe = counted ? b : BoundSQL()
         let first = try await rows(connection, """
-            SELECT (SELECT count(*) FROM (SELECT 1 \(from) LIMIT \(threshold + 1)) s) AS n,
+            SELECT \(counted ? "(SELECT count(*) FROM (SELECT 1 \(from) LIMIT \(threshold + 1)) s)" : "NULL::int8") AS n,
                    EXISTS (SELECT 1 FROM pg_index i JOIN pg_class x ON x.oid = i.indexrelid JOIN pg_namespace ns ON ns.oid = x.relnamespace
                            WHERE ns.nspname = \(probe.bind(schema)) AND x.relname = \(probe.bind(name)) AND i.indisvalid) AS indexed
             """, probe)[0]
-        let capped = try first["n"].decode(Int.self)
+        let capped = try first["n"].decode(Int?.self)
         let indexed = try first["indexed"].decode(Bool.self) && dim <= PostgresVectorStore.maxIndexedDimension
         func exact() async throws -> [ScoredID] {
             _ = try await rows(connection, "SELECT set_config('enable_indexscan', 'off', true)")
@@ -618,9 +620,10 @@ public final class PostgresVectorStore: VectorStore, Sendable {
             return try ranked.map { ScoredID(id: try $0["id"].decode(String.self), score: try $0["score"].decode(Double.self)) }.sorted(by: ScoredID.ranksBefore)
         }
         func count() async throws -> Int {
-            capped <= threshold ? capped : try await rows(connection, "SELECT count(*) AS n \(from)", b)[0]["n"].decode(Int.self)
+            if let capped, capped <= threshold { return capped }
+            return try await rows(connection, "SELECT count(*) AS n \(from)", b)[0]["n"].decode(Int.self)
         }
-        if capped <= threshold || !indexed {
+        if !indexed || (capped.map { $0 <= threshold } ?? false) {
             return (try await exact(), try await count(), "exact-scan", true)
         }
         switch options.indexType {
@@ -638,11 +641,16 @@ public final class PostgresVectorStore: VectorStore, Sendable {
         var ranking = try approximate.map { ScoredID(id: try $0["id"].decode(String.self), score: try $0["score"].decode(Double.self)) }
         // relaxed_order may return rows slightly out of order: sort what came back.
         ranking.sort(by: ScoredID.ranksBefore)
-        let matched = try await count()
-        if ranking.count < min(depth, matched) {
-            return (try await exact(), matched, "\(options.indexType.rawValue)+exact-fallback", true)
+        if ranking.count < depth {
+            // The walk ran out before finding `depth` rows: rank exactly if more rows match.
+            let matched = try await count()
+            if ranking.count < min(depth, matched) {
+                return (try await exact(), matched, "\(options.indexType.rawValue)+exact-fallback", true)
+            }
+            return (ranking, matched, options.indexType.rawValue, false)
         }
-        return (ranking, matched, options.indexType.rawValue, false)
+        // Approximate and full: matches are not counted past what is known (a lower bound).
+        return (ranking, max(ranking.count, capped ?? 0), options.indexType.rawValue, false)
     }
 
     public func search(_ request: SearchRequest, in ref: CollectionRef) async throws -> SearchResponse {

@@ -215,7 +215,7 @@ struct Search: AsyncParsableCommand {
                     print("   \(Output.oneLine(h.chunk.text, max: 160))")
                     print("   chunk \(h.chunk.id)  chars \(h.chunk.charStart)..<\(h.chunk.charEnd)")
                 }
-                print("path \(result.response.path), \(result.response.exhaustive ? "exhaustive" : "approximate"), \(result.response.matched) matching chunks")
+                print("path \(result.response.path), \(result.response.exhaustive ? "exhaustive, \(result.response.matched)" : "approximate, at least \(result.response.matched)") matching chunks")
                 print("manifest \(result.manifest.id)\(manifest.map { " → \($0)" } ?? "")")
             }
         }

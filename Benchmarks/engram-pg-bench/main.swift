@@ -1,0 +1,350 @@
+// PostgreSQL benchmark, side by side in one run (run through scripts/bench-postgres.sh):
+//
+//   1. bulk load of 100,000 chunks with precomputed 384-d vectors (linux-doc, hash embedder): Engram's
+//      batch upsert vs psql `\copy` of the same rows into tables of the same shape vs
+//      langchain-postgres `PGVector.add_embeddings`;
+//   2. k=10 latency, unfiltered and with a 0.5% filter: Engram's round trip vs the same SQL through
+//      pgbench vs langchain-postgres, with how many results each returned and whether they equal the
+//      exact answer;
+//   3. recall@10 of the HNSW path against the exact scan over the queries;
+//   4. row-level security overhead: the same query through pgbench as the application role (policies
+//      apply) and as a superuser (they do not).
+//
+// Usage: engram-pg-bench SQLITE_STORE WORK_DIR   (environment: ENGRAM_POSTGRES_URL, PSQL_BIN_DIR,
+//        LANGCHAIN_PYTHON; ENGRAM_BENCH_CHUNKS, ENGRAM_BENCH_QUERIES)
+import EngramCore
+import EngramPostgres
+import EngramTesting
+import Foundation
+import GRDB
+import PostgresNIO
+
+func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
+func seconds(since start: UInt64) -> Double { Double(now() - start) / 1e9 }
+func say(_ line: String = "") { FileHandle.standardOutput.write(Data((line + "\n").utf8)) }
+func fmt(_ v: Double, _ digits: Int = 1) -> String { String(format: "%.\(digits)f", v) }
+func fail(_ message: String) -> Never {
+    FileHandle.standardError.write(Data("engram-pg-bench: \(message)\n".utf8))
+    exit(1)
+}
+
+@discardableResult
+func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:], directory: String? = nil) throws -> String {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: executable)
+    p.arguments = arguments
+    var env = ProcessInfo.processInfo.environment
+    for (k, v) in environment { env[k] = v }
+    p.environment = env
+    if let directory { p.currentDirectoryURL = URL(fileURLWithPath: directory) }
+    let out = Pipe()
+    p.standardOutput = out
+    try p.run()
+    let data = out.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    guard p.terminationStatus == 0 else { fail("\(executable) \(arguments.prefix(3).joined(separator: " ")) exited with \(p.terminationStatus)") }
+    return String(decoding: data, as: UTF8.self)
+}
+
+let env = ProcessInfo.processInfo.environment
+let args = CommandLine.arguments
+guard args.count >= 3, let ownerURL = env["ENGRAM_POSTGRES_URL"], let psqlDir = env["PSQL_BIN_DIR"] else {
+    fail("usage: engram-pg-bench SQLITE_STORE WORK_DIR (with ENGRAM_POSTGRES_URL and PSQL_BIN_DIR set)")
+}
+let sqlitePath = args[1], work = args[2]
+let chunkTarget = Int(env["ENGRAM_BENCH_CHUNKS"] ?? "") ?? 100_000
+let queryCount = Int(env["ENGRAM_BENCH_QUERIES"] ?? "") ?? 200
+try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+let ref = CollectionRef(tenant: "bench", name: "linux-doc")
+let identity = HashEmbedder(dimension: 384).identity
+let schema = "engram_bench"
+
+// MARK: The rows: whole documents of the SQLite benchmark store, in order, up to the chunk target.
+
+struct Row { var document: DocumentRecord; var chunks: [ChunkRecord] }
+var corpus: [Row] = []
+var chunkTotal = 0
+do {
+    let db = try DatabaseQueue(path: sqlitePath, configuration: { var c = Configuration(); c.readonly = true; return c }())
+    try await db.read { db in
+        let docs = try GRDB.Row.fetchAll(db, sql: "SELECT id, source_uri, sha256, fingerprint, mime, size, metadata, text FROM documents ORDER BY source_uri")
+        let cursor = try GRDB.Row.fetchCursor(db, sql: "SELECT document_id, id, ordinal, char_start, char_end, token_count, sha256, section, text, embedding FROM chunks ORDER BY document_id, ordinal")
+        var byDocument: [String: [ChunkRecord]] = [:]
+        while let r = try cursor.next() {
+            let blob: Data = r["embedding"]
+            let vector = blob.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+            var section: [String] = []
+            if case .array(let items) = try JSONValue.parse(r["section"] as String) {
+                section = items.compactMap { if case .string(let s) = $0 { s } else { nil } }
+            }
+            byDocument[r["document_id"], default: []].append(ChunkRecord(
+                id: r["id"], ordinal: r["ordinal"], text: r["text"], charStart: r["char_start"], charEnd: r["char_end"], section: section,
+                tokenCount: r["token_count"], sha256: r["sha256"], embedding: vector))
+        }
+        for d in docs where chunkTotal < chunkTarget {
+            var chunks = byDocument[d["id"]] ?? []
+            guard !chunks.isEmpty else { continue }
+            chunks = Array(chunks.prefix(chunkTarget - chunkTotal))
+            // A 0.5%-selective key: every 200th chunk of the corpus is in bucket b7.
+            for i in chunks.indices { chunks[i].metadata = ["bucket": .string("b\((chunkTotal + i) % 200)")] }
+            chunkTotal += chunks.count
+            let document = DocumentRecord(id: d["id"], sourceURI: d["source_uri"], sha256: d["sha256"], fingerprint: d["fingerprint"], mime: d["mime"], size: d["size"], metadata: try Metadata.parse(json: d["metadata"]), text: d["text"])
+            corpus.append(Row(document: document, chunks: chunks))
+        }
+    }
+}
+guard chunkTotal == chunkTarget else { fail("the SQLite store has only \(chunkTotal) chunks") }
+say("Engram PostgreSQL benchmark — \(corpus.count) documents, \(chunkTotal) chunks with 384-d vectors (linux-doc, hash embedder)")
+let ownerConfig = try { var c = try PostgresStoreConfiguration(url: ownerURL); c.schema = schema; return c }()
+let psql = psqlDir + "/psql"
+let pgbench = psqlDir + "/pgbench"
+let host = ownerConfig.host, port = "\(ownerConfig.port)", database = ownerConfig.database
+@discardableResult func psqlRun(_ sql: String, user: String = ownerConfig.username) throws -> String {
+    try run(psql, ["-h", host, "-p", port, "-U", user, "-d", database, "-v", "ON_ERROR_STOP=1", "-qtAc", sql])
+}
+
+// MARK: 1. Bulk load.
+
+try psqlRun("DROP SCHEMA IF EXISTS \(schema) CASCADE; DROP SCHEMA IF EXISTS rawcopy CASCADE")
+try psqlRun("DROP TABLE IF EXISTS public.langchain_pg_embedding, public.langchain_pg_collection CASCADE")
+try await ownerConfig.withClient { client in
+    _ = try await PostgresMigrator(schema: schema).migrate(client, grantTo: "engram_app")
+}
+// Tables of the same shape for psql's \copy, made before any vector index exists.
+try psqlRun("""
+    CREATE SCHEMA rawcopy;
+    CREATE TABLE rawcopy.documents (LIKE \(schema).documents INCLUDING ALL);
+    CREATE TABLE rawcopy.chunks (LIKE \(schema).chunks INCLUDING ALL);
+    """)
+var engramLoad = 0.0, engramIndex = 0.0
+let batchChunks = 2_000
+try await ownerConfig.withClient { client in
+    let store = try PostgresVectorStore(client: client, schema: schema)
+    _ = try await store.createCollection(ref, identity: identity)
+    var batches: [[DocumentUpsert]] = [[]]
+    var inBatch = 0
+    for row in corpus {
+        if inBatch + row.chunks.count > batchChunks && inBatch > 0 {
+            batches.append([])
+            inBatch = 0
+        }
+        batches[batches.count - 1].append(DocumentUpsert(document: row.document, chunks: row.chunks))
+        inBatch += row.chunks.count
+    }
+    let start = now()
+    for batch in batches {
+        let results = try await store.upsert(batch: batch, identity: identity, in: ref, deferIndexing: true)
+        for case .failure(let e) in results { fail("upsert refused a document: \(e)") }
+    }
+    engramLoad = seconds(since: start)
+    let indexStart = now()
+    try await store.buildIndexes(ref)
+    engramIndex = seconds(since: indexStart)
+}
+
+// The same rows through psql's \copy into tables of the same shape (columns, generated tsvector, indexes;
+// no row-level security, no foreign keys), in PostgreSQL's text format.
+func copyText(_ s: String) -> String {
+    var out = ""
+    out.reserveCapacity(s.utf8.count)
+    for ch in s.unicodeScalars {
+        switch ch {
+        case "\\": out += "\\\\"
+        case "\n": out += "\\n"
+        case "\r": out += "\\r"
+        case "\t": out += "\\t"
+        default: out.unicodeScalars.append(ch)
+        }
+    }
+    return out
+}
+let documentsFile = work + "/documents.tsv", chunksFile = work + "/chunks.tsv"
+do {
+    var docs = "", chunks = ""
+    for row in corpus {
+        let d = row.document
+        docs += ["1", copyText(d.id), "bench", copyText(d.sourceURI), d.sha256, copyText(d.fingerprint), "1", d.mime, "\(d.size)", "\(row.chunks.count)",
+                 copyText(d.metadata.canonicalJSON), copyText(d.text), "2026-01-01 00:00:00+00", "2026-01-01 00:00:00+00"].joined(separator: "\t") + "\n"
+        for c in row.chunks {
+            let metadata = d.metadata.merging(c.metadata) { _, new in new }
+            let vector = "[" + c.embedding!.map { "\($0)" }.joined(separator: ",") + "]"
+            chunks += ["1", copyText(c.id), "bench", copyText(d.id), "1", "\(c.ordinal)", "\(c.charStart)", "\(c.charEnd)", "\(c.tokenCount)", c.sha256,
+                       copyText(JSONValue.array(c.section.map { .string($0) }).serialized()), copyText(metadata.canonicalJSON), "simple",
+                       copyText(c.text), copyText(KeywordTokenizer.tokens(c.text).joined(separator: " ")), vector].joined(separator: "\t") + "\n"
+        }
+    }
+    try docs.write(toFile: documentsFile, atomically: false, encoding: .utf8)
+    try chunks.write(toFile: chunksFile, atomically: false, encoding: .utf8)
+}
+let copyStart = now()
+try run(psql, ["-h", host, "-p", port, "-U", ownerConfig.username, "-d", database, "-v", "ON_ERROR_STOP=1", "-qc",
+               "\\copy rawcopy.documents FROM '\(documentsFile)'", "-c",
+               "\\copy rawcopy.chunks (collection_id, id, tenant_id, document_id, generation, ordinal, char_start, char_end, token_count, sha256, section, metadata, text_search_config, text, search_text, embedding) FROM '\(chunksFile)'"])
+let rawCopy = seconds(since: copyStart)
+let copied = Int(try psqlRun("SELECT count(*) FROM rawcopy.chunks").trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+guard copied == chunkTotal else { fail("psql copied \(copied) rows") }
+
+// MARK: Queries: 8-word prefixes of random chunks, embedded like the corpus.
+
+let embedder = HashEmbedder(dimension: 384)
+var rng = SplitMix64(seed: 2024)
+let allChunks = corpus.flatMap(\.chunks)
+var queryTexts: [String] = []
+while queryTexts.count < queryCount {
+    let c = allChunks[Int(rng.next() % UInt64(allChunks.count))]
+    let words = KeywordTokenizer.tokens(c.text).prefix(8)
+    if words.count >= 3 { queryTexts.append(words.joined(separator: " ")) }
+}
+let queries = queryTexts.map(embedder.vector(for:))
+let filter = Filter.compare("bucket", .eq, .string("b7"))
+let filterRows = allChunks.filter { $0.metadata["bucket"] == .string("b7") }.count
+
+struct Measured { var p50: Double; var p95: Double; var ids: [[String]]; var path: String }
+@MainActor func measure(_ store: PostgresVectorStore, filter: Filter?) async throws -> Measured {
+    var times: [Double] = []
+    var ids: [[String]] = []
+    var path = ""
+    for q in queries {
+        let start = now()
+        let r = try await store.search(SearchRequest(mode: .vector, vector: q, vectorIdentity: identity, filter: filter, k: 10), in: ref)
+        times.append(seconds(since: start) * 1000)
+        ids.append(r.hits.map(\.chunk.id))
+        path = r.path
+    }
+    return Measured(p50: percentile(times, 50), p95: percentile(times, 95), ids: ids, path: path)
+}
+
+var approximate = Measured(p50: 0, p95: 0, ids: [], path: ""), filtered = approximate
+var collectionID = 0
+try await ownerConfig.withClient { client in
+    let store = try PostgresVectorStore(client: client, schema: schema)
+    try psqlRun("VACUUM ANALYZE \(schema).chunks")
+    _ = try await measure(store, filter: nil)  // warm-up: caches and buffers
+    approximate = try await measure(store, filter: nil)
+    filtered = try await measure(store, filter: filter)
+    let rows = try await client.query(PostgresQuery(unsafeSQL: "SELECT id::int8 FROM \(schema).collections"))
+    for try await id in rows.decode(Int64.self) { collectionID = Int(id) }
+}
+
+// The exact answers, computed here by brute force over the same vectors (float64 cosine). Duplicate texts
+// tie, so a returned chunk counts as correct when its similarity reaches the exact 10th best.
+func cosine(_ a: [Float], _ b: [Float]) -> Double {
+    var dot = 0.0, na = 0.0, nb = 0.0
+    for i in a.indices { dot += Double(a[i]) * Double(b[i]); na += Double(a[i]) * Double(a[i]); nb += Double(b[i]) * Double(b[i]) }
+    return na == 0 || nb == 0 ? 0 : dot / (na.squareRoot() * nb.squareRoot())
+}
+let vectorsByID = Dictionary(uniqueKeysWithValues: allChunks.map { ($0.id, $0.embedding!) })
+let inFilter = allChunks.filter { $0.metadata["bucket"] == .string("b7") }
+func correct(_ returned: [String], query q: [Float], among candidates: [ChunkRecord]) -> (correct: Int, expected: Int) {
+    var scores = candidates.map { cosine(q, $0.embedding!) }
+    scores.sort(by: >)
+    let expected = min(10, scores.count)
+    guard expected > 0 else { return (0, 0) }
+    let tenth = scores[expected - 1]
+    return (returned.filter { cosine(q, vectorsByID[$0]!) >= tenth - 1e-6 }.count, expected)
+}
+var recallSum = 0.0
+var filteredEqual = 0
+for (i, q) in queries.enumerated() {
+    let r = correct(approximate.ids[i], query: q, among: allChunks)
+    recallSum += Double(r.correct) / Double(r.expected)
+    let f = correct(filtered.ids[i], query: q, among: inFilter)
+    if f.correct == f.expected && filtered.ids[i].count == f.expected { filteredEqual += 1 }
+}
+let recall = recallSum / Double(queries.count)
+let filteredFull = filtered.ids.filter { $0.count == 10 }.count
+
+// MARK: The same SQL through pgbench (one script per query), as the application role and as a superuser.
+
+func vectorLiteral(_ v: [Float]) -> String { "'[" + v.map { "\($0)" }.joined(separator: ",") + "]'::vector(384)" }
+@MainActor func pgbenchRun(user: String, filtered: Bool) throws -> (p50: Double, p95: Double) {
+    let dir = work + "/pgbench-\(user)-\(filtered ? "filtered" : "plain")"
+    try? FileManager.default.removeItem(atPath: dir)
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    var scripts: [String] = []
+    // pgbench takes at most 128 scripts: the first 128 queries, each run about three times.
+    for (i, q) in queries.prefix(128).enumerated() {
+        let distance = "(c.embedding::vector(384) <=> \(vectorLiteral(q)))"
+        let from = "FROM \(schema).chunks c WHERE c.collection_id = \(collectionID) AND c.generation = 1 AND c.embedding IS NOT NULL"
+        let body: String
+        if filtered {
+            body = """
+                SELECT set_config('engram.tenant_id', 'bench', true), set_config('enable_indexscan', 'off', true);
+                SELECT c.id, (1 - \(distance))::float8 AS score \(from) AND (COALESCE((jsonb_typeof(c.metadata -> 'bucket') = 'string' AND (c.metadata ->> 'bucket') = 'b7'), false) AND c.metadata @> jsonb_build_object('bucket'::text, 'b7'::text)) ORDER BY \(distance), c.id COLLATE "C" LIMIT 10;
+                """
+        } else {
+            body = """
+                SELECT set_config('engram.tenant_id', 'bench', true), set_config('hnsw.iterative_scan', 'relaxed_order', true), set_config('hnsw.ef_search', '100', true), set_config('hnsw.max_scan_tuples', '20000', true);
+                SELECT c.id, (1 - \(distance))::float8 AS score \(from) ORDER BY \(distance) LIMIT 10;
+                """
+        }
+        let path = dir + "/q\(i).sql"
+        try ("BEGIN;\n" + body + "\nCOMMIT;\n").write(toFile: path, atomically: false, encoding: .utf8)
+        scripts += ["-f", path]
+    }
+    try run(pgbench, ["-h", host, "-p", port, "-U", user, "-n", "-c", "1", "-t", "\(min(queries.count, 128) * 3)", "-l", "--log-prefix=\(dir)/log"] + scripts + [database])
+    var latencies: [Double] = []
+    for file in try FileManager.default.contentsOfDirectory(atPath: dir) where file.hasPrefix("log") {
+        for line in try String(contentsOfFile: dir + "/" + file, encoding: .utf8).split(separator: "\n") {
+            let fields = line.split(separator: " ")
+            if fields.count >= 3, let us = Double(fields[2]) { latencies.append(us / 1000) }
+        }
+    }
+    return (percentile(latencies, 50), percentile(latencies, 95))
+}
+let benchApp = try pgbenchRun(user: "engram_app", filtered: false)
+let benchSuper = try pgbenchRun(user: "postgres", filtered: false)
+let benchAppFiltered = try pgbenchRun(user: "engram_app", filtered: true)
+
+// MARK: langchain-postgres, on the same rows and queries.
+
+var langchain: [String: Double] = [:]
+if let python = env["LANGCHAIN_PYTHON"] {
+    var vectors = Data()
+    var lines = ""
+    for row in corpus {
+        for c in row.chunks {
+            c.embedding!.withUnsafeBufferPointer { vectors.append(Data(buffer: $0)) }
+            let meta = row.document.metadata.merging(c.metadata) { _, new in new }
+            lines += JSONValue.object([("id", .string(c.id)), ("text", .string(c.text)), ("metadata", .string(meta.canonicalJSON))]).serialized() + "\n"
+        }
+    }
+    try vectors.write(to: URL(fileURLWithPath: work + "/lc-vectors.f32"))
+    try lines.write(toFile: work + "/lc-rows.jsonl", atomically: false, encoding: .utf8)
+    var qdata = Data()
+    for q in queries { q.withUnsafeBufferPointer { qdata.append(Data(buffer: $0)) } }
+    try qdata.write(to: URL(fileURLWithPath: work + "/lc-queries.f32"))
+    let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("langchain_bench.py").path
+    let out = try run(python, [script, work, "postgresql+psycopg://\(ownerConfig.username)@\(host):\(port)/\(database)"])
+    for line in out.split(separator: "\n") {
+        let parts = line.split(separator: " ")
+        if parts.count == 2, let v = Double(parts[1]) { langchain[String(parts[0])] = v }
+    }
+}
+
+// MARK: Report.
+
+let engramRate = Double(chunkTotal) / engramLoad, copyRate = Double(chunkTotal) / rawCopy
+say("")
+say("bulk load (\(chunkTotal) chunks, \(corpus.count) documents; index built afterwards)")
+say("engram upsert(batch:), \(batchChunks)-chunk batches   \(fmt(engramLoad, 2)) s   \(fmt(engramRate, 0)) chunks/s")
+say("psql \\copy, same rows, same table shape         \(fmt(rawCopy, 2)) s   \(fmt(copyRate, 0)) chunks/s   -> engram = \(fmt(engramRate / copyRate, 2)) x raw COPY")
+if let t = langchain["load_seconds"] {
+    let rate = Double(chunkTotal) / t
+    say("langchain-postgres add_embeddings                \(fmt(t, 2)) s   \(fmt(rate, 0)) chunks/s   -> engram = \(fmt(engramRate / rate, 1)) x langchain")
+}
+say("engram HNSW build (m 16, ef_construction 64)      \(fmt(engramIndex, 2)) s")
+if let t = langchain["index_seconds"] { say("langchain table HNSW build (same parameters)      \(fmt(t, 2)) s") }
+say("")
+say("k=10 queries (\(queries.count) each); filter bucket == \"b7\" matches \(filterRows) chunks (\(fmt(100 * Double(filterRows) / Double(chunkTotal), 2))%)")
+say("engram vector, unfiltered      p50 \(fmt(approximate.p50, 2)) ms  p95 \(fmt(approximate.p95, 2)) ms   path \(approximate.path)")
+say("pgbench same SQL (app role)    p50 \(fmt(benchApp.p50, 2)) ms  p95 \(fmt(benchApp.p95, 2)) ms   -> engram = \(fmt(approximate.p50 / benchApp.p50, 2)) x")
+say("engram vector, 0.5% filter     p50 \(fmt(filtered.p50, 2)) ms  p95 \(fmt(filtered.p95, 2)) ms   path \(filtered.path); \(filteredFull)/\(queries.count) queries returned 10, \(filteredEqual)/\(queries.count) equal to the exact answer")
+say("pgbench same SQL (app role)    p50 \(fmt(benchAppFiltered.p50, 2)) ms  p95 \(fmt(benchAppFiltered.p95, 2)) ms   -> engram = \(fmt(filtered.p50 / benchAppFiltered.p50, 2)) x")
+if let p50 = langchain["plain_p50"], let p95 = langchain["plain_p95"], let fp50 = langchain["filtered_p50"], let fp95 = langchain["filtered_p95"], let avg = langchain["filtered_avg_results"], let full = langchain["filtered_full"] {
+    say("langchain unfiltered (HNSW)    p50 \(fmt(p50, 2)) ms  p95 \(fmt(p95, 2)) ms")
+    say("langchain 0.5% filter (HNSW)   p50 \(fmt(fp50, 2)) ms  p95 \(fmt(fp95, 2)) ms   average \(fmt(avg, 2)) results; \(Int(full))/\(queries.count) queries returned 10")
+}
+say("")
+say("recall@10 of the HNSW path vs exact (brute force, float64): \(fmt(recall, 3)) over \(queries.count) queries")
+say("row-level security: same unfiltered SQL, app role (policies apply) p50 \(fmt(benchApp.p50, 2)) ms vs superuser (bypass) p50 \(fmt(benchSuper.p50, 2)) ms -> \(fmt(benchApp.p50 / benchSuper.p50, 2)) x")
