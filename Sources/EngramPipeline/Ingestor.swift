@@ -182,13 +182,7 @@ public struct Ingestor: Sendable {
                         report.unchanged += 1
                         continue
                     }
-                    do {
-                        let (record, chunks) = try prepare(doc, fingerprint: fp, identity: info.identity)
-                        pending.append(Pending(record: record, chunks: chunks))
-                        pendingChunks += chunks.count
-                    } catch {
-                        report.failed.append(Ingestor.failure(source: doc.sourceURI, error))
-                    }
+                    stage(doc, fingerprint: fp, identity: info.identity, into: &pending, chunks: &pendingChunks, report: &report)
                 }
                 if pendingChunks >= options.batchSize {
                     // One batch embeds and writes while the next one is read and chunked.
@@ -237,13 +231,7 @@ public struct Ingestor: Sendable {
                 report.unchanged += 1
                 continue
             }
-            do {
-                let (record, chunks) = try prepare(doc, fingerprint: fp, identity: info.identity)
-                pending.append(Pending(record: record, chunks: chunks))
-                pendingChunks += chunks.count
-            } catch {
-                report.failed.append(Ingestor.failure(source: doc.sourceURI, error))
-            }
+            stage(doc, fingerprint: fp, identity: info.identity, into: &pending, chunks: &pendingChunks, report: &report)
             if pendingChunks >= options.batchSize {
                 report.merge(try await flush(pending))
                 pending = []
@@ -253,6 +241,17 @@ public struct Ingestor: Sendable {
         report.merge(try await flush(pending))
         try await store.buildIndexes(collection)
         return report
+    }
+
+    /// Adds a loaded document's records to the pending batch, or its failure to the report.
+    func stage(_ doc: LoadedDocument, fingerprint fp: String, identity: EmbeddingIdentity, into pending: inout [Pending], chunks pendingChunks: inout Int, report: inout IngestReport) {
+        do {
+            let (record, chunks) = try prepare(doc, fingerprint: fp, identity: identity)
+            pending.append(Pending(record: record, chunks: chunks))
+            pendingChunks += chunks.count
+        } catch {
+            report.failed.append(Ingestor.failure(source: doc.sourceURI, error))
+        }
     }
 
     /// Chunks a loaded document into records (embeddings are added by `flush`).

@@ -2,6 +2,10 @@ import EngramCore
 import Logging
 import PostgresNIO
 
+/// A statement refused because the server had already closed its connection (see
+/// ``PostgresConnection/checkedQuery(_:logger:)``); the transaction was rolled back.
+struct ConnectionClosedByServer: Error, Sendable {}
+
 extension PostgresConnection {
     /// Runs a statement and reads its whole result. A query's error can arrive after its first rows, so
     /// a result that is not read could hide the error until the next statement of the transaction
@@ -14,9 +18,7 @@ extension PostgresConnection {
     /// query written to a closed channel (the write fails with no one to tell), so a connection lost
     /// between two statements of a transaction would otherwise hang the caller forever.
     func checkedQuery(_ query: PostgresQuery, logger: Logger) async throws -> PostgresRowSequence {
-        guard !isClosed else {
-            throw EngramError(.storageFailure, "PostgreSQL: the connection was closed by the server (the transaction was rolled back)")
-        }
+        guard !isClosed else { throw ConnectionClosedByServer() }
         return try await self.query(query, logger: logger)
     }
 }

@@ -162,6 +162,9 @@ public struct PostgresStoreConfiguration: Sendable {
         if let t = error as? PostgresTransactionError, let inner = t.closureError ?? t.beginError ?? t.commitError {
             return describe(inner, server: server)
         }
+        if error is ConnectionClosedByServer {
+            return EngramError(.storageFailure, "PostgreSQL: the connection was closed by the server (the transaction was rolled back)", underlying: error)
+        }
         let at = server.map { " at \($0)" } ?? ""
         if let e = error as? PSQLError {
             if let message = e.serverInfo?[.message] {

@@ -96,14 +96,18 @@ public final class PostgresVectorStore: VectorStore, Sendable {
     /// The vector index of a generation: absent, valid, or left invalid by an interrupted concurrent build.
     enum IndexState: Sendable { case absent, valid, invalid }
 
+    /// A scalar subquery: whether the generation's index is valid; NULL when it does not exist.
+    func indexValidity(_ b: inout BoundSQL, collectionID: Int64, generation: Int) -> String {
+        """
+        (SELECT i.indisvalid FROM pg_index i JOIN pg_class x ON x.oid = i.indexrelid JOIN pg_namespace ns ON ns.oid = x.relnamespace
+         WHERE ns.nspname = \(b.bind(schema)) AND x.relname = \(b.bind(indexName(collectionID: collectionID, generation: generation))))
+        """
+    }
+
     func indexState(_ connection: PostgresConnection, collectionID: Int64, generation: Int) async throws -> IndexState {
         var b = BoundSQL()
-        let r = try await rows(connection, """
-            SELECT i.indisvalid AS valid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-            WHERE n.nspname = \(b.bind(schema)) AND c.relname = \(b.bind(indexName(collectionID: collectionID, generation: generation)))
-            """, b)
-        guard let row = r.first else { return .absent }
-        return try row["valid"].decode(Bool.self) ? .valid : .invalid
+        let valid = try await rows(connection, "SELECT \(indexValidity(&b, collectionID: collectionID, generation: generation)) AS valid", b)[0]["valid"].decode(Bool?.self)
+        return valid.map { $0 ? .valid : .invalid } ?? .absent
     }
 
     /// Builds the vector index of the collection's active generation if it has none and holds at least
@@ -163,7 +167,8 @@ public final class PostgresVectorStore: VectorStore, Sendable {
             }
         } catch {
             let e = PostgresStoreConfiguration.describe(error)
-            if e.message.contains("42501") || e.message.contains("must be owner") {
+            // insufficient_privilege: not the table's owner.
+            if Self.sqlState(error) == "42501" {
                 logger.warning("cannot create the vector index; searches rank exactly", metadata: ["error": "\(e.message)"])
                 return
             }
@@ -229,18 +234,25 @@ public final class PostgresVectorStore: VectorStore, Sendable {
     }
 
     static func isTransient(_ error: any Error) -> Bool {
-        if let e = error as? EngramError {
-            return e.underlying.map(isTransient) ?? (e.code == .storageFailure && e.message.contains("connection was closed"))
-        }
-        if let t = error as? PostgresTransactionError, let inner = t.closureError ?? t.beginError ?? t.commitError {
-            return isTransient(inner)
-        }
-        guard let e = error as? PSQLError else { return false }
-        if let state = e.serverInfo?[.sqlState] {
+        if unwrapped(error) is ConnectionClosedByServer { return true }
+        if let state = sqlState(error) {
             // serialization failure, deadlock, admin/crash shutdown, cannot connect now, connection exceptions
             return ["40001", "40P01", "57P01", "57P02", "57P03"].contains(state) || state.hasPrefix("08")
         }
+        guard let e = unwrapped(error) as? PSQLError else { return false }
         return [.serverClosedConnection, .connectionError, .uncleanShutdown].contains(e.code)
+    }
+
+    /// The driver's error inside Engram's and postgres-nio's wrappers.
+    static func unwrapped(_ error: any Error) -> any Error {
+        if let e = error as? EngramError, let inner = e.underlying { return unwrapped(inner) }
+        if let t = error as? PostgresTransactionError, let inner = t.closureError ?? t.beginError ?? t.commitError { return unwrapped(inner) }
+        return error
+    }
+
+    /// The server's SQLSTATE for an error, if the server sent one.
+    static func sqlState(_ error: any Error) -> String? {
+        (unwrapped(error) as? PSQLError)?.serverInfo?[.sqlState]
     }
 
     func rows(_ connection: PostgresConnection, _ sql: String, _ bound: BoundSQL = BoundSQL()) async throws -> [PostgresRandomAccessRow] {
@@ -603,13 +615,11 @@ public final class PostgresVectorStore: VectorStore, Sendable {
         let threshold = options.exactThreshold
         // One round trip: whether the index is usable and, under a filter, how many rows can match
         // (counted up to the threshold; an unfiltered generation with an index is larger than that).
-        let name = indexName(collectionID: c.id, generation: c.info.generation)
         let counted = filter != nil
         var probe = counted ? b : BoundSQL()
         let first = try await rows(connection, """
             SELECT \(counted ? "(SELECT count(*) FROM (SELECT 1 \(from) LIMIT \(threshold + 1)) s)" : "NULL::int8") AS n,
-                   EXISTS (SELECT 1 FROM pg_index i JOIN pg_class x ON x.oid = i.indexrelid JOIN pg_namespace ns ON ns.oid = x.relnamespace
-                           WHERE ns.nspname = \(probe.bind(schema)) AND x.relname = \(probe.bind(name)) AND i.indisvalid) AS indexed
+                   coalesce(\(indexValidity(&probe, collectionID: c.id, generation: c.info.generation)), false) AS indexed
             """, probe)[0]
         let capped = try first["n"].decode(Int?.self)
         let indexed = try first["indexed"].decode(Bool.self) && dim <= PostgresVectorStore.maxIndexedDimension

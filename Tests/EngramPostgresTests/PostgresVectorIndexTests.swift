@@ -18,12 +18,10 @@ struct PostgresVectorIndexTests {
         var batch: [DocumentUpsert] = []
         for i in 0..<2000 {
             let v = (0..<32).map { _ in Float(rng.nextDouble() * 2 - 1) }
-            let source = "mem://\(i)", text = "vector \(i)"
-            let id = DocumentRecord.makeID(ref: ref, sourceURI: source)
-            let doc = DocumentRecord(id: id, sourceURI: source, sha256: SHA256Hex.hash(text), fingerprint: "f", mime: "text/plain", size: 0, metadata: ["group": .string(i % 200 == 0 ? "rare" : (i % 13 == 0 ? "medium" : "common"))], text: text)
-            let chunk = ChunkRecord(id: ChunkRecord.makeID(documentID: id, ordinal: 0), ordinal: 0, text: text, charStart: 0, charEnd: text.unicodeScalars.count, section: [], tokenCount: 2, sha256: SHA256Hex.hash(text), embedding: v)
-            batch.append(DocumentUpsert(document: doc, chunks: [chunk]))
-            vectors[chunk.id] = v
+            var item = item(i, v)
+            item.document.metadata = ["group": .string(i % 200 == 0 ? "rare" : (i % 13 == 0 ? "medium" : "common"))]
+            batch.append(item)
+            vectors[item.chunks[0].id] = v
         }
         let results = try await store.upsert(batch: batch, identity: identity, in: ref)
         #expect(results.allSatisfy { (try? $0.get()) == .added })
