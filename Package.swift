@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "EngramPipeline", targets: ["EngramPipeline"]),
         .library(name: "EngramSQLite", targets: ["EngramSQLite"]),
         .library(name: "EngramPostgres", targets: ["EngramPostgres"]),
+        .library(name: "EngramEmbeddings", targets: ["EngramEmbeddings"]),
         .library(name: "EngramTesting", targets: ["EngramTesting"]),
         .executable(name: "engram", targets: ["engram"]),
     ],
@@ -22,6 +23,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         .target(
@@ -32,7 +35,23 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .target(name: "EngramPipeline", dependencies: ["EngramCore"], swiftSettings: strict),
+        .systemLibrary(
+            name: "COpenBLAS",
+            providers: [.apt(["libopenblas-dev"]), .brew(["openblas"])]
+        ),
+        .target(name: "CEngramKernels"),
+        .target(
+            name: "EngramEmbeddings",
+            dependencies: [
+                "EngramCore", "COpenBLAS", "CEngramKernels",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(name: "EngramPipeline", dependencies: ["EngramCore", "EngramEmbeddings"], swiftSettings: strict),
         .target(
             name: "EngramSQLite",
             dependencies: ["EngramCore", .product(name: "GRDB", package: "GRDB.swift")],
@@ -66,6 +85,17 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "EngramCoreTests", dependencies: ["EngramCore", "EngramTesting"], swiftSettings: strict),
+        .testTarget(
+            name: "EngramEmbeddingsTests",
+            dependencies: [
+                "EngramCore", "EngramEmbeddings", "EngramPipeline", "EngramTesting", "CEngramKernels",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            resources: [.copy("Fixtures")],
+            swiftSettings: strict
+        ),
         .testTarget(name: "EngramPipelineTests", dependencies: ["EngramCore", "EngramPipeline", "EngramTesting"], swiftSettings: strict),
         .testTarget(name: "EngramSQLiteTests", dependencies: ["EngramCore", "EngramSQLite", "EngramPipeline", "EngramTesting"], swiftSettings: strict),
         .testTarget(name: "EngramPostgresTests", dependencies: ["EngramCore", "EngramPostgres", "EngramTesting"], swiftSettings: strict),

@@ -10,13 +10,13 @@ struct Init: AsyncParsableCommand {
 
     @OptionGroup var global: GlobalOptions
 
-    @Option(help: "Embedder: hash, hash:DIM, external:DIM or external:DIM:cosine|l2|ip.")
-    var embedder: String = "hash"
+    @Option(help: "Embedder: minilm, minilm:DIR, openai:URL?model=NAME, hash, hash:DIM, external:DIM or external:DIM:cosine|l2|ip (default: minilm when installed, else hash).")
+    var embedder: String?
 
     func run() async throws {
         try await reporting(global) {
             try global.ref.validate()
-            let e = try EmbedderSpec.parse(embedder)
+            let e = try await Init.resolve(embedder, json: global.json)
             try await global.withStore(create: true) { store in
                 let existed = try await store.collection(global.ref) != nil
                 let info = try await store.createCollection(global.ref, identity: e.identity)
@@ -28,6 +28,16 @@ struct Init: AsyncParsableCommand {
                 }
             }
         }
+    }
+}
+
+extension Init {
+    /// The named embedder, or the default one (saying so on standard error when that is `hash`).
+    static func resolve(_ spec: String?, json: Bool) async throws -> any Embedder {
+        if let spec { return try await EmbedderSpec.parse(spec) }
+        let fallback = EmbedderSpec.defaultSpec()
+        if fallback == "hash", !json { Output.notice(EmbedderSpec.hashFallbackNotice) }
+        return try await EmbedderSpec.parse(fallback)
     }
 }
 
@@ -51,7 +61,7 @@ struct Ingest: AsyncParsableCommand {
     @Flag(help: "Delete documents under the given paths whose source file is gone.")
     var prune = false
 
-    @Option(help: "Embedder for a new collection (see init).")
+    @Option(help: "Embedder for a new collection (see init; default: minilm when installed, else hash).")
     var embedder: String?
 
     @Option(help: "JSON/JSONL field holding the text.")
@@ -98,12 +108,12 @@ struct Ingest: AsyncParsableCommand {
         return try await global.withStore(create: true) { store in
             var embedding: any Embedder
             if let info = try await store.collection(global.ref) {
-                embedding = try EmbedderSpec.embedder(for: info.identity)
+                embedding = try await EmbedderSpec.embedder(for: info.identity)
                 if let spec = embedder {
-                    try info.identity.requireCompatible(try EmbedderSpec.parse(spec).identity, context: "--embedder \(spec)")
+                    try info.identity.requireCompatible(try await EmbedderSpec.parse(spec).identity, context: "--embedder \(spec)")
                 }
             } else {
-                embedding = try EmbedderSpec.parse(embedder ?? "hash")
+                embedding = try await Init.resolve(embedder, json: global.json)
                 _ = try await store.createCollection(global.ref, identity: embedding.identity)
                 if !global.json {
                     Output.notice("created collection \(global.ref) with embedder \(embedding.identity)")
@@ -187,9 +197,10 @@ struct Search: AsyncParsableCommand {
                 if let vectorText = try vector ?? vectorFile.map(Search.readFile) {
                     queryVector = try Search.parseVector(vectorText)
                 }
-                let embedder = try? EmbedderSpec.embedder(for: info.identity)
                 let chosen = mode ?? (queryVector != nil ? (query == nil ? .vector : .hybrid) : (info.identity.isExternal ? .keyword : .hybrid))
-                let retriever = Retriever(store: store, embedder: info.identity.isExternal ? nil : embedder)
+                let needsEmbedder = !info.identity.isExternal && query != nil && queryVector == nil && chosen != .keyword
+                let embedder = needsEmbedder ? try await EmbedderSpec.embedder(for: info.identity) : nil
+                let retriever = Retriever(store: store, embedder: embedder)
                 let result = try await retriever.search(text: query, vector: queryVector, mode: chosen, filter: parsedFilter, k: k, in: global.ref)
                 let canonical = result.manifest.canonicalJSON
                 if let manifest {

@@ -1,0 +1,2 @@
+// OpenBLAS's CBLAS interface (Debian: libopenblas-dev; Homebrew: openblas).
+#include <cblas.h>
