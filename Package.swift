@@ -84,6 +84,13 @@ let package = Package(
             exclude: ["langchain_bench.py"],
             swiftSettings: strict
         ),
+        .executableTarget(
+            name: "engram-embed-bench",
+            dependencies: ["EngramEmbeddings", "COpenBLAS"],
+            path: "Benchmarks/engram-embed-bench",
+            exclude: ["python_bench.py"],
+            swiftSettings: strict
+        ),
         .testTarget(name: "EngramCoreTests", dependencies: ["EngramCore", "EngramTesting"], swiftSettings: strict),
         .testTarget(
             name: "EngramEmbeddingsTests",

@@ -103,9 +103,23 @@ final class BertEncoder: @unchecked Sendable {
         self.layers = layers
     }
 
+    /// Scratch buffers, reused across the passes of one embedding call.
+    struct Workspace {
+        var x: [Float] = [], qkv: [Float] = [], context: [Float] = [], intermediate: [Float] = [], scores: [Float] = []
+
+        static func ensure(_ buffer: inout [Float], _ count: Int) {
+            if buffer.count < count { buffer = [Float](repeating: 0, count: count) }
+        }
+    }
+
     /// Embeds a batch of token-id sequences (each at most `maxPositions` long, ids within the vocabulary):
     /// mean-pooled, L2-normalized vectors in input order.
     func embed(_ sequences: [[Int32]]) -> [[Float]] {
+        var workspace = Workspace()
+        return embed(sequences, workspace: &workspace)
+    }
+
+    func embed(_ sequences: [[Int32]], workspace: inout Workspace) -> [[Float]] {
         let h = config.hiddenSize, inner = config.intermediateSize
         let heads = config.heads, dh = h / heads
         let total = sequences.reduce(0) { $0 + $1.count }
@@ -115,15 +129,15 @@ final class BertEncoder: @unchecked Sendable {
         var o = 0
         for s in sequences { offsets.append(o); o += s.count }
 
-        var x = [Float](repeating: 0, count: total * h)
-        var qkv = [Float](repeating: 0, count: total * 3 * h)
-        var context = [Float](repeating: 0, count: total * h)
-        var intermediate = [Float](repeating: 0, count: total * inner)
-        var scores = [Float](repeating: 0, count: longest * longest)
+        Workspace.ensure(&workspace.x, total * h)
+        Workspace.ensure(&workspace.qkv, total * 3 * h)
+        Workspace.ensure(&workspace.context, total * h)
+        Workspace.ensure(&workspace.intermediate, total * inner)
+        Workspace.ensure(&workspace.scores, longest * longest)
         let eps = config.layerNormEpsilon
         let scale = 1 / Float(dh).squareRoot()
 
-        x.withUnsafeMutableBufferPointer { xb in
+        workspace.x.withUnsafeMutableBufferPointer { xb in
             let x = xb.baseAddress!
             // Embeddings: word + position + token type 0, then LayerNorm.
             for (s, ids) in sequences.enumerated() {
@@ -133,10 +147,10 @@ final class BertEncoder: @unchecked Sendable {
             }
             engram_layer_norm(x, total, h, embeddingNormWeight, embeddingNormBias, eps)
 
-            qkv.withUnsafeMutableBufferPointer { qb in
-            context.withUnsafeMutableBufferPointer { cb in
-            intermediate.withUnsafeMutableBufferPointer { ib in
-            scores.withUnsafeMutableBufferPointer { sb in
+            workspace.qkv.withUnsafeMutableBufferPointer { qb in
+            workspace.context.withUnsafeMutableBufferPointer { cb in
+            workspace.intermediate.withUnsafeMutableBufferPointer { ib in
+            workspace.scores.withUnsafeMutableBufferPointer { sb in
                 let qkv = qb.baseAddress!, ctx = cb.baseAddress!, inter = ib.baseAddress!, sc = sb.baseAddress!
                 for layer in layers {
                     layer.qkvWeight.withUnsafeBufferPointer { w in
@@ -171,7 +185,7 @@ final class BertEncoder: @unchecked Sendable {
         }
 
         // Mean pooling over each sequence's tokens, then L2 normalization (in double precision).
-        return x.withUnsafeBufferPointer { xb in
+        return workspace.x.withUnsafeBufferPointer { xb in
             sequences.indices.map { s in
                 [Float](unsafeUninitializedCapacity: h) { out, count in
                     engram_mean_pool_normalize(xb.baseAddress! + offsets[s] * h, sequences[s].count, h, out.baseAddress!)

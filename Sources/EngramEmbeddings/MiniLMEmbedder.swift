@@ -26,7 +26,7 @@ public struct MiniLMEmbedder: Embedder {
     public let tokenizer: WordPieceTokenizer
     let encoder: BertEncoder
     /// Tokens per forward pass; longer batches are split (memory grows linearly with it).
-    public var tokensPerPass = 8192
+    public var tokensPerPass = 1024
 
     public var preferredBatchSize: Int { 256 }
 
@@ -76,6 +76,7 @@ public struct MiniLMEmbedder: Embedder {
         let ids = texts.map(tokenizer.encode)
         let order = ids.indices.sorted { ids[$0].count < ids[$1].count }
         var results = [[Float]](repeating: [], count: texts.count)
+        var workspace = BertEncoder.Workspace()
         var start = 0
         while start < order.count {
             var end = start
@@ -85,7 +86,7 @@ public struct MiniLMEmbedder: Embedder {
                 end += 1
             }
             let batch = order[start..<end].map { ids[$0] }
-            for (i, vector) in zip(order[start..<end], encoder.embed(batch)) { results[i] = vector }
+            for (i, vector) in zip(order[start..<end], encoder.embed(batch, workspace: &workspace)) { results[i] = vector }
             start = end
         }
         return results

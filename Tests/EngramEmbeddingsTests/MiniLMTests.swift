@@ -97,6 +97,19 @@ struct MiniLMReferenceTests {
         print("MiniLM vs float64 reference: worst cosine \(worst) over \(items.count) texts")
     }
 
+    @Test func baselineKernelsGiveTheSameVectorsAsTheAVX2Ones() {
+        let texts = ModelEnvironment.reference.items.map(\.text)
+        let automatic = embedder.embedSynchronously(texts)
+        engram_kernels_force_baseline(1)
+        defer { engram_kernels_force_baseline(0) }
+        #expect(engram_kernels_use_avx2() == 0)
+        let baseline = embedder.embedSynchronously(texts)
+        for (item, (a, b)) in zip(ModelEnvironment.reference.items, zip(automatic, baseline)) {
+            #expect(cosine(b, item.embedding) >= 0.9999)
+            #expect(zip(a, b).allSatisfy { abs($0 - $1) < 1e-5 })
+        }
+    }
+
     @Test func aTextGetsTheSameVectorAloneAsInABatch() {
         let texts = ModelEnvironment.reference.items.map(\.text).filter { !$0.isEmpty }.prefix(12)
         let batch = embedder.embedSynchronously(Array(texts))

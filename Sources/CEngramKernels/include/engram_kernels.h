@@ -25,4 +25,9 @@ void engram_embed_tokens(float *x, const int32_t *ids, size_t count, size_t widt
 /// out = normalize(mean of rows), accumulated in double precision.
 void engram_mean_pool_normalize(const float *x, size_t rows, size_t width, float *out);
 
+/// 1 when the AVX2+FMA builds of the kernels are in use (x86-64 CPUs that have them).
+int engram_kernels_use_avx2(void);
+/// Tests: 1 forces the baseline builds, 0 restores the automatic choice. Not thread-safe.
+void engram_kernels_force_baseline(int on);
+
 #endif
