@@ -42,9 +42,10 @@ public final class SafeTensorsFile: @unchecked Sendable {
         }
         let raw = UnsafeRawPointer(map)
         do {
-            let headerLength = Int(UInt64(littleEndian: raw.loadUnaligned(as: UInt64.self)))
+            let declared = UInt64(littleEndian: raw.loadUnaligned(as: UInt64.self))
+            let headerLength = Int(exactly: declared) ?? Int.max
             guard headerLength > 1, headerLength <= length - 8, headerLength < 100_000_000 else {
-                throw EngramError(.invalidConfiguration, "model weights \(path) are truncated or not safetensors: header length \(headerLength) for a \(length)-byte file")
+                throw EngramError(.invalidConfiguration, "model weights \(path) are truncated or not safetensors: header length \(declared) for a \(length)-byte file")
             }
             let header = Data(bytes: raw + 8, count: headerLength)
             tensors = try SafeTensorsFile.parseHeader(header, dataLength: length - 8 - headerLength, path: path)

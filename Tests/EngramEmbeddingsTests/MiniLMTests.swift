@@ -207,3 +207,64 @@ struct KernelTests {
         #expect(engram_expf(-200) == 0)
     }
 }
+
+@Suite("MiniLM model files that are broken", .enabled(if: ModelEnvironment.available))
+struct BrokenModelTests {
+    /// A copy of the installed model directory whose weights file is `weights(original)`.
+    func brokenCopy(_ weights: (Data) -> Data, drop: String? = nil) throws -> URL {
+        let source = ModelEnvironment.directory!
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("engram-broken-model-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        for file in ["config.json", "vocab.txt"] where file != drop {
+            try FileManager.default.copyItem(at: source.appendingPathComponent(file), to: dir.appendingPathComponent(file))
+        }
+        let original = try Data(contentsOf: source.appendingPathComponent("model.safetensors"), options: .alwaysMapped)
+        try weights(original).write(to: dir.appendingPathComponent("model.safetensors"))
+        return dir
+    }
+
+    /// Replaces `old` by `new` (same length) in the JSON header, so offsets stay valid.
+    func patchHeader(_ data: Data, _ old: String, _ new: String) -> Data {
+        precondition(old.utf8.count == new.utf8.count)
+        let headerLength = Int(data.prefix(8).withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) })
+        var header = String(decoding: data[8..<(8 + headerLength)], as: UTF8.self)
+        let range = header.range(of: old)!
+        header.replaceSubrange(range, with: new)
+        return data.prefix(8) + Data(header.utf8) + data.suffix(from: 8 + headerLength)
+    }
+
+    func loadError(_ dir: URL) -> EngramError? {
+        defer { try? FileManager.default.removeItem(at: dir) }
+        return #expect(throws: EngramError.self) { try MiniLMEmbedder(directory: dir) }
+    }
+
+    @Test func truncatedWeightsNameTheFileAndTheTensor() throws {
+        let error = loadError(try brokenCopy { $0.prefix(50_000_000) })
+        #expect(error?.code == .invalidConfiguration)
+        #expect(error?.message.contains("model.safetensors are truncated") == true, "\(error?.message ?? "")")
+        let tiny = loadError(try brokenCopy { $0.prefix(5) })
+        #expect(tiny?.message.contains("truncated") == true)
+        let header = loadError(try brokenCopy { $0.prefix(4000) })
+        #expect(header?.message.contains("truncated") == true)
+    }
+
+    @Test func aWrongDtypeIsNamed() throws {
+        let error = loadError(try brokenCopy { self.patchHeader($0, #""embeddings.LayerNorm.bias":{"dtype":"F32""#, #""embeddings.LayerNorm.bias":{"dtype":"F16""#) })
+        #expect(error?.message.contains("'embeddings.LayerNorm.bias' has dtype F16, expected F32") == true, "\(error?.message ?? "")")
+    }
+
+    @Test func aMissingTensorIsNamed() throws {
+        let error = loadError(try brokenCopy { self.patchHeader($0, "encoder.layer.5.output.dense.weight", "encoder.layer.5.output.dense.weighz") })
+        #expect(error?.message.contains("no tensor 'encoder.layer.5.output.dense.weight'") == true, "\(error?.message ?? "")")
+    }
+
+    @Test func aMissingVocabularyIsNamed() throws {
+        let error = loadError(try brokenCopy({ $0 }, drop: "vocab.txt"))
+        #expect(error?.message.contains("has no vocab.txt") == true && error?.message.contains("install-model.sh") == true)
+    }
+
+    @Test func garbageIsNotSafetensors() throws {
+        let error = loadError(try brokenCopy { _ in Data(repeating: 0xFF, count: 4096) })
+        #expect(error?.message.contains("not safetensors") == true, "\(error?.message ?? "")")
+    }
+}
