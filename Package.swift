@@ -79,7 +79,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "engram-pg-bench",
-            dependencies: ["EngramCore", "EngramPostgres", "EngramTesting", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "PostgresNIO", package: "postgres-nio")],
+            dependencies: ["EngramCore", "EngramEmbeddings", "EngramPostgres", "EngramTesting", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "PostgresNIO", package: "postgres-nio")],
             path: "Benchmarks/engram-pg-bench",
             exclude: ["langchain_bench.py"],
             swiftSettings: strict

@@ -13,6 +13,7 @@
 // Usage: engram-pg-bench SQLITE_STORE WORK_DIR   (environment: ENGRAM_POSTGRES_URL, PSQL_BIN_DIR,
 //        LANGCHAIN_PYTHON; ENGRAM_BENCH_CHUNKS, ENGRAM_BENCH_QUERIES)
 import EngramCore
+import EngramEmbeddings
 import EngramPostgres
 import EngramTesting
 import Foundation
@@ -56,7 +57,12 @@ let chunkTarget = Int(env["ENGRAM_BENCH_CHUNKS"] ?? "") ?? 100_000
 let queryCount = Int(env["ENGRAM_BENCH_QUERIES"] ?? "") ?? 200
 try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
 let ref = CollectionRef(tenant: "bench", name: "linux-doc")
-let identity = HashEmbedder(dimension: 384).identity
+// ENGRAM_BENCH_EMBEDDER=minilm re-embeds every chunk and query with the native MiniLM (texts truncated at
+// 128 tokens, the length the model was trained at; two embedding tasks of one BLAS thread each), caching
+// the vectors in WORK_DIR; the default keeps the store's hash vectors.
+let useMiniLM = env["ENGRAM_BENCH_EMBEDDER"] == "minilm"
+let miniLM: MiniLMEmbedder? = useMiniLM ? try MiniLMEmbedder(maxTokens: 128) : nil
+let identity = miniLM?.identity ?? HashEmbedder(dimension: 384).identity
 let schema = "engram_bench"
 
 // MARK: The rows: whole documents of the SQLite benchmark store, in order, up to the chunk target.
@@ -94,7 +100,54 @@ do {
     }
 }
 guard chunkTotal == chunkTarget else { fail("the SQLite store has only \(chunkTotal) chunks") }
-say("Engram PostgreSQL benchmark — \(corpus.count) documents, \(chunkTotal) chunks with 384-d vectors (linux-doc, hash embedder)")
+if let miniLM {
+    // Vectors of every chunk, cached per corpus (chunk ids hashed into the file name).
+    let ids = corpus.flatMap { $0.chunks.map(\.id) }.joined(separator: "\n")
+    let cache = "\(work)/minilm-max128-\(chunkTotal)-\(String(HashEmbedder.fnv1a(Array(ids.utf8)), radix: 16)).f32"
+    let dim = miniLM.identity.dimension
+    var flat: [Float]
+    if let data = FileManager.default.contents(atPath: cache), data.count == chunkTotal * dim * 4 {
+        flat = data.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+        say("MiniLM vectors read from \(cache)")
+    } else {
+        let texts = corpus.flatMap { $0.chunks.map(\.text) }
+        let started = now()
+        let slices = stride(from: 0, to: texts.count, by: 256).map { $0..<min($0 + 256, texts.count) }
+        let parts = try await withThrowingTaskGroup(of: (Int, [[Float]]).self) { group in
+            var results: [Int: [[Float]]] = [:]
+            var next = 0
+            func add(_ group: inout ThrowingTaskGroup<(Int, [[Float]]), any Error>) {
+                let i = next, range = slices[i]
+                next += 1
+                let batch = Array(texts[range])
+                group.addTask { (i, miniLM.embedSynchronously(batch)) }
+            }
+            for _ in 0..<min(2, slices.count) { add(&group) }
+            var done = 0
+            while let (i, v) = try await group.next() {
+                results[i] = v
+                done += v.count
+                FileHandle.standardError.write(Data("\rMiniLM: \(done)/\(texts.count) chunks, \(fmt(Double(done) / seconds(since: started), 0)) chunks/s   ".utf8))
+                if next < slices.count { add(&group) }
+            }
+            return results
+        }
+        flat = []
+        flat.reserveCapacity(chunkTotal * dim)
+        for i in slices.indices { for v in parts[i]! { flat += v } }
+        try flat.withUnsafeBufferPointer { Data(buffer: $0) }.write(to: URL(fileURLWithPath: cache))
+        FileHandle.standardError.write(Data("\n".utf8))
+        say("MiniLM embedded \(chunkTotal) chunks in \(fmt(seconds(since: started), 1)) s (2 tasks × 1 BLAS thread)")
+    }
+    var offset = 0
+    for r in corpus.indices {
+        for c in corpus[r].chunks.indices {
+            corpus[r].chunks[c].embedding = Array(flat[(offset * dim)..<((offset + 1) * dim)])
+            offset += 1
+        }
+    }
+}
+say("Engram PostgreSQL benchmark — \(corpus.count) documents, \(chunkTotal) chunks with 384-d vectors (linux-doc, \(useMiniLM ? "MiniLM" : "hash") embedder)")
 let ownerConfig = try { var c = try PostgresStoreConfiguration(url: ownerURL); c.schema = schema; return c }()
 let psql = psqlDir + "/psql"
 let pgbench = psqlDir + "/pgbench"
@@ -195,7 +248,7 @@ while queryTexts.count < queryCount {
     let words = KeywordTokenizer.tokens(c.text).prefix(8)
     if words.count >= 3 { queryTexts.append(words.joined(separator: " ")) }
 }
-let queries = queryTexts.map(embedder.vector(for:))
+let queries = miniLM?.embedSynchronously(queryTexts) ?? queryTexts.map(embedder.vector(for:))
 let filter = Filter.compare("bucket", .eq, .string("b7"))
 let filterRows = allChunks.filter { $0.metadata["bucket"] == .string("b7") }.count
 

