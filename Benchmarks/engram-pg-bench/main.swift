@@ -335,6 +335,11 @@ func vectorLiteral(_ v: [Float]) -> String { "'[" + v.map { "\($0)" }.joined(sep
         try ("BEGIN;\n" + body + "\nCOMMIT;\n").write(toFile: path, atomically: false, encoding: .utf8)
         scripts += ["-f", path]
     }
+    // The scripts must return real rows for that role (a tenant setting lost between statements would
+    // make row-level security hide everything, and an empty answer is fast): check the first one.
+    let check = try run(psql, ["-h", host, "-p", port, "-U", user, "-d", database, "-v", "ON_ERROR_STOP=1", "-qtA", "-f", dir + "/q0.sql"])
+    let returned = check.split(separator: "\n").filter { $0.hasPrefix("chk_") }.count
+    guard returned == 10 else { fail("pgbench script for \(user) returns \(returned) rows, not 10:\n\(check.prefix(500))") }
     try run(pgbench, ["-h", host, "-p", port, "-U", user, "-n", "-c", "1", "-t", "\(min(queries.count, 128) * 3)", "-l", "--log-prefix=\(dir)/log"] + scripts + [database])
     var latencies: [Double] = []
     for file in try FileManager.default.contentsOfDirectory(atPath: dir) where file.hasPrefix("log") {

@@ -603,37 +603,59 @@ public final class PostgresVectorStore: VectorStore, Sendable {
         let (_, op) = PostgresVectorStore.operatorClass(c.info.identity.distance)
         var b = BoundSQL()
         let vector = b.bind(PGVector(values: q, types: types))
-        let distance = "(c.embedding::vector(\(dim)) \(op) \(vector)::vector(\(dim)))"
-        let score: String
-        switch c.info.identity.distance {
-        case .cosine: score = "1 - \(distance)"
-        case .l2, .innerProduct: score = "-\(distance)"
+        func distance(_ alias: String) -> String { "(\(alias).embedding::vector(\(dim)) \(op) \(vector)::vector(\(dim)))" }
+        func score(_ alias: String) -> String {
+            switch c.info.identity.distance {
+            case .cosine: return "1 - \(distance(alias))"
+            case .l2, .innerProduct: return "-\(distance(alias))"
+            }
         }
         let filterSQL = try filter.map { try PostgresFilterCompiler(column: "c.metadata").compile($0, into: &b) } ?? "true"
         // Integers from the database, inlined so the partial index predicate visibly matches.
         let from = "FROM \(schema).chunks c WHERE c.collection_id = \(c.id) AND c.generation = \(c.info.generation) AND c.embedding IS NOT NULL AND \(filterSQL)"
         let threshold = options.exactThreshold
-        // One round trip: whether the index is usable and, under a filter, how many rows can match
-        // (counted up to the threshold; an unfiltered generation with an index is larger than that).
-        let counted = filter != nil
-        var probe = counted ? b : BoundSQL()
-        let first = try await rows(connection, """
-            SELECT \(counted ? "(SELECT count(*) FROM (SELECT 1 \(from) LIMIT \(threshold + 1)) s)" : "NULL::int8") AS n,
-                   coalesce(\(indexValidity(&probe, collectionID: c.id, generation: c.info.generation)), false) AS indexed
-            """, probe)[0]
-        let capped = try first["n"].decode(Int?.self)
-        let indexed = try first["indexed"].decode(Bool.self) && dim <= PostgresVectorStore.maxIndexedDimension
         func exact() async throws -> [ScoredID] {
             _ = try await rows(connection, "SELECT set_config('enable_indexscan', 'off', true)")
-            let ranked = try await rows(connection, "SELECT c.id, (\(score))::float8 AS score \(from) ORDER BY \(distance), c.id COLLATE \"C\" LIMIT \(depth)", b)
+            let ranked = try await rows(connection, "SELECT c.id, (\(score("c")))::float8 AS score \(from) ORDER BY \(distance("c")), c.id COLLATE \"C\" LIMIT \(depth)", b)
             _ = try await rows(connection, "SELECT set_config('enable_indexscan', 'on', true)")
             return try ranked.map { ScoredID(id: try $0["id"].decode(String.self), score: try $0["score"].decode(Double.self)) }.sorted(by: ScoredID.ranksBefore)
+        }
+        // One round trip and one scan: whether the index is usable and, under a filter, the rows that can
+        // match, collected up to the threshold; when they are all there, they are ranked exactly at once
+        // (an unfiltered generation with an index is larger than the threshold).
+        var capped: Int?
+        let indexed: Bool
+        if filter != nil {
+            var probe = b
+            let validity = indexValidity(&probe, collectionID: c.id, generation: c.info.generation)
+            let first = try await rows(connection, """
+                WITH m AS MATERIALIZED (SELECT c.id, c.embedding \(from) LIMIT \(threshold + 1)),
+                     n AS (SELECT count(*) AS n FROM m)
+                SELECT n.n, coalesce(\(validity), false) AS indexed, r.id, r.score
+                FROM n LEFT JOIN LATERAL (
+                    SELECT m.id, (\(score("m")))::float8 AS score FROM m
+                    WHERE n.n <= \(threshold) ORDER BY \(distance("m")), m.id COLLATE "C" LIMIT \(depth)) r ON true
+                """, probe)
+            capped = try first[0]["n"].decode(Int.self)
+            indexed = try first[0]["indexed"].decode(Bool.self) && dim <= PostgresVectorStore.maxIndexedDimension
+            if let n = capped, n <= threshold {
+                let ranking = try first.compactMap { row -> ScoredID? in
+                    guard let id = try row["id"].decode(String?.self) else { return nil }
+                    return ScoredID(id: id, score: try row["score"].decode(Double.self))
+                }
+                return (ranking.sorted(by: ScoredID.ranksBefore), n, "exact-scan", true)
+            }
+        } else {
+            var probe = BoundSQL()
+            let validity = indexValidity(&probe, collectionID: c.id, generation: c.info.generation)
+            indexed = try await rows(connection, "SELECT coalesce(\(validity), false) AS indexed", probe)[0]["indexed"].decode(Bool.self)
+                && dim <= PostgresVectorStore.maxIndexedDimension
         }
         func count() async throws -> Int {
             if let capped, capped <= threshold { return capped }
             return try await rows(connection, "SELECT count(*) AS n \(from)", b)[0]["n"].decode(Int.self)
         }
-        if !indexed || (capped.map { $0 <= threshold } ?? false) {
+        if !indexed {
             return (try await exact(), try await count(), "exact-scan", true)
         }
         switch options.indexType {
@@ -647,7 +669,7 @@ public final class PostgresVectorStore: VectorStore, Sendable {
                 SELECT set_config('ivfflat.iterative_scan', 'relaxed_order', true), set_config('ivfflat.probes', '\(options.ivfflatProbes)', true)
                 """)
         }
-        let approximate = try await rows(connection, "SELECT c.id, (\(score))::float8 AS score \(from) ORDER BY \(distance) LIMIT \(depth)", b)
+        let approximate = try await rows(connection, "SELECT c.id, (\(score("c")))::float8 AS score \(from) ORDER BY \(distance("c")) LIMIT \(depth)", b)
         var ranking = try approximate.map { ScoredID(id: try $0["id"].decode(String.self), score: try $0["score"].decode(Double.self)) }
         // relaxed_order may return rows slightly out of order: sort what came back.
         ranking.sort(by: ScoredID.ranksBefore)

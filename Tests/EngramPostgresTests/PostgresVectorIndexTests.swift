@@ -70,6 +70,17 @@ struct PostgresVectorIndexTests {
             let direct = try await defaults.search(SearchRequest(mode: .vector, vector: q, vectorIdentity: Self.identity, filter: rare, k: 10), in: Self.ref)
             #expect(direct.path == "exact-scan" && direct.exhaustive)
             #expect(direct.hits.map(\.chunk.id) == expected)
+
+            // About 150 matching rows: collected and ranked in the same scan, the exact top 10 in order.
+            let medium = try Filter.parse(#"group == "medium""#)
+            let mediumIDs = (0..<2000).filter { $0 % 200 != 0 && $0 % 13 == 0 }.map { ChunkRecord.makeID(documentID: DocumentRecord.makeID(ref: Self.ref, sourceURI: "mem://\($0)"), ordinal: 0) }
+            let mediumResult = try await defaults.search(SearchRequest(mode: .vector, vector: q, vectorIdentity: Self.identity, filter: medium, k: 10), in: Self.ref)
+            #expect(mediumResult.path == "exact-scan" && mediumResult.exhaustive && mediumResult.matched == mediumIDs.count)
+            #expect(mediumResult.hits.map(\.chunk.id) == Array(mediumIDs.sorted { cosine(vectors[$0]!) > cosine(vectors[$1]!) }.prefix(10)))
+
+            // A filter nothing matches: an exhaustive empty answer.
+            let none = try await defaults.search(SearchRequest(mode: .vector, vector: q, vectorIdentity: Self.identity, filter: try Filter.parse(#"group == "absent""#), k: 10), in: Self.ref)
+            #expect(none.hits.isEmpty && none.matched == 0 && none.path == "exact-scan" && none.exhaustive)
         }
     }
 
