@@ -203,9 +203,13 @@ public final class PostgresVectorStore: VectorStore, Sendable {
         }
     }
 
-    func transaction<T: Sendable>(_ tenant: String, _ body: @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+    /// A transaction whose first statement sets `engram.tenant_id` and any `settings` (all transaction-local).
+    func transaction<T: Sendable>(_ tenant: String, settings: [(String, String)] = [], _ body: @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         try await client.withCheckedTransaction(logger: logger) { connection in
-            try await connection.execute("SELECT set_config('engram.tenant_id', \(tenant), true)", logger: self.logger)
+            var b = BoundSQL()
+            var calls = ["set_config('engram.tenant_id', \(b.bind(tenant)), true)"]
+            for (name, value) in settings { calls.append("set_config(\(b.bind(name)), \(b.bind(value)), true)") }
+            _ = try await self.rows(connection, "SELECT " + calls.joined(separator: ", "), b)
             return try await body(connection)
         }
     }
@@ -217,11 +221,11 @@ public final class PostgresVectorStore: VectorStore, Sendable {
     /// reason that a new attempt can fix: the connection was lost or the server terminated the session,
     /// a serialization failure or deadlock, or the server is starting up or shutting down. Writes are
     /// never retried here: the caller decides.
-    func reading<T: Sendable>(_ tenant: String, _ body: @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+    func reading<T: Sendable>(_ tenant: String, settings: [(String, String)] = [], _ body: @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         var attempt = 0
         while true {
             do {
-                return try await transaction(tenant, body)
+                return try await transaction(tenant, settings: settings, body)
             } catch {
                 guard attempt < Self.readRetryDelays.count, Self.isTransient(error) else {
                     throw PostgresStoreConfiguration.describe(error)
@@ -266,6 +270,8 @@ public final class PostgresVectorStore: VectorStore, Sendable {
         var id: Int64
         var info: CollectionInfo
         var textSearchConfig: String
+        /// Whether the active generation's vector index is valid; nil when it does not exist (or was not asked).
+        var indexValid: Bool? = nil
     }
 
     var collectionColumns: String {
@@ -298,6 +304,20 @@ public final class PostgresVectorStore: VectorStore, Sendable {
         guard let c = try await collectionRow(connection, ref) else {
             throw EngramError.collectionNotFound(ref)
         }
+        return c
+    }
+
+    /// The collection and, in the same round trip, the validity of its active generation's vector index.
+    func requireCollectionAndIndex(_ connection: PostgresConnection, _ ref: CollectionRef) async throws -> CollectionRow {
+        var b = BoundSQL()
+        let sql = """
+            SELECT c.*, (SELECT i.indisvalid FROM pg_index i JOIN pg_class x ON x.oid = i.indexrelid JOIN pg_namespace ns ON ns.oid = x.relnamespace
+                         WHERE ns.nspname = \(b.bind(schema)) AND x.relname = \(b.bind("chunks_\(options.indexType.rawValue)_c")) || c.id || '_g' || c.active_generation) AS index_valid
+            FROM (\(collectionColumns) WHERE tenant_id = \(b.bind(ref.tenant)) AND name = \(b.bind(ref.name))) c
+            """
+        guard let r = try await rows(connection, sql, b).first else { throw EngramError.collectionNotFound(ref) }
+        var c = try Self.collectionRow(r)
+        c.indexValid = try r["index_valid"].decode(Bool?.self)
         return c
     }
 
@@ -620,24 +640,21 @@ public final class PostgresVectorStore: VectorStore, Sendable {
             _ = try await rows(connection, "SELECT set_config('enable_indexscan', 'on', true)")
             return try ranked.map { ScoredID(id: try $0["id"].decode(String.self), score: try $0["score"].decode(Double.self)) }.sorted(by: ScoredID.ranksBefore)
         }
-        // One round trip and one scan: whether the index is usable and, under a filter, the rows that can
-        // match, collected up to the threshold; when they are all there, they are ranked exactly at once
-        // (an unfiltered generation with an index is larger than the threshold).
+        // Under a filter, one round trip and one scan collect the rows that can match, up to the threshold;
+        // when they are all there, they are ranked exactly at once (an unfiltered generation with an index
+        // is larger than the threshold). Whether the index is valid came with the collection row.
         var capped: Int?
-        let indexed: Bool
+        let indexed = (c.indexValid ?? false) && dim <= PostgresVectorStore.maxIndexedDimension
         if filter != nil {
-            var probe = b
-            let validity = indexValidity(&probe, collectionID: c.id, generation: c.info.generation)
             let first = try await rows(connection, """
                 WITH m AS MATERIALIZED (SELECT c.id, c.embedding \(from) LIMIT \(threshold + 1)),
                      n AS (SELECT count(*) AS n FROM m)
-                SELECT n.n, coalesce(\(validity), false) AS indexed, r.id, r.score
+                SELECT n.n, r.id, r.score
                 FROM n LEFT JOIN LATERAL (
                     SELECT m.id, (\(score("m")))::float8 AS score FROM m
                     WHERE n.n <= \(threshold) ORDER BY \(distance("m")), m.id COLLATE "C" LIMIT \(depth)) r ON true
-                """, probe)
+                """, b)
             capped = try first[0]["n"].decode(Int.self)
-            indexed = try first[0]["indexed"].decode(Bool.self) && dim <= PostgresVectorStore.maxIndexedDimension
             if let n = capped, n <= threshold {
                 let ranking = try first.compactMap { row -> ScoredID? in
                     guard let id = try row["id"].decode(String?.self) else { return nil }
@@ -645,11 +662,6 @@ public final class PostgresVectorStore: VectorStore, Sendable {
                 }
                 return (ranking.sorted(by: ScoredID.ranksBefore), n, "exact-scan", true)
             }
-        } else {
-            var probe = BoundSQL()
-            let validity = indexValidity(&probe, collectionID: c.id, generation: c.info.generation)
-            indexed = try await rows(connection, "SELECT coalesce(\(validity), false) AS indexed", probe)[0]["indexed"].decode(Bool.self)
-                && dim <= PostgresVectorStore.maxIndexedDimension
         }
         func count() async throws -> Int {
             if let capped, capped <= threshold { return capped }
@@ -657,17 +669,6 @@ public final class PostgresVectorStore: VectorStore, Sendable {
         }
         if !indexed {
             return (try await exact(), try await count(), "exact-scan", true)
-        }
-        switch options.indexType {
-        case .hnsw:
-            _ = try await rows(connection, """
-                SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true), set_config('hnsw.ef_search', '\(min(1000, max(options.hnswEfSearch, 2 * depth)))', true),
-                       set_config('hnsw.max_scan_tuples', '\(options.maxScanTuples)', true)
-                """)
-        case .ivfflat:
-            _ = try await rows(connection, """
-                SELECT set_config('ivfflat.iterative_scan', 'relaxed_order', true), set_config('ivfflat.probes', '\(options.ivfflatProbes)', true)
-                """)
         }
         let approximate = try await rows(connection, "SELECT c.id, (\(score("c")))::float8 AS score \(from) ORDER BY \(distance("c")) LIMIT \(depth)", b)
         var ranking = try approximate.map { ScoredID(id: try $0["id"].decode(String.self), score: try $0["score"].decode(Double.self)) }
@@ -685,12 +686,23 @@ public final class PostgresVectorStore: VectorStore, Sendable {
         return (ranking, max(ranking.count, capped ?? 0), options.indexType.rawValue, false)
     }
 
+    /// The index scan settings for a search of `depth` rows, set with the tenant in the first statement.
+    func searchSettings(depth: Int) -> [(String, String)] {
+        switch options.indexType {
+        case .hnsw:
+            return [("hnsw.iterative_scan", "relaxed_order"), ("hnsw.ef_search", "\(min(1000, max(options.hnswEfSearch, 2 * depth)))"),
+                    ("hnsw.max_scan_tuples", "\(options.maxScanTuples)")]
+        case .ivfflat:
+            return [("ivfflat.iterative_scan", "relaxed_order"), ("ivfflat.probes", "\(options.ivfflatProbes)")]
+        }
+    }
+
     public func search(_ request: SearchRequest, in ref: CollectionRef) async throws -> SearchResponse {
         let types = try await vectorTypes()
-        return try await reading(ref.tenant) { connection in
-            let c = try await self.requireCollection(connection, ref)
+        let depth = request.mode == .hybrid ? request.effectiveHybridDepth : request.k
+        return try await reading(ref.tenant, settings: request.mode == .keyword ? [] : searchSettings(depth: depth)) { connection in
+            let c = try await self.requireCollectionAndIndex(connection, ref)
             try request.validate(against: c.info.identity)
-            let depth = request.mode == .hybrid ? request.effectiveHybridDepth : request.k
             var vectorRanking: [ScoredID]?
             var keywordRanking: [ScoredID]?
             var matched = 0
