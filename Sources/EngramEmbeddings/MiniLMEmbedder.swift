@@ -76,8 +76,15 @@ public struct MiniLMEmbedder: Embedder {
         return n
     }
 
+    /// Embeds texts on a Dispatch worker thread, so that seconds of matrix work never hold one of Swift
+    /// concurrency's few cooperative threads.
     public func embed(_ texts: [String]) async throws -> [[Float]] {
-        embedSynchronously(texts)
+        try Task.checkCancellation()
+        return await withCheckedContinuation { continuation in
+            DispatchQueue.global(qos: .userInitiated).async {
+                continuation.resume(returning: self.embedSynchronously(texts))
+            }
+        }
     }
 
     /// Embeds texts on the calling thread. Texts are tokenized, sorted by length and run in passes of
