@@ -37,6 +37,7 @@ let package = Package(
         ),
         .systemLibrary(
             name: "COpenBLAS",
+            pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"]), .brew(["openblas"])]
         ),
         .target(name: "CEngramKernels"),
