@@ -6,6 +6,8 @@
 #
 # Uses the SQLite store scripts/bench.sh builds from Debian's linux-doc (runs it first when missing) and the
 # local server of scripts/postgres.sh; installs langchain-postgres 0.0.19 in a virtualenv.
+# ENGRAM_BENCH_EMBEDDER=minilm re-embeds chunks and queries with the native MiniLM first (cached in
+# bench-data/pg-work): recall is only meaningful on real embeddings.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 store=bench-data/work/bench.sqlite

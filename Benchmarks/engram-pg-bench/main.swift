@@ -275,9 +275,10 @@ try await ownerConfig.withClient { client in
     _ = try await measure(store, filter: nil)  // warm-up: caches and buffers
     approximate = try await measure(store, filter: nil)
     filtered = try await measure(store, filter: filter)
-    let rows = try await client.query(PostgresQuery(unsafeSQL: "SELECT id::int8 FROM \(schema).collections"))
-    for try await id in rows.decode(Int64.self) { collectionID = Int(id) }
 }
+// Row-level security is forced even for the owner, so the id is read as the superuser.
+collectionID = Int(try run(psql, ["-h", host, "-p", port, "-U", "postgres", "-d", database, "-qtAc", "SELECT id FROM \(schema).collections"])
+    .trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
 
 // The exact answers, computed here by brute force over the same vectors (float64 cosine). Duplicate texts
 // tie, so a returned chunk counts as correct when its similarity reaches the exact 10th best.
