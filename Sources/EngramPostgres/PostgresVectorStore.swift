@@ -561,27 +561,36 @@ public final class PostgresVectorStore: VectorStore, Sendable {
         }
     }
 
+    /// The columns ``storedChunk(_:)`` reads, from `chunks c` joined with `documents d`.
+    static let chunkColumns = """
+        c.id, c.document_id, d.source_uri, d.sha256 AS document_sha256, c.ordinal, c.text, c.char_start, c.char_end,
+        c.section::text AS section, c.token_count, c.sha256, c.metadata::text AS metadata, c.generation
+        """
+
+    static func storedChunk(_ r: PostgresRandomAccessRow) throws -> StoredChunk {
+        var section: [String] = []
+        if case .array(let items) = try JSONValue.parse(r["section"].decode(String.self)) {
+            section = items.compactMap { if case .string(let s) = $0 { s } else { nil } }
+        }
+        return StoredChunk(
+            id: try r["id"].decode(String.self), documentID: try r["document_id"].decode(String.self), sourceURI: try r["source_uri"].decode(String.self),
+            documentSHA256: try r["document_sha256"].decode(String.self), ordinal: try r["ordinal"].decode(Int.self), text: try r["text"].decode(String.self),
+            charStart: try r["char_start"].decode(Int.self), charEnd: try r["char_end"].decode(Int.self), section: section,
+            tokenCount: try r["token_count"].decode(Int.self), sha256: try r["sha256"].decode(String.self),
+            metadata: try Metadata.parse(json: r["metadata"].decode(String.self)), generation: try r["generation"].decode(Int.self))
+    }
+
     func fetchChunks(_ connection: PostgresConnection, collectionID: Int64, ids: [String]) async throws -> [StoredChunk] {
         guard !ids.isEmpty else { return [] }
         var b = BoundSQL()
         let rows = try await rows(connection, """
-            SELECT c.id, c.document_id, d.source_uri, d.sha256 AS document_sha256, c.ordinal, c.text, c.char_start, c.char_end,
-                   c.section::text AS section, c.token_count, c.sha256, c.metadata::text AS metadata, c.generation
+            SELECT \(Self.chunkColumns)
             FROM \(schema).chunks c JOIN \(schema).documents d ON d.collection_id = c.collection_id AND d.id = c.document_id
             WHERE c.collection_id = \(b.bind(collectionID)) AND c.id = ANY(\(b.bind(ids))::text[])
             """, b)
         var byID: [String: StoredChunk] = [:]
         for r in rows {
-            var section: [String] = []
-            if case .array(let items) = try JSONValue.parse(r["section"].decode(String.self)) {
-                section = items.compactMap { if case .string(let s) = $0 { s } else { nil } }
-            }
-            let chunk = StoredChunk(
-                id: try r["id"].decode(String.self), documentID: try r["document_id"].decode(String.self), sourceURI: try r["source_uri"].decode(String.self),
-                documentSHA256: try r["document_sha256"].decode(String.self), ordinal: try r["ordinal"].decode(Int.self), text: try r["text"].decode(String.self),
-                charStart: try r["char_start"].decode(Int.self), charEnd: try r["char_end"].decode(Int.self), section: section,
-                tokenCount: try r["token_count"].decode(Int.self), sha256: try r["sha256"].decode(String.self),
-                metadata: try Metadata.parse(json: r["metadata"].decode(String.self)), generation: try r["generation"].decode(Int.self))
+            let chunk = try Self.storedChunk(r)
             byID[chunk.id] = chunk
         }
         return ids.compactMap { byID[$0] }
@@ -618,7 +627,10 @@ public final class PostgresVectorStore: VectorStore, Sendable {
     /// returns fewer than `depth` rows while more match (a selective filter the graph walk ran out on),
     /// the rows are ranked exactly instead (`hnsw+exact-fallback`), so a filter never silently shortens
     /// the result.
-    func vectorRanking(_ connection: PostgresConnection, _ c: CollectionRow, query q: [Float], filter: Filter?, depth: Int, types: PGVectorTypes) async throws -> (ranking: [ScoredID], matched: Int, path: String, exhaustive: Bool) {
+    /// With `prefetch`, an index walk that returns all `depth` rows also returns their chunks (the ranking
+    /// query joins them), saving the separate fetch.
+    func vectorRanking(_ connection: PostgresConnection, _ c: CollectionRow, query q: [Float], filter: Filter?, depth: Int, types: PGVectorTypes,
+                       prefetch: Bool = false) async throws -> (ranking: [ScoredID], matched: Int, path: String, exhaustive: Bool, chunks: [StoredChunk]?) {
         let dim = c.info.identity.dimension
         let (_, op) = PostgresVectorStore.operatorClass(c.info.identity.distance)
         var b = BoundSQL()
@@ -660,7 +672,7 @@ public final class PostgresVectorStore: VectorStore, Sendable {
                     guard let id = try row["id"].decode(String?.self) else { return nil }
                     return ScoredID(id: id, score: try row["score"].decode(Double.self))
                 }
-                return (ranking.sorted(by: ScoredID.ranksBefore), n, "exact-scan", true)
+                return (ranking.sorted(by: ScoredID.ranksBefore), n, "exact-scan", true, nil)
             }
         }
         func count() async throws -> Int {
@@ -668,22 +680,39 @@ public final class PostgresVectorStore: VectorStore, Sendable {
             return try await rows(connection, "SELECT count(*) AS n \(from)", b)[0]["n"].decode(Int.self)
         }
         if !indexed {
-            return (try await exact(), try await count(), "exact-scan", true)
+            return (try await exact(), try await count(), "exact-scan", true, nil)
         }
-        let approximate = try await rows(connection, "SELECT c.id, (\(score("c")))::float8 AS score \(from) ORDER BY \(distance("c")) LIMIT \(depth)", b)
+        let walk = "SELECT c.id, (\(score("c")))::float8 AS score \(from) ORDER BY \(distance("c")) LIMIT \(depth)"
+        // Under a filter the planner may judge a scan and sort cheaper than the walk (it cannot know that an
+        // iterative scan stops early), which would make this path exact but labelled approximate: the walk is
+        // Engram's decision here, so sorting is switched off for this one statement, which leaves the
+        // vector index as the only way to produce the order.
+        if filter != nil {
+            _ = try await rows(connection, "SELECT set_config('enable_sort', 'off', true)")
+        }
+        let approximate = try await rows(connection, prefetch ? """
+            SELECT r.score, \(Self.chunkColumns)
+            FROM (\(walk)) r
+            JOIN \(schema).chunks c ON c.collection_id = \(c.id) AND c.id = r.id
+            JOIN \(schema).documents d ON d.collection_id = c.collection_id AND d.id = c.document_id
+            """ : walk, b)
+        if filter != nil {
+            _ = try await rows(connection, "SELECT set_config('enable_sort', 'on', true)")
+        }
         var ranking = try approximate.map { ScoredID(id: try $0["id"].decode(String.self), score: try $0["score"].decode(Double.self)) }
+        let prefetched = prefetch ? try approximate.map(Self.storedChunk) : nil
         // relaxed_order may return rows slightly out of order: sort what came back.
         ranking.sort(by: ScoredID.ranksBefore)
         if ranking.count < depth {
             // The walk ran out before finding `depth` rows: rank exactly if more rows match.
             let matched = try await count()
             if ranking.count < min(depth, matched) {
-                return (try await exact(), matched, "\(options.indexType.rawValue)+exact-fallback", true)
+                return (try await exact(), matched, "\(options.indexType.rawValue)+exact-fallback", true, nil)
             }
-            return (ranking, matched, options.indexType.rawValue, false)
+            return (ranking, matched, options.indexType.rawValue, false, nil)
         }
         // Approximate and full: matches are not counted past what is known (a lower bound).
-        return (ranking, max(ranking.count, capped ?? 0), options.indexType.rawValue, false)
+        return (ranking, max(ranking.count, capped ?? 0), options.indexType.rawValue, false, prefetched)
     }
 
     /// The index scan settings for a search of `depth` rows, set with the tenant in the first statement.
@@ -705,11 +734,13 @@ public final class PostgresVectorStore: VectorStore, Sendable {
             try request.validate(against: c.info.identity)
             var vectorRanking: [ScoredID]?
             var keywordRanking: [ScoredID]?
+            var prefetched: [StoredChunk]?
             var matched = 0
             var vectorPath = "exact-scan"
             var exhaustive = true
             if request.mode != .keyword, let q = request.vector {
-                let result = try await self.vectorRanking(connection, c, query: q, filter: request.filter, depth: depth, types: types)
+                let result = try await self.vectorRanking(connection, c, query: q, filter: request.filter, depth: depth, types: types, prefetch: request.mode == .vector)
+                prefetched = result.chunks
                 vectorRanking = result.ranking
                 matched = result.matched
                 vectorPath = result.path
@@ -728,7 +759,13 @@ public final class PostgresVectorStore: VectorStore, Sendable {
                 }
             }
             let ranked = SearchAssembly.rank(mode: request.mode, vector: vectorRanking, keyword: keywordRanking, k: request.k, fusionK: request.fusionK)
-            let chunks = try await self.fetchChunks(connection, collectionID: c.id, ids: ranked.map(\.id))
+            let chunks: [StoredChunk]
+            if let prefetched {
+                let byID = Dictionary(prefetched.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+                chunks = ranked.compactMap { byID[$0.id] }
+            } else {
+                chunks = try await self.fetchChunks(connection, collectionID: c.id, ids: ranked.map(\.id))
+            }
             return SearchResponse(
                 hits: SearchAssembly.hits(ranked, chunks: chunks),
                 path: SearchAssembly.path(mode: request.mode, vectorPath: vectorPath, keywordPath: "ts_rank_cd"),
