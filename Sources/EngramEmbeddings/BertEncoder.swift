@@ -114,11 +114,6 @@ final class BertEncoder: @unchecked Sendable {
 
     /// Embeds a batch of token-id sequences (each at most `maxPositions` long, ids within the vocabulary):
     /// mean-pooled, L2-normalized vectors in input order.
-    func embed(_ sequences: [[Int32]]) -> [[Float]] {
-        var workspace = Workspace()
-        return embed(sequences, workspace: &workspace)
-    }
-
     func embed(_ sequences: [[Int32]], workspace: inout Workspace) -> [[Float]] {
         let h = config.hiddenSize, inner = config.intermediateSize
         let heads = config.heads, dh = h / heads

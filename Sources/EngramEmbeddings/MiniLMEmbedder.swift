@@ -1,5 +1,4 @@
 import COpenBLAS
-import Crypto
 import EngramCore
 import Foundation
 import Synchronization
@@ -56,7 +55,7 @@ public struct MiniLMEmbedder: Embedder {
             throw EngramError(.invalidConfiguration, "vocab.txt in \(directory.path) has \(tokenizer.vocabularySize) tokens, config.json says \(config.vocabularySize)")
         }
         modelDirectory = directory
-        let digest = try MiniLMEmbedder.weightsDigest(weightsURL)
+        let digest = MiniLMEmbedder.weightsDigest(weights)
         let truncation = maxTokens == MiniLMEmbedder.defaultMaxTokens ? "" : "-max\(maxTokens)"
         identity = EmbeddingIdentity(model: MiniLMEmbedder.modelName, revision: String(digest.prefix(16)) + truncation, dimension: config.hiddenSize, distance: .cosine, normalized: true)
     }
@@ -161,19 +160,11 @@ public struct MiniLMEmbedder: Embedder {
 
     private static let digests = Mutex<[String: String]>([:])
 
-    /// SHA-256 of the weights file, computed once per path and process.
-    static func weightsDigest(_ url: URL) throws -> String {
-        if let known = digests.withLock({ $0[url.path] }) { return known }
-        guard let handle = FileHandle(forReadingAtPath: url.path) else {
-            throw EngramError(.invalidConfiguration, "cannot read model weights \(url.path)")
-        }
-        defer { try? handle.close() }
-        var hasher = SHA256()
-        while let chunk = try handle.read(upToCount: 4 << 20), !chunk.isEmpty {
-            hasher.update(data: chunk)
-        }
-        let hex = hasher.finalize().map { String(format: "%02x", $0) }.joined()
-        digests.withLock { $0[url.path] = hex }
+    /// SHA-256 of the weights, computed once per path and process.
+    static func weightsDigest(_ weights: SafeTensorsFile) -> String {
+        if let known = digests.withLock({ $0[weights.url.path] }) { return known }
+        let hex = weights.sha256Hex()
+        digests.withLock { $0[weights.url.path] = hex }
         return hex
     }
 }

@@ -1,3 +1,4 @@
+import Crypto
 import EngramCore
 import Foundation
 
@@ -85,6 +86,11 @@ public final class SafeTensorsFile: @unchecked Sendable {
             tensors[name] = TensorInfo(dtype: dtype, shape: shape, range: offsets[0]..<offsets[1])
         }
         return tensors
+    }
+
+    /// SHA-256 of the whole file, hashed from the mapping (no second read of the file).
+    public func sha256Hex() -> String {
+        SHA256.hash(data: UnsafeRawBufferPointer(start: base, count: mappedLength)).map { String(format: "%02x", $0) }.joined()
     }
 
     /// The float32 tensor `name`, checked against `shape`, read in place.

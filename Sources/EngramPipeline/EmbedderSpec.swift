@@ -58,6 +58,11 @@ public enum EmbedderSpec {
         throw EngramError(.invalidInput, "unknown embedder '\(spec)' (available: minilm, minilm:DIR, openai:URL?model=NAME, hash, hash:DIM, external:DIM[:cosine|l2|ip])")
     }
 
+    /// The OpenAI-compatible API key: `ENGRAM_OPENAI_API_KEY`, else `OPENAI_API_KEY`.
+    static func apiKey(_ environment: [String: String]) -> String? {
+        environment["ENGRAM_OPENAI_API_KEY"] ?? environment["OPENAI_API_KEY"]
+    }
+
     static func openAIConfiguration(spec: String, url: String, environment: [String: String]) throws -> OpenAICompatibleEmbedder.Configuration {
         guard var components = URLComponents(string: url), components.scheme != nil, components.host != nil else {
             throw EngramError(.invalidInput, "embedder '\(spec)': use openai:URL?model=NAME, e.g. openai:http://127.0.0.1:11434/v1?model=nomic-embed-text")
@@ -83,7 +88,7 @@ public enum EmbedderSpec {
         }
         components.queryItems = nil
         var configuration = OpenAICompatibleEmbedder.Configuration(baseURL: components.string ?? url, model: model, dimension: dimension,
-                                                                   apiKey: environment["ENGRAM_OPENAI_API_KEY"] ?? environment["OPENAI_API_KEY"])
+                                                                   apiKey: apiKey(environment))
         configuration.requestDimensions = requestDimensions
         return configuration
     }
@@ -106,7 +111,7 @@ public enum EmbedderSpec {
         if identity.model.hasPrefix(OpenAICompatibleEmbedder.modelPrefix) {
             let model = String(identity.model.dropFirst(OpenAICompatibleEmbedder.modelPrefix.count))
             let configuration = OpenAICompatibleEmbedder.Configuration(baseURL: identity.revision, model: model, dimension: identity.dimension,
-                                                                       apiKey: environment["ENGRAM_OPENAI_API_KEY"] ?? environment["OPENAI_API_KEY"])
+                                                                       apiKey: apiKey(environment))
             return try OpenAICompatibleEmbedder(configuration, dimension: identity.dimension)
         }
         throw EngramError(.invalidConfiguration, "the collection's embedding model \(identity) is not available here")

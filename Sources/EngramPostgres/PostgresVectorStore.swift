@@ -88,25 +88,29 @@ public final class PostgresVectorStore: VectorStore, Sendable {
         }
     }
 
-    /// The name of a generation's vector index.
+    /// The name of a generation's vector index: this prefix, the collection id, `_g`, the generation.
+    var indexNamePrefix: String { "chunks_\(options.indexType.rawValue)_c" }
+
     func indexName(collectionID: Int64, generation: Int) -> String {
-        "chunks_\(options.indexType.rawValue)_c\(collectionID)_g\(generation)"
+        "\(indexNamePrefix)\(collectionID)_g\(generation)"
     }
 
     /// The vector index of a generation: absent, valid, or left invalid by an interrupted concurrent build.
     enum IndexState: Sendable { case absent, valid, invalid }
 
-    /// A scalar subquery: whether the generation's index is valid; NULL when it does not exist.
-    func indexValidity(_ b: inout BoundSQL, collectionID: Int64, generation: Int) -> String {
+    /// A scalar subquery: whether the index named by the SQL expression `name` is valid; NULL when it does
+    /// not exist.
+    func indexValidity(named name: String, _ b: inout BoundSQL) -> String {
         """
         (SELECT i.indisvalid FROM pg_index i JOIN pg_class x ON x.oid = i.indexrelid JOIN pg_namespace ns ON ns.oid = x.relnamespace
-         WHERE ns.nspname = \(b.bind(schema)) AND x.relname = \(b.bind(indexName(collectionID: collectionID, generation: generation))))
+         WHERE ns.nspname = \(b.bind(schema)) AND x.relname = \(name))
         """
     }
 
     func indexState(_ connection: PostgresConnection, collectionID: Int64, generation: Int) async throws -> IndexState {
         var b = BoundSQL()
-        let valid = try await rows(connection, "SELECT \(indexValidity(&b, collectionID: collectionID, generation: generation)) AS valid", b)[0]["valid"].decode(Bool?.self)
+        let name = b.bind(indexName(collectionID: collectionID, generation: generation))
+        let valid = try await rows(connection, "SELECT \(indexValidity(named: name, &b)) AS valid", b)[0]["valid"].decode(Bool?.self)
         return valid.map { $0 ? .valid : .invalid } ?? .absent
     }
 
@@ -310,9 +314,9 @@ public final class PostgresVectorStore: VectorStore, Sendable {
     /// The collection and, in the same round trip, the validity of its active generation's vector index.
     func requireCollectionAndIndex(_ connection: PostgresConnection, _ ref: CollectionRef) async throws -> CollectionRow {
         var b = BoundSQL()
+        let name = "\(b.bind(indexNamePrefix)) || c.id || '_g' || c.active_generation"
         let sql = """
-            SELECT c.*, (SELECT i.indisvalid FROM pg_index i JOIN pg_class x ON x.oid = i.indexrelid JOIN pg_namespace ns ON ns.oid = x.relnamespace
-                         WHERE ns.nspname = \(b.bind(schema)) AND x.relname = \(b.bind("chunks_\(options.indexType.rawValue)_c")) || c.id || '_g' || c.active_generation) AS index_valid
+            SELECT c.*, \(indexValidity(named: name, &b)) AS index_valid
             FROM (\(collectionColumns) WHERE tenant_id = \(b.bind(ref.tenant)) AND name = \(b.bind(ref.name))) c
             """
         guard let r = try await rows(connection, sql, b).first else { throw EngramError.collectionNotFound(ref) }
@@ -620,6 +624,21 @@ public final class PostgresVectorStore: VectorStore, Sendable {
 
     // MARK: Search
 
+    /// Rows with `id` and `score` columns as scored ids, in row order.
+    static func scored(_ rows: [PostgresRandomAccessRow]) throws -> [ScoredID] {
+        try rows.map { ScoredID(id: try $0["id"].decode(String.self), score: try $0["score"].decode(Double.self)) }
+    }
+
+    /// Runs `body` with the planner setting `setting` switched off (transaction-local), then back on.
+    /// On an error the transaction is rolled back, which restores the setting too.
+    func withPlanner<T>(_ connection: PostgresConnection, off setting: String, when condition: Bool = true, _ body: () async throws -> T) async throws -> T {
+        guard condition else { return try await body() }
+        _ = try await rows(connection, "SELECT set_config('\(setting)', 'off', true)")
+        let result = try await body()
+        _ = try await rows(connection, "SELECT set_config('\(setting)', 'on', true)")
+        return result
+    }
+
     /// The vector ranking, by the cheapest path that is still complete.
     ///
     /// When at most ``Options/exactThreshold`` chunks can match, they are ranked exactly (`exact-scan`).
@@ -647,10 +666,10 @@ public final class PostgresVectorStore: VectorStore, Sendable {
         let from = "FROM \(schema).chunks c WHERE c.collection_id = \(c.id) AND c.generation = \(c.info.generation) AND c.embedding IS NOT NULL AND \(filterSQL)"
         let threshold = options.exactThreshold
         func exact() async throws -> [ScoredID] {
-            _ = try await rows(connection, "SELECT set_config('enable_indexscan', 'off', true)")
-            let ranked = try await rows(connection, "SELECT c.id, (\(score("c")))::float8 AS score \(from) ORDER BY \(distance("c")), c.id COLLATE \"C\" LIMIT \(depth)", b)
-            _ = try await rows(connection, "SELECT set_config('enable_indexscan', 'on', true)")
-            return try ranked.map { ScoredID(id: try $0["id"].decode(String.self), score: try $0["score"].decode(Double.self)) }.sorted(by: ScoredID.ranksBefore)
+            let ranked = try await withPlanner(connection, off: "enable_indexscan") {
+                try await rows(connection, "SELECT c.id, (\(score("c")))::float8 AS score \(from) ORDER BY \(distance("c")), c.id COLLATE \"C\" LIMIT \(depth)", b)
+            }
+            return try Self.scored(ranked).sorted(by: ScoredID.ranksBefore)
         }
         // Under a filter, one round trip and one scan collect the rows that can match, up to the threshold;
         // when they are all there, they are ranked exactly at once (an unfiltered generation with an index
@@ -687,19 +706,15 @@ public final class PostgresVectorStore: VectorStore, Sendable {
         // iterative scan stops early), which would make this path exact but labelled approximate: the walk is
         // Engram's decision here, so sorting is switched off for this one statement, which leaves the
         // vector index as the only way to produce the order.
-        if filter != nil {
-            _ = try await rows(connection, "SELECT set_config('enable_sort', 'off', true)")
+        let approximate = try await withPlanner(connection, off: "enable_sort", when: filter != nil) {
+            try await rows(connection, prefetch ? """
+                SELECT r.score, \(Self.chunkColumns)
+                FROM (\(walk)) r
+                JOIN \(schema).chunks c ON c.collection_id = \(c.id) AND c.id = r.id
+                JOIN \(schema).documents d ON d.collection_id = c.collection_id AND d.id = c.document_id
+                """ : walk, b)
         }
-        let approximate = try await rows(connection, prefetch ? """
-            SELECT r.score, \(Self.chunkColumns)
-            FROM (\(walk)) r
-            JOIN \(schema).chunks c ON c.collection_id = \(c.id) AND c.id = r.id
-            JOIN \(schema).documents d ON d.collection_id = c.collection_id AND d.id = c.document_id
-            """ : walk, b)
-        if filter != nil {
-            _ = try await rows(connection, "SELECT set_config('enable_sort', 'on', true)")
-        }
-        var ranking = try approximate.map { ScoredID(id: try $0["id"].decode(String.self), score: try $0["score"].decode(Double.self)) }
+        var ranking = try Self.scored(approximate)
         let prefetched = prefetch ? try approximate.map(Self.storedChunk) : nil
         // relaxed_order may return rows slightly out of order: sort what came back.
         ranking.sort(by: ScoredID.ranksBefore)
@@ -753,7 +768,7 @@ public final class PostgresVectorStore: VectorStore, Sendable {
                 let filter = try request.filter.map { try PostgresFilterCompiler(column: "c.metadata").compile($0, into: &b) } ?? "true"
                 let from = "FROM \(self.schema).chunks c WHERE c.collection_id = \(b.bind(c.id)) AND c.generation = \(b.bind(c.info.generation)) AND c.text_search @@ \(query) AND \(filter)"
                 let rows = try await self.rows(connection, "SELECT c.id, ts_rank_cd(c.text_search, \(query))::float8 AS score \(from) ORDER BY score DESC, c.id COLLATE \"C\" LIMIT \(depth)", b)
-                keywordRanking = try rows.map { ScoredID(id: try $0["id"].decode(String.self), score: try $0["score"].decode(Double.self)) }
+                keywordRanking = try Self.scored(rows)
                 if request.mode == .keyword {
                     matched = try await self.rows(connection, "SELECT count(*) AS n \(from)", b)[0]["n"].decode(Int.self)
                 }
