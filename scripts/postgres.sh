@@ -34,6 +34,7 @@ PY
 print_env() {
     echo "export ENGRAM_POSTGRES_URL=postgres://engram_owner@127.0.0.1:$port/engram"
     echo "export ENGRAM_POSTGRES_APP_URL=postgres://engram_app@127.0.0.1:$port/engram"
+    echo "export ENGRAM_POSTGRES_LOG=$log"
 }
 
 start() {

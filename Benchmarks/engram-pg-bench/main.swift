@@ -4,13 +4,14 @@
 //      batch upsert vs psql `\copy` of the same rows into tables of the same shape vs
 //      langchain-postgres `PGVector.add_embeddings`;
 //   2. k=10 latency, unfiltered and with a 0.5% filter: Engram's round trip vs the same SQL through
-//      pgbench vs langchain-postgres, with how many results each returned and whether they equal the
+//      pgbench (Engram's own statements, captured from the server log; and the bare ranking statement
+//      alone) vs langchain-postgres, with how many results each returned and whether they equal the
 //      exact answer;
 //   3. recall@10 of the HNSW path against the exact scan over the queries;
 //   4. row-level security overhead: the same query through pgbench as the application role (policies
 //      apply) and as a superuser (they do not).
 //
-// Usage: engram-pg-bench SQLITE_STORE WORK_DIR   (environment: ENGRAM_POSTGRES_URL, PSQL_BIN_DIR,
+// Usage: engram-pg-bench SQLITE_STORE WORK_DIR   (environment: ENGRAM_POSTGRES_URL, ENGRAM_POSTGRES_LOG, PSQL_BIN_DIR,
 //        LANGCHAIN_PYTHON; ENGRAM_BENCH_CHUNKS, ENGRAM_BENCH_QUERIES)
 import EngramCore
 import EngramEmbeddings
@@ -308,16 +309,39 @@ for (i, q) in queries.enumerated() {
 let recall = recallSum / Double(queries.count)
 let filteredFull = filtered.ids.filter { $0.count == 10 }.count
 
-// MARK: The same SQL through pgbench (one script per query), as the application role and as a superuser.
+// MARK: The same SQL through pgbench, one script per query (pgbench takes at most 128 scripts: the first 128
+// queries, each run about three times).
 
-func vectorLiteral(_ v: [Float]) -> String { "'[" + v.map { "\($0)" }.joined(separator: ",") + "]'::vector(384)" }
-@MainActor func pgbenchRun(user: String, filtered: Bool) throws -> (p50: Double, p95: Double) {
-    let dir = work + "/pgbench-\(user)-\(filtered ? "filtered" : "plain")"
+@MainActor func pgbenchRun(_ name: String, user: String, scripts: [String]) throws -> (p50: Double, p95: Double) {
+    let dir = work + "/pgbench-\(name)-\(user)"
     try? FileManager.default.removeItem(atPath: dir)
     try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-    var scripts: [String] = []
-    // pgbench takes at most 128 scripts: the first 128 queries, each run about three times.
-    for (i, q) in queries.prefix(128).enumerated() {
+    var arguments: [String] = []
+    for (i, script) in scripts.prefix(128).enumerated() {
+        let path = dir + "/q\(i).sql"
+        try script.write(toFile: path, atomically: false, encoding: .utf8)
+        arguments += ["-f", path]
+    }
+    // The scripts must return real rows for that role (a tenant setting lost between statements would
+    // make row-level security hide everything, and an empty answer is fast): check the first one.
+    let check = try run(psql, ["-h", host, "-p", port, "-U", user, "-d", database, "-v", "ON_ERROR_STOP=1", "-qtA", "-f", dir + "/q0.sql"])
+    let returned = check.split(separator: "\n").filter { $0.hasPrefix("chk_") || $0.contains("|chk_") }.count
+    guard returned >= 10 else { fail("pgbench script \(name) for \(user) returns \(returned) chunk rows, fewer than 10:\n\(check.prefix(500))") }
+    try run(pgbench, ["-h", host, "-p", port, "-U", user, "-n", "-c", "1", "-t", "\(min(scripts.count, 128) * 3)", "-l", "--log-prefix=\(dir)/log"] + arguments + [database])
+    var latencies: [Double] = []
+    for file in try FileManager.default.contentsOfDirectory(atPath: dir) where file.hasPrefix("log") {
+        for line in try String(contentsOfFile: dir + "/" + file, encoding: .utf8).split(separator: "\n") {
+            let fields = line.split(separator: " ")
+            if fields.count >= 3, let us = Double(fields[2]) { latencies.append(us / 1000) }
+        }
+    }
+    return (percentile(latencies, 50), percentile(latencies, 95))
+}
+
+// The bare ranking statement of each query, with the transaction and settings around it, written here.
+func vectorLiteral(_ v: [Float]) -> String { "'[" + v.map { "\($0)" }.joined(separator: ",") + "]'::vector(384)" }
+@MainActor func bareScripts(filtered: Bool) -> [String] {
+    queries.prefix(128).map { q in
         let distance = "(c.embedding::vector(384) <=> \(vectorLiteral(q)))"
         let from = "FROM \(schema).chunks c WHERE c.collection_id = \(collectionID) AND c.generation = 1 AND c.embedding IS NOT NULL"
         let body: String
@@ -332,28 +356,82 @@ func vectorLiteral(_ v: [Float]) -> String { "'[" + v.map { "\($0)" }.joined(sep
                 SELECT c.id, (1 - \(distance))::float8 AS score \(from) ORDER BY \(distance) LIMIT 10;
                 """
         }
-        let path = dir + "/q\(i).sql"
-        try ("BEGIN;\n" + body + "\nCOMMIT;\n").write(toFile: path, atomically: false, encoding: .utf8)
-        scripts += ["-f", path]
+        return "BEGIN;\n" + body + "\nCOMMIT;\n"
     }
-    // The scripts must return real rows for that role (a tenant setting lost between statements would
-    // make row-level security hide everything, and an empty answer is fast): check the first one.
-    let check = try run(psql, ["-h", host, "-p", port, "-U", user, "-d", database, "-v", "ON_ERROR_STOP=1", "-qtA", "-f", dir + "/q0.sql"])
-    let returned = check.split(separator: "\n").filter { $0.hasPrefix("chk_") }.count
-    guard returned == 10 else { fail("pgbench script for \(user) returns \(returned) rows, not 10:\n\(check.prefix(500))") }
-    try run(pgbench, ["-h", host, "-p", port, "-U", user, "-n", "-c", "1", "-t", "\(min(queries.count, 128) * 3)", "-l", "--log-prefix=\(dir)/log"] + scripts + [database])
-    var latencies: [Double] = []
-    for file in try FileManager.default.contentsOfDirectory(atPath: dir) where file.hasPrefix("log") {
-        for line in try String(contentsOfFile: dir + "/" + file, encoding: .utf8).split(separator: "\n") {
-            let fields = line.split(separator: " ")
-            if fields.count >= 3, let us = Double(fields[2]) { latencies.append(us / 1000) }
+}
+
+// Engram's own statements: captured from the server log (log_statement = all, set for the owner role only
+// while a separate client runs the first 128 queries), every statement of each search transaction, with
+// the logged parameter values written in as literals. So pgbench runs exactly what Engram sent, less the
+// binary parameter encoding.
+guard let logPath = env["ENGRAM_POSTGRES_LOG"] else { fail("ENGRAM_POSTGRES_LOG (from scripts/postgres.sh env) is not set") }
+@MainActor func startCapture() throws -> Int {
+    try psqlRun("ALTER ROLE \(ownerConfig.username) SET log_statement = 'all'", user: "postgres")
+    return (try FileManager.default.attributesOfItem(atPath: logPath)[.size] as? Int) ?? 0
+}
+@MainActor func capturedScripts(since start: Int) throws -> [String] {
+    try psqlRun("ALTER ROLE \(ownerConfig.username) RESET log_statement", user: "postgres")
+    let handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: logPath))
+    try handle.seek(toOffset: UInt64(start))
+    let text = String(decoding: try handle.readToEnd() ?? Data(), as: UTF8.self)
+    // Entries start with the default prefix "%m [%p] "; a statement's own line breaks continue an entry.
+    let head = try Regex(#"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+ \S+ \[(\d+)\] (\w+):  "#, as: (Substring, Substring, Substring).self)
+    let parameter = try Regex(#"\$(\d+) = ('(?:[^']|'')*'|NULL)"#, as: (Substring, Substring, Substring).self)
+    var entries: [(pid: String, level: String, text: String)] = []
+    for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+        if let m = line.prefixMatch(of: head) {
+            entries.append((String(m.1), String(m.2), String(line[m.range.upperBound...])))
+        } else if !entries.isEmpty {
+            entries[entries.count - 1].text += "\n" + line
         }
     }
-    return (percentile(latencies, 50), percentile(latencies, 95))
+    var open: [String: [String]] = [:]
+    var scripts: [String] = []
+    for (index, entry) in entries.enumerated() where entry.level == "LOG" {
+        guard let colon = entry.text.range(of: ": "), entry.text.hasPrefix("execute ") || entry.text.hasPrefix("statement: ") else { continue }
+        var sql = String(entry.text[colon.upperBound...])
+        if index + 1 < entries.count, entries[index + 1].pid == entry.pid, entries[index + 1].level == "DETAIL", entries[index + 1].text.lowercased().hasPrefix("parameters: ") {
+            var values: [(Int, String)] = []
+            for m in entries[index + 1].text.matches(of: parameter) { values.append((Int(m.1)!, String(m.2))) }
+            for (n, value) in values.sorted(by: { $0.0 > $1.0 }) { sql = sql.replacingOccurrences(of: "$\(n)", with: value) }
+        }
+        if sql == "BEGIN" { open[entry.pid] = [] }
+        guard var statements = open[entry.pid] else { continue }
+        statements.append(sql)
+        if sql == "COMMIT" {
+            open[entry.pid] = nil
+            if statements.contains(where: { $0.contains("ORDER BY") }) { scripts.append(statements.joined(separator: ";\n") + ";\n") }
+        } else {
+            open[entry.pid] = statements
+        }
+    }
+    guard scripts.count >= min(queries.count, 128) else { fail("captured \(scripts.count) search transactions from \(logPath), expected \(min(queries.count, 128))") }
+    return Array(scripts.prefix(128))
 }
-let benchApp = try pgbenchRun(user: "engram_app", filtered: false)
-let benchSuper = try pgbenchRun(user: "postgres", filtered: false)
-let benchAppFiltered = try pgbenchRun(user: "engram_app", filtered: true)
+var engramPlain: [String] = [], engramFiltered: [String] = []
+for filtered in [false, true] {
+    let start = try startCapture()
+    do {
+        try await ownerConfig.withClient { client in
+            let store = try PostgresVectorStore(client: client, schema: schema)
+            // One more search than scripts: a read's COMMIT is not waited for, so the last one may still be
+            // in flight when the client shuts down.
+            for q in queries.prefix(128) + queries.prefix(1) {
+                _ = try await store.search(SearchRequest(mode: .vector, vector: q, vectorIdentity: identity, filter: filtered ? filter : nil, k: 10), in: ref)
+            }
+        }
+    } catch {
+        _ = try? psqlRun("ALTER ROLE \(ownerConfig.username) RESET log_statement", user: "postgres")
+        throw error
+    }
+    let scripts = try capturedScripts(since: start)
+    if filtered { engramFiltered = scripts } else { engramPlain = scripts }
+}
+let benchEngram = try pgbenchRun("engram-plain", user: ownerConfig.username, scripts: engramPlain)
+let benchEngramFiltered = try pgbenchRun("engram-filtered", user: ownerConfig.username, scripts: engramFiltered)
+let benchApp = try pgbenchRun("bare-plain", user: "engram_app", scripts: bareScripts(filtered: false))
+let benchSuper = try pgbenchRun("bare-plain", user: "postgres", scripts: bareScripts(filtered: false))
+let benchAppFiltered = try pgbenchRun("bare-filtered", user: "engram_app", scripts: bareScripts(filtered: true))
 
 // MARK: langchain-postgres, on the same rows and queries.
 
@@ -397,9 +475,11 @@ if let t = langchain["index_seconds"] { say("langchain table HNSW build (same pa
 say("")
 say("k=10 queries (\(queries.count) each); filter bucket == \"b7\" matches \(filterRows) chunks (\(fmt(100 * Double(filterRows) / Double(chunkTotal), 2))%)")
 say("engram vector, unfiltered      p50 \(fmt(approximate.p50, 2)) ms  p95 \(fmt(approximate.p95, 2)) ms   path \(approximate.path)")
-say("pgbench same SQL (app role)    p50 \(fmt(benchApp.p50, 2)) ms  p95 \(fmt(benchApp.p95, 2)) ms   -> engram = \(fmt(approximate.p50 / benchApp.p50, 2)) x")
+say("pgbench, Engram's statements   p50 \(fmt(benchEngram.p50, 2)) ms  p95 \(fmt(benchEngram.p95, 2)) ms   -> engram = \(fmt(approximate.p50 / benchEngram.p50, 2)) x")
+say("pgbench, bare ranking (app)    p50 \(fmt(benchApp.p50, 2)) ms  p95 \(fmt(benchApp.p95, 2)) ms   -> engram = \(fmt(approximate.p50 / benchApp.p50, 2)) x")
 say("engram vector, 0.5% filter     p50 \(fmt(filtered.p50, 2)) ms  p95 \(fmt(filtered.p95, 2)) ms   path \(filtered.path); \(filteredFull)/\(queries.count) queries returned 10, \(filteredEqual)/\(queries.count) equal to the exact answer")
-say("pgbench same SQL (app role)    p50 \(fmt(benchAppFiltered.p50, 2)) ms  p95 \(fmt(benchAppFiltered.p95, 2)) ms   -> engram = \(fmt(filtered.p50 / benchAppFiltered.p50, 2)) x")
+say("pgbench, Engram's statements   p50 \(fmt(benchEngramFiltered.p50, 2)) ms  p95 \(fmt(benchEngramFiltered.p95, 2)) ms   -> engram = \(fmt(filtered.p50 / benchEngramFiltered.p50, 2)) x")
+say("pgbench, bare exact rank (app) p50 \(fmt(benchAppFiltered.p50, 2)) ms  p95 \(fmt(benchAppFiltered.p95, 2)) ms   -> engram = \(fmt(filtered.p50 / benchAppFiltered.p50, 2)) x")
 if let p50 = langchain["plain_p50"], let p95 = langchain["plain_p95"], let fp50 = langchain["filtered_p50"], let fp95 = langchain["filtered_p95"], let avg = langchain["filtered_avg_results"], let full = langchain["filtered_full"] {
     say("langchain unfiltered (HNSW)    p50 \(fmt(p50, 2)) ms  p95 \(fmt(p95, 2)) ms")
     say("langchain 0.5% filter (HNSW)   p50 \(fmt(fp50, 2)) ms  p95 \(fmt(fp95, 2)) ms   average \(fmt(avg, 2)) results; \(Int(full))/\(queries.count) queries returned 10")

@@ -5,7 +5,7 @@ import PostgresNIO
 
 /// Where and how to reach PostgreSQL, parsed from a `postgres://` URL.
 ///
-/// `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?sslmode=disable|prefer|require&pool_size=N&statement_timeout_ms=N&connect_timeout_ms=N&schema=NAME&index=hnsw|ivfflat&hnsw_m=N&hnsw_ef_construction=N&hnsw_ef_search=N&ivfflat_lists=N&ivfflat_probes=N&max_scan_tuples=N&exact_threshold=N&index_build_memory_mb=N&text_search_config=NAME]`
+/// `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?sslmode=disable|prefer|require&pool_size=N&min_connections=N&keepalive_s=N&statement_timeout_ms=N&connect_timeout_ms=N&schema=NAME&index=hnsw|ivfflat&hnsw_m=N&hnsw_ef_construction=N&hnsw_ef_search=N&ivfflat_lists=N&ivfflat_probes=N&max_scan_tuples=N&exact_threshold=N&index_build_memory_mb=N&text_search_config=NAME]`
 public struct PostgresStoreConfiguration: Sendable {
     public var host: String
     public var port: Int
@@ -15,6 +15,15 @@ public struct PostgresStoreConfiguration: Sendable {
     /// `disable` (default for loopback hosts), `prefer` (default otherwise) or `require`.
     public var sslMode: String
     public var poolSize: Int
+    /// Connections kept open even when idle (default 1). The pool opens them at start and never times
+    /// them out; the others close after a minute of idleness.
+    public var minimumConnections: Int
+    /// Seconds between keep-alive queries on an idle connection; 0 (the default): none. Each time a
+    /// connection goes back to the pool, postgres-nio schedules its keep-alive on a new task and cancels
+    /// it at the next lease, which costs about 0.4 ms per operation on a 2-core machine. Without it, a
+    /// connection a firewall dropped while idle is found out at its next use: reads are retried on a new
+    /// connection, writes fail with the error and can be repeated.
+    public var keepAliveSeconds: Int
     /// Per-statement limit in milliseconds (0: none).
     public var statementTimeoutMilliseconds: Int
     public var connectTimeoutMilliseconds: Int
@@ -58,6 +67,8 @@ public struct PostgresStoreConfiguration: Sendable {
             return n
         }
         poolSize = try number("pool_size", default: 10, range: 1...1000)
+        minimumConnections = try number("min_connections", default: 1, range: 0...poolSize)
+        keepAliveSeconds = try number("keepalive_s", default: 0, range: 0...86_400)
         statementTimeoutMilliseconds = try number("statement_timeout_ms", default: 0, range: 0...86_400_000)
         connectTimeoutMilliseconds = try number("connect_timeout_ms", default: 10_000, range: 1...600_000)
         schema = query["schema"] ?? "engram"
@@ -107,6 +118,8 @@ public struct PostgresStoreConfiguration: Sendable {
         }
         var config = PostgresClient.Configuration(host: host, port: port, username: username, password: password, database: database, tls: tls)
         config.options.maximumConnections = poolSize
+        config.options.minimumConnections = minimumConnections
+        config.options.keepAliveBehavior = keepAliveSeconds > 0 ? .init(frequency: .seconds(Int64(keepAliveSeconds))) : nil
         config.options.connectTimeout = .milliseconds(Int64(connectTimeoutMilliseconds))
         if statementTimeoutMilliseconds > 0 {
             config.options.additionalStartupParameters = [("statement_timeout", "\(statementTimeoutMilliseconds)")]

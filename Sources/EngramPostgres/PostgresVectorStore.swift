@@ -99,12 +99,9 @@ public final class PostgresVectorStore: VectorStore, Sendable {
     enum IndexState: Sendable { case absent, valid, invalid }
 
     /// A scalar subquery: whether the index named by the SQL expression `name` is valid; NULL when it does
-    /// not exist.
+    /// not exist. (`to_regclass` is a cache lookup: joining the catalogs by name cost ten times as much to plan.)
     func indexValidity(named name: String, _ b: inout BoundSQL) -> String {
-        """
-        (SELECT i.indisvalid FROM pg_index i JOIN pg_class x ON x.oid = i.indexrelid JOIN pg_namespace ns ON ns.oid = x.relnamespace
-         WHERE ns.nspname = \(b.bind(schema)) AND x.relname = \(name))
-        """
+        "(SELECT i.indisvalid FROM pg_catalog.pg_index i WHERE i.indexrelid = to_regclass(format('%I.%I', \(b.bind(schema))::text, \(name))))"
     }
 
     func indexState(_ connection: PostgresConnection, collectionID: Int64, generation: Int) async throws -> IndexState {
@@ -131,7 +128,7 @@ public final class PostgresVectorStore: VectorStore, Sendable {
         let (c, rowsNow, state) = try await reading(ref.tenant) { connection in
             let c = try await self.requireCollection(connection, ref)
             var b = BoundSQL()
-            let n = try await self.rows(connection, """
+            let n = try await rows(connection, """
                 SELECT count(*) AS n FROM \(self.schema).chunks
                 WHERE collection_id = \(b.bind(c.id)) AND generation = \(b.bind(c.info.generation)) AND embedding IS NOT NULL
                 """, b)[0]["n"].decode(Int.self)
@@ -154,20 +151,20 @@ public final class PostgresVectorStore: VectorStore, Sendable {
         do {
             try await client.withConnection { connection in
                 // A session setting on a pooled connection: reset on every way out.
-                _ = try await self.rows(connection, "SET maintenance_work_mem = '\(self.options.indexBuildMemoryMB)MB'")
+                _ = try await rows(connection, "SET maintenance_work_mem = '\(self.options.indexBuildMemoryMB)MB'")
                 do {
                     if state == .invalid {
-                        _ = try await self.rows(connection, "DROP INDEX CONCURRENTLY IF EXISTS \(self.schema).\(name)")
+                        _ = try await rows(connection, "DROP INDEX CONCURRENTLY IF EXISTS \(self.schema).\(name)")
                     }
-                    _ = try await self.rows(connection, """
+                    _ = try await rows(connection, """
                         CREATE INDEX CONCURRENTLY IF NOT EXISTS \(name) ON \(self.schema).chunks USING \(method)
                         WHERE collection_id = \(c.id) AND generation = \(c.info.generation)
                         """)
                 } catch {
-                    _ = try? await self.rows(connection, "RESET maintenance_work_mem")
+                    _ = try? await rows(connection, "RESET maintenance_work_mem")
                     throw error
                 }
-                _ = try await self.rows(connection, "RESET maintenance_work_mem")
+                _ = try await rows(connection, "RESET maintenance_work_mem")
             }
         } catch {
             let e = PostgresStoreConfiguration.describe(error)
@@ -185,7 +182,7 @@ public final class PostgresVectorStore: VectorStore, Sendable {
         if let t = cachedTypes.withLock({ $0 }) { return t }
         do {
             let r = try await client.withConnection { connection in
-                try await self.rows(connection, "SELECT oid::int8 AS oid, typarray::int8 AS arr FROM pg_type WHERE oid = 'vector'::regtype")
+                try await rows(connection, "SELECT oid::int8 AS oid, typarray::int8 AS arr FROM pg_type WHERE oid = 'vector'::regtype")
             }
             guard let row = r.first else { throw EngramError(.storageFailure, "the pgvector type 'vector' is missing") }
             let t = PGVectorTypes(vector: PostgresDataType(UInt32(try row["oid"].decode(Int64.self))), array: PostgresDataType(UInt32(try row["arr"].decode(Int64.self))))
@@ -208,14 +205,12 @@ public final class PostgresVectorStore: VectorStore, Sendable {
     }
 
     /// A transaction whose first statement sets `engram.tenant_id` and any `settings` (all transaction-local).
-    func transaction<T: Sendable>(_ tenant: String, settings: [(String, String)] = [], _ body: @Sendable (PostgresConnection) async throws -> T) async throws -> T {
-        try await client.withCheckedTransaction(logger: logger) { connection in
-            var b = BoundSQL()
-            var calls = ["set_config('engram.tenant_id', \(b.bind(tenant)), true)"]
-            for (name, value) in settings { calls.append("set_config(\(b.bind(name)), \(b.bind(value)), true)") }
-            _ = try await self.rows(connection, "SELECT " + calls.joined(separator: ", "), b)
-            return try await body(connection)
-        }
+    func transaction<T: Sendable>(_ tenant: String, settings: [(String, String)] = [], readOnly: Bool = false, _ body: @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        var b = BoundSQL()
+        var calls = ["set_config('engram.tenant_id', \(b.bind(tenant)), true)"]
+        for (name, value) in settings { calls.append("set_config(\(b.bind(name)), \(b.bind(value)), true)") }
+        return try await client.withCheckedTransaction(logger: logger, setup: PostgresQuery(unsafeSQL: "SELECT " + calls.joined(separator: ", "), binds: b.bindings),
+                                                       awaitCommit: !readOnly, body)
     }
 
     /// Delays before the second and third attempt of a read.
@@ -229,7 +224,7 @@ public final class PostgresVectorStore: VectorStore, Sendable {
         var attempt = 0
         while true {
             do {
-                return try await transaction(tenant, settings: settings, body)
+                return try await transaction(tenant, settings: settings, readOnly: true, body)
             } catch {
                 guard attempt < Self.readRetryDelays.count, Self.isTransient(error) else {
                     throw PostgresStoreConfiguration.describe(error)
@@ -263,14 +258,13 @@ public final class PostgresVectorStore: VectorStore, Sendable {
         (unwrapped(error) as? PSQLError)?.serverInfo?[.sqlState]
     }
 
+    /// Runs a statement and returns all its rows. They are collected on the connection's event loop and
+    /// handed over once: reading them as an async sequence costs a second wait per statement.
     func rows(_ connection: PostgresConnection, _ sql: String, _ bound: BoundSQL = BoundSQL()) async throws -> [PostgresRandomAccessRow] {
-        let sequence = try await connection.checkedQuery(PostgresQuery(unsafeSQL: sql, binds: bound.bindings), logger: logger)
-        var out: [PostgresRandomAccessRow] = []
-        for try await row in sequence { out.append(row.makeRandomAccess()) }
-        return out
+        try await connection.enqueue(PostgresQuery(unsafeSQL: sql, binds: bound.bindings), logger: logger).get().rows.map { $0.makeRandomAccess() }
     }
 
-    struct CollectionRow: Sendable {
+    struct CollectionRow: Sendable, Equatable {
         var id: Int64
         var info: CollectionInfo
         var textSearchConfig: String
@@ -311,18 +305,71 @@ public final class PostgresVectorStore: VectorStore, Sendable {
         return c
     }
 
-    /// The collection and, in the same round trip, the validity of its active generation's vector index.
-    func requireCollectionAndIndex(_ connection: PostgresConnection, _ ref: CollectionRef) async throws -> CollectionRow {
+    /// The statement reading the collection and, in the same round trip, the validity of its active
+    /// generation's vector index.
+    func collectionAndIndexQuery(_ ref: CollectionRef) -> PostgresQuery {
         var b = BoundSQL()
         let name = "\(b.bind(indexNamePrefix)) || c.id || '_g' || c.active_generation"
         let sql = """
             SELECT c.*, \(indexValidity(named: name, &b)) AS index_valid
             FROM (\(collectionColumns) WHERE tenant_id = \(b.bind(ref.tenant)) AND name = \(b.bind(ref.name))) c
             """
-        guard let r = try await rows(connection, sql, b).first else { throw EngramError.collectionNotFound(ref) }
-        var c = try Self.collectionRow(r)
+        return PostgresQuery(unsafeSQL: sql, binds: b.bindings)
+    }
+
+    static func collectionAndIndex(_ r: PostgresRandomAccessRow) throws -> CollectionRow {
+        var c = try collectionRow(r)
         c.indexValid = try r["index_valid"].decode(Bool?.self)
         return c
+    }
+
+    /// The collection and the validity of its index (``collectionAndIndexQuery(_:)``), remembered for the
+    /// next search of it (see ``speculating(_:_:_:_:)``).
+    func requireCollectionAndIndex(_ connection: PostgresConnection, _ ref: CollectionRef) async throws -> CollectionRow {
+        let result = try await connection.enqueue(collectionAndIndexQuery(ref), logger: logger).get()
+        let row = try result.rows.first.map { try Self.collectionAndIndex($0.makeRandomAccess()) }
+        remember(ref, row)
+        guard let row else { throw EngramError.collectionNotFound(ref) }
+        return row
+    }
+
+    /// Collection rows searched before, by tenant and name: a search of one of them runs its statements
+    /// at once instead of first waiting for the collection row (see ``speculating(_:_:_:_:)``).
+    let rememberedCollections = Mutex<[CollectionRef: CollectionRow]>([:])
+    static let rememberedCollectionLimit = 10_000
+
+    func remember(_ ref: CollectionRef, _ row: CollectionRow?) {
+        rememberedCollections.withLock { known in
+            if let row {
+                if known.count >= Self.rememberedCollectionLimit, known[ref] == nil { known.removeAll(keepingCapacity: true) }
+                known[ref] = row
+            } else {
+                known[ref] = nil
+            }
+        }
+    }
+
+    /// Runs `body` with the collection row remembered from an earlier search, and checks it against the
+    /// current row, which the same transaction reads in a statement written just before `body`'s first
+    /// one (so the check costs the caller no wait of its own). The answer stands only when the two rows
+    /// are equal (same collection id, generation, embedding identity and index validity); otherwise the
+    /// current row is remembered and nil is returned, and the caller runs again without guessing. A
+    /// failure of `body` is reported only when the guess was right: a stale guess can fail for reasons
+    /// of its own (a dimension that changed, a generation that is gone).
+    ///
+    /// Row-level security applies to both statements, so a wrong guess can never read another tenant's rows.
+    func speculating<T: Sendable>(_ connection: PostgresConnection, _ ref: CollectionRef, _ guess: CollectionRow,
+                                  _ body: (CollectionRow) async throws -> T) async throws -> T? {
+        let current = connection.enqueueKept(collectionAndIndexQuery(ref), logger: logger)
+        let outcome: Result<T, any Error>
+        do { outcome = .success(try await body(guess)) } catch { outcome = .failure(error) }
+        // A failed lookup aborts the transaction and fails `body`'s statements: its error is the cause.
+        let row = try await current.get().rows.first.map { try Self.collectionAndIndex($0.makeRandomAccess()) }
+        guard row == guess else {
+            remember(ref, row)
+            return nil
+        }
+        return try outcome.get()
     }
 
     // Vectors travel as binary float4[] parameters and results (pgvector casts real[] to and from vector),
@@ -342,7 +389,7 @@ public final class PostgresVectorStore: VectorStore, Sendable {
                 ON CONFLICT (tenant_id, name) DO NOTHING
                 RETURNING id
                 """
-            _ = try await self.rows(connection, sql, b)
+            _ = try await rows(connection, sql, b)
             let c = try await self.requireCollection(connection, ref)
             guard c.info.identity == identity else {
                 throw EngramError.collectionExists(ref, existing: c.info.identity, requested: identity)
@@ -359,14 +406,14 @@ public final class PostgresVectorStore: VectorStore, Sendable {
         try await reading(tenant) { connection in
             var b = BoundSQL()
             let sql = "\(self.collectionColumns) WHERE tenant_id = \(b.bind(tenant)) ORDER BY name COLLATE \"C\""
-            return try await self.rows(connection, sql, b).map { try Self.collectionRow($0).info }
+            return try await rows(connection, sql, b).map { try Self.collectionRow($0).info }
         }
     }
 
     public func deleteCollection(_ ref: CollectionRef) async throws -> Bool {
         try await inTenant(ref.tenant) { connection in
             var b = BoundSQL()
-            let deleted = try await self.rows(connection, "DELETE FROM \(self.schema).collections WHERE tenant_id = \(b.bind(ref.tenant)) AND name = \(b.bind(ref.name)) RETURNING id", b)
+            let deleted = try await rows(connection, "DELETE FROM \(self.schema).collections WHERE tenant_id = \(b.bind(ref.tenant)) AND name = \(b.bind(ref.name)) RETURNING id", b)
             return !deleted.isEmpty
         }
     }
@@ -531,7 +578,7 @@ public final class PostgresVectorStore: VectorStore, Sendable {
         try await inTenant(ref.tenant) { connection in
             let c = try await self.requireCollection(connection, ref)
             var b = BoundSQL()
-            return !(try await self.rows(connection, "DELETE FROM \(self.schema).documents WHERE collection_id = \(b.bind(c.id)) AND id = \(b.bind(id)) RETURNING id", b)).isEmpty
+            return !(try await rows(connection, "DELETE FROM \(self.schema).documents WHERE collection_id = \(b.bind(c.id)) AND id = \(b.bind(id)) RETURNING id", b)).isEmpty
         }
     }
 
@@ -550,7 +597,7 @@ public final class PostgresVectorStore: VectorStore, Sendable {
         try await reading(ref.tenant) { connection in
             let c = try await self.requireCollection(connection, ref)
             var b = BoundSQL()
-            return try await self.rows(connection, "SELECT \(Self.documentColumns) FROM \(self.schema).documents WHERE collection_id = \(b.bind(c.id)) ORDER BY source_uri COLLATE \"C\"", b).map(Self.documentInfo)
+            return try await rows(connection, "SELECT \(Self.documentColumns) FROM \(self.schema).documents WHERE collection_id = \(b.bind(c.id)) ORDER BY source_uri COLLATE \"C\"", b).map(Self.documentInfo)
         }
     }
 
@@ -558,7 +605,7 @@ public final class PostgresVectorStore: VectorStore, Sendable {
         try await reading(ref.tenant) { connection -> (info: DocumentInfo, text: String)? in
             let c = try await self.requireCollection(connection, ref)
             var b = BoundSQL()
-            guard let r = try await self.rows(connection, "SELECT \(Self.documentColumns), text FROM \(self.schema).documents WHERE collection_id = \(b.bind(c.id)) AND id = \(b.bind(id))", b).first else {
+            guard let r = try await rows(connection, "SELECT \(Self.documentColumns), text FROM \(self.schema).documents WHERE collection_id = \(b.bind(c.id)) AND id = \(b.bind(id))", b).first else {
                 return nil
             }
             return (try Self.documentInfo(r), try r["text"].decode(String.self))
@@ -603,7 +650,7 @@ public final class PostgresVectorStore: VectorStore, Sendable {
     public func chunks(ids: [String], in ref: CollectionRef) async throws -> [StoredChunk] {
         try await reading(ref.tenant) { connection in
             let c = try await self.requireCollection(connection, ref)
-            return try await self.fetchChunks(connection, collectionID: c.id, ids: ids)
+            return try await fetchChunks(connection, collectionID: c.id, ids: ids)
         }
     }
 
@@ -612,7 +659,7 @@ public final class PostgresVectorStore: VectorStore, Sendable {
             let c = try await self.requireCollection(connection, ref)
             var b = BoundSQL()
             let id = b.bind(c.id)
-            let r = try await self.rows(connection, """
+            let r = try await rows(connection, """
                 SELECT (SELECT count(*) FROM \(self.schema).documents WHERE collection_id = \(id)) AS documents,
                        count(*) AS chunks, count(embedding) AS embedded, coalesce(sum(octet_length(text)), 0) AS bytes
                 FROM \(self.schema).chunks WHERE collection_id = \(id)
@@ -744,47 +791,58 @@ public final class PostgresVectorStore: VectorStore, Sendable {
     public func search(_ request: SearchRequest, in ref: CollectionRef) async throws -> SearchResponse {
         let types = try await vectorTypes()
         let depth = request.mode == .hybrid ? request.effectiveHybridDepth : request.k
-        return try await reading(ref.tenant, settings: request.mode == .keyword ? [] : searchSettings(depth: depth)) { connection in
-            let c = try await self.requireCollectionAndIndex(connection, ref)
-            try request.validate(against: c.info.identity)
-            var vectorRanking: [ScoredID]?
-            var keywordRanking: [ScoredID]?
-            var prefetched: [StoredChunk]?
-            var matched = 0
-            var vectorPath = "exact-scan"
-            var exhaustive = true
-            if request.mode != .keyword, let q = request.vector {
-                let result = try await self.vectorRanking(connection, c, query: q, filter: request.filter, depth: depth, types: types, prefetch: request.mode == .vector)
-                prefetched = result.chunks
-                vectorRanking = result.ranking
-                matched = result.matched
-                vectorPath = result.path
-                exhaustive = result.exhaustive
+        let settings = request.mode == .keyword ? [] : searchSettings(depth: depth)
+        if let guess = rememberedCollections.withLock({ $0[ref] }) {
+            let answer = try await reading(ref.tenant, settings: settings) { connection in
+                try await self.speculating(connection, ref, guess) { c in try await self.search(request, connection, c, depth: depth, types: types) }
             }
-            if request.mode != .vector, let text = request.text {
-                var b = BoundSQL()
-                let terms = KeywordTokenizer.queryTerms(text).joined(separator: " | ")
-                let query = "to_tsquery(\(b.bind(c.textSearchConfig))::regconfig, \(b.bind(terms)))"
-                let filter = try request.filter.map { try PostgresFilterCompiler(column: "c.metadata").compile($0, into: &b) } ?? "true"
-                let from = "FROM \(self.schema).chunks c WHERE c.collection_id = \(b.bind(c.id)) AND c.generation = \(b.bind(c.info.generation)) AND c.text_search @@ \(query) AND \(filter)"
-                let rows = try await self.rows(connection, "SELECT c.id, ts_rank_cd(c.text_search, \(query))::float8 AS score \(from) ORDER BY score DESC, c.id COLLATE \"C\" LIMIT \(depth)", b)
-                keywordRanking = try Self.scored(rows)
-                if request.mode == .keyword {
-                    matched = try await self.rows(connection, "SELECT count(*) AS n \(from)", b)[0]["n"].decode(Int.self)
-                }
-            }
-            let ranked = SearchAssembly.rank(mode: request.mode, vector: vectorRanking, keyword: keywordRanking, k: request.k, fusionK: request.fusionK)
-            let chunks: [StoredChunk]
-            if let prefetched {
-                let byID = Dictionary(prefetched.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
-                chunks = ranked.compactMap { byID[$0.id] }
-            } else {
-                chunks = try await self.fetchChunks(connection, collectionID: c.id, ids: ranked.map(\.id))
-            }
-            return SearchResponse(
-                hits: SearchAssembly.hits(ranked, chunks: chunks),
-                path: SearchAssembly.path(mode: request.mode, vectorPath: vectorPath, keywordPath: "ts_rank_cd"),
-                exhaustive: exhaustive, matched: matched)
+            if let answer { return answer }
         }
+        return try await reading(ref.tenant, settings: settings) { connection in
+            let c = try await self.requireCollectionAndIndex(connection, ref)
+            return try await self.search(request, connection, c, depth: depth, types: types)
+        }
+    }
+
+    func search(_ request: SearchRequest, _ connection: PostgresConnection, _ c: CollectionRow, depth: Int, types: PGVectorTypes) async throws -> SearchResponse {
+        try request.validate(against: c.info.identity)
+        var vectorRanking: [ScoredID]?
+        var keywordRanking: [ScoredID]?
+        var prefetched: [StoredChunk]?
+        var matched = 0
+        var vectorPath = "exact-scan"
+        var exhaustive = true
+        if request.mode != .keyword, let q = request.vector {
+            let result = try await self.vectorRanking(connection, c, query: q, filter: request.filter, depth: depth, types: types, prefetch: request.mode == .vector)
+            prefetched = result.chunks
+            vectorRanking = result.ranking
+            matched = result.matched
+            vectorPath = result.path
+            exhaustive = result.exhaustive
+        }
+        if request.mode != .vector, let text = request.text {
+            var b = BoundSQL()
+            let terms = KeywordTokenizer.queryTerms(text).joined(separator: " | ")
+            let query = "to_tsquery(\(b.bind(c.textSearchConfig))::regconfig, \(b.bind(terms)))"
+            let filter = try request.filter.map { try PostgresFilterCompiler(column: "c.metadata").compile($0, into: &b) } ?? "true"
+            let from = "FROM \(self.schema).chunks c WHERE c.collection_id = \(b.bind(c.id)) AND c.generation = \(b.bind(c.info.generation)) AND c.text_search @@ \(query) AND \(filter)"
+            let rows = try await self.rows(connection, "SELECT c.id, ts_rank_cd(c.text_search, \(query))::float8 AS score \(from) ORDER BY score DESC, c.id COLLATE \"C\" LIMIT \(depth)", b)
+            keywordRanking = try Self.scored(rows)
+            if request.mode == .keyword {
+                matched = try await self.rows(connection, "SELECT count(*) AS n \(from)", b)[0]["n"].decode(Int.self)
+            }
+        }
+        let ranked = SearchAssembly.rank(mode: request.mode, vector: vectorRanking, keyword: keywordRanking, k: request.k, fusionK: request.fusionK)
+        let chunks: [StoredChunk]
+        if let prefetched {
+            let byID = Dictionary(prefetched.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+            chunks = ranked.compactMap { byID[$0.id] }
+        } else {
+            chunks = try await fetchChunks(connection, collectionID: c.id, ids: ranked.map(\.id))
+        }
+        return SearchResponse(
+            hits: SearchAssembly.hits(ranked, chunks: chunks),
+            path: SearchAssembly.path(mode: request.mode, vectorPath: vectorPath, keywordPath: "ts_rank_cd"),
+            exhaustive: exhaustive, matched: matched)
     }
 }

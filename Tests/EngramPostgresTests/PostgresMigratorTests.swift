@@ -47,7 +47,14 @@ struct PostgresServiceTests {
         #expect(tuned.storeOptions.hnswM == 32 && tuned.storeOptions.hnswEfConstruction == 128 && tuned.storeOptions.hnswEfSearch == 200)
         #expect(tuned.storeOptions.maxScanTuples == 50000 && tuned.storeOptions.exactThreshold == 0)
         #expect(throws: EngramError.self) { try PostgresStoreConfiguration(url: "postgres://u@h/db?hnsw_ef_search=5000") }
-        for bad in ["mysql://u@h/db", "postgres://h/db", "postgres://u@h/", "postgres://u@h/db?sslmode=maybe", "postgres://u@h/db?pool_size=0", "postgres://u@h/db?schema=Bad;Drop"] {
+        // The pool: one connection kept open and no keep-alive by default; both configurable.
+        #expect(c.minimumConnections == 1 && c.keepAliveSeconds == 0)
+        #expect(c.clientConfiguration.options.minimumConnections == 1 && c.clientConfiguration.options.keepAliveBehavior == nil)
+        let pooled = try PostgresStoreConfiguration(url: "postgres://u@h/db?pool_size=8&min_connections=3&keepalive_s=45")
+        #expect(pooled.clientConfiguration.options.minimumConnections == 3 && pooled.clientConfiguration.options.maximumConnections == 8)
+        #expect(pooled.clientConfiguration.options.keepAliveBehavior?.frequency == .seconds(45))
+        for bad in ["mysql://u@h/db", "postgres://h/db", "postgres://u@h/", "postgres://u@h/db?sslmode=maybe", "postgres://u@h/db?pool_size=0", "postgres://u@h/db?schema=Bad;Drop",
+                    "postgres://u@h/db?pool_size=2&min_connections=3", "postgres://u@h/db?keepalive_s=-1", "postgres://u@h/db?keepalive_s=soon"] {
             #expect(throws: EngramError.self, "\(bad)") { try PostgresStoreConfiguration(url: bad) }
         }
     }

@@ -182,6 +182,66 @@ struct PostgresVectorIndexTests {
         }
     }
 
+    /// A store remembers the collection rows it searched, and runs its next search of one without waiting
+    /// for the row first. Another process (here: another store with its own memory) can delete, recreate
+    /// or index the collection meanwhile; every answer must still come from the collection as it is now.
+    @Test func aRememberedCollectionRowNeverOutlivesTheCollection() async throws {
+        try await PostgresTestEnvironment.withScratchSchema { config, client in
+            try await PostgresMigrator(schema: config.schema).migrate(client)
+            var options = PostgresVectorStore.Options()
+            options.exactThreshold = 100
+            let a = try PostgresVectorStore(client: client, schema: config.schema, options: options)
+            let b = try PostgresVectorStore(client: client, schema: config.schema, options: options)
+            let wide = EmbeddingIdentity.external(dimension: 32), narrow = EmbeddingIdentity.external(dimension: 8)
+            let oldVector = [Float](repeating: 0.25, count: 32), newVector = [Float](repeating: 0.5, count: 8)
+            _ = try await a.createCollection(Self.ref, identity: wide)
+            _ = try await a.upsert(batch: [Self.item(0, oldVector, text: "old")], identity: wide, in: Self.ref)
+            let first = try await a.search(SearchRequest(mode: .vector, vector: oldVector, vectorIdentity: wide, k: 3), in: Self.ref)
+            #expect(first.hits.map(\.chunk.text) == ["old"])
+
+            // Recreated elsewhere with another dimension and other content.
+            #expect(try await b.deleteCollection(Self.ref))
+            _ = try await b.createCollection(Self.ref, identity: narrow)
+            _ = try await b.upsert(batch: [Self.item(1, newVector, text: "new")], identity: narrow, in: Self.ref)
+            let second = try await a.search(SearchRequest(mode: .vector, vector: newVector, vectorIdentity: narrow, k: 3), in: Self.ref)
+            #expect(second.hits.map(\.chunk.text) == ["new"])
+            let keyword = try await a.search(SearchRequest(mode: .keyword, text: "old", k: 3), in: Self.ref)
+            #expect(keyword.hits.isEmpty, "the deleted collection's text is not found")
+            do {
+                _ = try await a.search(SearchRequest(mode: .vector, vector: oldVector, vectorIdentity: wide, k: 3), in: Self.ref)
+                Issue.record("a 32-d query against the recreated 8-d collection must fail")
+            } catch let e as EngramError {
+                #expect(e.code != .collectionNotFound && e.message.contains("8"), "\(e)")
+            }
+
+            // Indexed elsewhere: the next search walks the index.
+            var rng = SplitMix64(seed: 3)
+            let many = (2..<202).map { i in Self.item(i, (0..<8).map { _ in Float(rng.nextDouble() * 2 - 1) }, text: "vector \(i)") }
+            _ = try await b.upsert(batch: many, identity: narrow, in: Self.ref, deferIndexing: true)
+            let exact = try await a.search(SearchRequest(mode: .vector, vector: newVector, vectorIdentity: narrow, k: 3), in: Self.ref)
+            #expect(exact.path == "exact-scan" && exact.hits.first?.chunk.text == "new")
+            try await b.buildIndexes(Self.ref)
+            let indexed = try await a.search(SearchRequest(mode: .vector, vector: newVector, vectorIdentity: narrow, k: 3), in: Self.ref)
+            #expect(indexed.path == "hnsw" && indexed.hits.first?.chunk.text == "new")
+
+            // Many searches at once through one pool: each gets the same answer.
+            let answers = try await withThrowingTaskGroup(of: [String].self) { group in
+                for _ in 0..<40 {
+                    group.addTask { try await a.search(SearchRequest(mode: .vector, vector: newVector, vectorIdentity: narrow, k: 3), in: Self.ref).hits.map(\.chunk.id) }
+                }
+                return try await group.reduce(into: [[String]]()) { $0.append($1) }
+            }
+            #expect(answers.count == 40 && Set(answers).count == 1)
+
+            // Deleted elsewhere: not found, not the remembered row.
+            #expect(try await b.deleteCollection(Self.ref))
+            await #expect(throws: EngramError.self) {
+                do { _ = try await a.search(SearchRequest(mode: .vector, vector: newVector, vectorIdentity: narrow, k: 3), in: Self.ref) }
+                catch let e as EngramError { #expect(e.code == .collectionNotFound); throw e }
+            }
+        }
+    }
+
     static func item(_ i: Int, _ v: [Float], text: String? = nil) -> DocumentUpsert {
         item(in: ref, i, v, text: text ?? "vector \(i)")
     }
