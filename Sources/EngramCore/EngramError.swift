@@ -37,6 +37,11 @@ public struct EngramError: Error, Sendable, CustomStringConvertible {
         /// The operation is not supported by this component (for example: embedding text with an
         /// `external` embedder).
         public static let unsupported = Code(rawValue: "unsupported")
+        /// The record is under legal hold: it may be neither changed nor deleted until the hold is cleared.
+        public static let legalHold = Code(rawValue: "legal_hold")
+        /// The change would make a record collide with another (for example: two memories of one subject
+        /// and namespace with the same content).
+        public static let conflict = Code(rawValue: "conflict")
     }
 
     public var code: Code

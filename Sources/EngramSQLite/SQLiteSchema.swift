@@ -61,6 +61,52 @@ enum SQLiteSchema {
                 CREATE INDEX chunks_by_generation ON chunks(collection_id, generation);
                 """)
         }
+        m.registerMigration("v2_memories") { db in
+            try db.execute(sql: """
+                CREATE TABLE memories (
+                    rowid INTEGER PRIMARY KEY AUTOINCREMENT,
+                    id TEXT NOT NULL UNIQUE,
+                    tenant_id TEXT NOT NULL,
+                    subject TEXT NOT NULL,
+                    namespace TEXT NOT NULL,
+                    kind TEXT NOT NULL,
+                    content_sha256 TEXT NOT NULL,
+                    importance REAL NOT NULL,
+                    retention TEXT NOT NULL,
+                    legal_hold INTEGER NOT NULL,
+                    created_ms INTEGER NOT NULL,
+                    updated_ms INTEGER NOT NULL,
+                    accessed_ms INTEGER,
+                    access_count INTEGER NOT NULL,
+                    expires_ms INTEGER,
+                    supersedes TEXT,
+                    provenance TEXT NOT NULL,
+                    metadata TEXT NOT NULL,
+                    embedding_identity TEXT,
+                    content TEXT NOT NULL,
+                    embedding BLOB,
+                    UNIQUE (tenant_id, subject, namespace, content_sha256)
+                );
+                CREATE INDEX memories_in_order ON memories(tenant_id, created_ms, id);
+                CREATE INDEX memories_by_subject ON memories(tenant_id, subject, namespace);
+                CREATE INDEX memories_by_expiry ON memories(expires_ms) WHERE expires_ms IS NOT NULL;
+                CREATE TABLE memory_events (
+                    sequence INTEGER PRIMARY KEY AUTOINCREMENT,
+                    tenant_id TEXT NOT NULL,
+                    memory_id TEXT NOT NULL,
+                    event TEXT NOT NULL,
+                    actor TEXT NOT NULL,
+                    reason TEXT NOT NULL,
+                    content_sha256 TEXT NOT NULL,
+                    at_ms INTEGER NOT NULL
+                );
+                CREATE INDEX memory_events_by_memory ON memory_events(tenant_id, memory_id);
+                CREATE TRIGGER memory_events_no_update BEFORE UPDATE ON memory_events
+                BEGIN SELECT RAISE(ABORT, 'memory_events is append-only'); END;
+                CREATE TRIGGER memory_events_no_delete BEFORE DELETE ON memory_events
+                BEGIN SELECT RAISE(ABORT, 'memory_events is append-only'); END;
+                """)
+        }
         return m
     }
 

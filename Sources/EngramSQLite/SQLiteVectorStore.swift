@@ -23,7 +23,7 @@ public final class SQLiteVectorStore: VectorStore, Sendable {
     }
 
     /// The number of migrations this build applies.
-    public static let schemaVersion = 1
+    public static let schemaVersion = 2
 
     /// Opens the store at `path`, creating and migrating it when `create` is true (the default).
     ///
@@ -70,6 +70,8 @@ public final class SQLiteVectorStore: VectorStore, Sendable {
     static func openWriter(_ path: String) throws -> DatabasePool {
         var config = Configuration()
         config.busyMode = .timeout(10)
+        // Deleted rows' bytes are overwritten, not left in free pages (forgetting a memory must remove it).
+        config.prepareDatabase { db in try db.execute(sql: "PRAGMA secure_delete = ON") }
         let pool = try DatabasePool(path: path, configuration: config)
         try SQLiteSchema.migrator.migrate(pool)
         return pool

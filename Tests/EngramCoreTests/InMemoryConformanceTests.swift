@@ -11,6 +11,15 @@ struct InMemoryConformanceTests {
     }
 }
 
+@Suite("In-memory memory store conformance")
+struct InMemoryMemoryConformanceTests {
+    @Test(arguments: MemoryStoreConformance.cases)
+    func conformance(_ check: MemoryConformanceCase) async throws {
+        let clock = TestClock()
+        try await check.run(on: InMemoryMemoryStore(now: clock.function), clock: clock)
+    }
+}
+
 @Suite("Metadata values")
 struct MetadataValueTests {
     @Test func canonicalDatesRoundTripAtMillisecondPrecision() throws {

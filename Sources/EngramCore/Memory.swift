@@ -1,0 +1,451 @@
+import Foundation
+
+/// What a memory is about: `fact`, `preference`, `episode`, `summary`, or any other lowercase word.
+public struct MemoryKind: RawRepresentable, Hashable, Sendable, Codable, ExpressibleByStringLiteral, CustomStringConvertible {
+    public let rawValue: String
+    public init(rawValue: String) { self.rawValue = rawValue }
+    public init(stringLiteral value: String) { self.rawValue = value }
+    public var description: String { rawValue }
+
+    public static let fact: MemoryKind = "fact"
+    public static let preference: MemoryKind = "preference"
+    public static let episode: MemoryKind = "episode"
+    public static let summary: MemoryKind = "summary"
+}
+
+/// Where a memory came from.
+public struct MemoryProvenance: Sendable, Hashable, Codable {
+    public var runID: String?
+    public var messageID: String?
+    /// Chunks the memory was derived from.
+    public var chunkIDs: [String]
+
+    public init(runID: String? = nil, messageID: String? = nil, chunkIDs: [String] = []) {
+        self.runID = runID
+        self.messageID = messageID
+        self.chunkIDs = chunkIDs
+    }
+}
+
+/// A long-term memory of one tenant, about one subject (a user or an agent), in one namespace.
+public struct Memory: Sendable, Hashable {
+    public var id: String
+    public var tenant: String
+    public var subject: String
+    public var namespace: String
+    public var kind: MemoryKind
+    public var content: String
+    /// SHA-256 (hex) of `content`: what audit events record instead of the content.
+    public var contentSHA256: String
+    public var metadata: Metadata
+    /// 0 (trivia) to 1 (essential).
+    public var importance: Double
+    public var provenance: MemoryProvenance
+    public var createdAt: Date
+    public var updatedAt: Date
+    public var lastAccessedAt: Date?
+    /// How many times the memory was returned by `recall` or `get`.
+    public var accessCount: Int
+    /// When the memory expires (nil: never); computed from the retention policy when written.
+    public var expiresAt: Date?
+    /// The retention policy's name.
+    public var retention: String
+    /// Under legal hold a memory is neither changed, forgotten nor swept.
+    public var legalHold: Bool
+    /// The memory this one replaces, if any.
+    public var supersedes: String?
+    public var embedding: [Float]?
+    /// What produced `embedding`.
+    public var embeddingIdentity: EmbeddingIdentity?
+
+    public init(id: String, tenant: String, subject: String, namespace: String, kind: MemoryKind, content: String, metadata: Metadata, importance: Double,
+                provenance: MemoryProvenance, createdAt: Date, updatedAt: Date, lastAccessedAt: Date?, accessCount: Int, expiresAt: Date?,
+                retention: String, legalHold: Bool, supersedes: String?, embedding: [Float]?, embeddingIdentity: EmbeddingIdentity?) {
+        self.id = id
+        self.tenant = tenant
+        self.subject = subject
+        self.namespace = namespace
+        self.kind = kind
+        self.content = content
+        self.contentSHA256 = SHA256Hex.hash(content)
+        self.metadata = metadata
+        self.importance = importance
+        self.provenance = provenance
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+        self.lastAccessedAt = lastAccessedAt
+        self.accessCount = accessCount
+        self.expiresAt = expiresAt
+        self.retention = retention
+        self.legalHold = legalHold
+        self.supersedes = supersedes
+        self.embedding = embedding
+        self.embeddingIdentity = embeddingIdentity
+    }
+
+    /// The memory as a JSON object (what `export` writes, one per line). The embedding is left out.
+    public var json: JSONValue {
+        var fields: [(String, JSONValue)] = [
+            ("id", .string(id)), ("tenant", .string(tenant)), ("subject", .string(subject)), ("namespace", .string(namespace)),
+            ("kind", .string(kind.rawValue)), ("content", .string(content)), ("content_sha256", .string(contentSHA256)),
+            ("metadata", .object(metadata.sorted { $0.key < $1.key }.map { ($0.key, $0.value.json) })), ("importance", .double(importance)),
+        ]
+        var source: [(String, JSONValue)] = [("chunk_ids", .array(provenance.chunkIDs.map { .string($0) }))]
+        if let r = provenance.runID { source.append(("run_id", .string(r))) }
+        if let m = provenance.messageID { source.append(("message_id", .string(m))) }
+        fields.append(("provenance", .object(source)))
+        fields.append(("created_at", .string(MetadataValue.canonicalDateString(createdAt))))
+        fields.append(("updated_at", .string(MetadataValue.canonicalDateString(updatedAt))))
+        fields.append(("last_accessed_at", lastAccessedAt.map { .string(MetadataValue.canonicalDateString($0)) } ?? .null))
+        fields.append(("access_count", .int(Int64(accessCount))))
+        fields.append(("expires_at", expiresAt.map { .string(MetadataValue.canonicalDateString($0)) } ?? .null))
+        fields.append(("retention", .string(retention)))
+        fields.append(("legal_hold", .bool(legalHold)))
+        fields.append(("supersedes", supersedes.map { .string($0) } ?? .null))
+        fields.append(("embedding_identity", embeddingIdentity.map { .string($0.description) } ?? .null))
+        return .object(fields)
+    }
+}
+
+/// A memory to remember.
+public struct MemoryDraft: Sendable {
+    public var tenant: String
+    public var subject: String
+    public var namespace: String
+    public var kind: MemoryKind
+    public var content: String
+    public var metadata: Metadata
+    public var importance: Double
+    public var provenance: MemoryProvenance
+    /// A retention policy name (see ``RetentionPolicies``).
+    public var retention: String
+    /// An explicit expiry (must be in the future); overrides the policy's.
+    public var expiresAt: Date?
+    public var legalHold: Bool
+    public var supersedes: String?
+    public var embedding: [Float]?
+    public var embeddingIdentity: EmbeddingIdentity?
+
+    public init(tenant: String, subject: String, namespace: String = "default", kind: MemoryKind = .fact, content: String, metadata: Metadata = [:],
+                importance: Double = 0.5, provenance: MemoryProvenance = MemoryProvenance(), retention: String = "default", expiresAt: Date? = nil,
+                legalHold: Bool = false, supersedes: String? = nil, embedding: [Float]? = nil, embeddingIdentity: EmbeddingIdentity? = nil) {
+        self.tenant = tenant
+        self.subject = subject
+        self.namespace = namespace
+        self.kind = kind
+        self.content = content
+        self.metadata = metadata
+        self.importance = importance
+        self.provenance = provenance
+        self.retention = retention
+        self.expiresAt = expiresAt
+        self.legalHold = legalHold
+        self.supersedes = supersedes
+        self.embedding = embedding
+        self.embeddingIdentity = embeddingIdentity
+    }
+}
+
+/// What `remember` did: stored a new memory, or refreshed the one that already held the same content for
+/// the same tenant, subject and namespace.
+public enum RememberOutcome: Sendable, Hashable {
+    case created(Memory)
+    case refreshed(Memory)
+
+    public var memory: Memory {
+        switch self {
+        case .created(let m), .refreshed(let m): m
+        }
+    }
+
+    public var created: Bool {
+        if case .created = self { return true }
+        return false
+    }
+}
+
+/// Named retention durations. Expiry is computed when a memory is written: `now + duration`; a policy
+/// with no duration keeps memories until they are forgotten.
+public struct RetentionPolicies: Sendable, Hashable {
+    public private(set) var durations: [String: TimeInterval?]
+
+    /// `session` (1 day), `default` (365 days) and `forever`.
+    public static let standard = RetentionPolicies(["session": 86_400, "default": 365 * 86_400, "forever": nil])
+
+    public init(_ durations: [String: TimeInterval?]) {
+        self.durations = durations
+    }
+
+    /// The expiry of a memory written at `now` under `policy`.
+    /// - Throws: `invalid_input` for an unknown policy name.
+    public func expiry(of policy: String, from now: Date) throws -> Date? {
+        guard let entry = durations[policy] else {
+            throw EngramError(.invalidInput, "unknown retention policy '\(policy)' (known: \(durations.keys.sorted().joined(separator: ", ")))")
+        }
+        return entry.map { now.addingTimeInterval($0) }
+    }
+}
+
+/// The weights of a recall score: `similarity × relevance + recency × 0.5^(age / halfLife) + importance ×
+/// importance`, where relevance mixes the vector's cosine similarity and the share of query words the
+/// memory contains, and age counts from the memory's last update.
+public struct RecallWeights: Sendable, Hashable {
+    public var similarity: Double = 0.6
+    public var recency: Double = 0.2
+    public var importance: Double = 0.2
+    /// The share of relevance that comes from words when there is both a query vector and query text.
+    public var keywordShare: Double = 0.3
+    /// Age at which recency falls to one half.
+    public var halfLife: TimeInterval = 30 * 86_400
+
+    public init() {}
+}
+
+/// A recall: semantic (a query vector) and/or keyword (query text), within filters.
+public struct RecallQuery: Sendable {
+    public var tenant: String
+    public var subject: String?
+    public var namespace: String?
+    public var kinds: [MemoryKind]?
+    public var filter: Filter?
+    public var text: String?
+    public var vector: [Float]?
+    public var vectorIdentity: EmbeddingIdentity?
+    public var limit: Int
+    public var weights: RecallWeights
+
+    public init(tenant: String, subject: String? = nil, namespace: String? = nil, kinds: [MemoryKind]? = nil, filter: Filter? = nil, text: String? = nil,
+                vector: [Float]? = nil, vectorIdentity: EmbeddingIdentity? = nil, limit: Int = 10, weights: RecallWeights = RecallWeights()) {
+        self.tenant = tenant
+        self.subject = subject
+        self.namespace = namespace
+        self.kinds = kinds
+        self.filter = filter
+        self.text = text
+        self.vector = vector
+        self.vectorIdentity = vectorIdentity
+        self.limit = limit
+        self.weights = weights
+    }
+}
+
+/// The parts of a recall score.
+public struct RecallScore: Sendable, Hashable {
+    /// Cosine similarity to the query vector (nil: no vector, or the memory has none in that space).
+    public var similarity: Double?
+    /// Share of the query's words found in the memory (nil: no query text).
+    public var keyword: Double?
+    /// The mix of the two, 0–1.
+    public var relevance: Double
+    /// 0.5^(age / half-life), 0–1.
+    public var recency: Double
+    public var importance: Double
+    public var total: Double
+
+    public init(similarity: Double?, keyword: Double?, relevance: Double, recency: Double, importance: Double, total: Double) {
+        self.similarity = similarity
+        self.keyword = keyword
+        self.relevance = relevance
+        self.recency = recency
+        self.importance = importance
+        self.total = total
+    }
+}
+
+public struct RecallHit: Sendable, Hashable {
+    public var memory: Memory
+    public var score: RecallScore
+
+    public init(memory: Memory, score: RecallScore) {
+        self.memory = memory
+        self.score = score
+    }
+}
+
+/// A page of `list`.
+public struct MemoryListRequest: Sendable {
+    public var tenant: String
+    public var subject: String?
+    public var namespace: String?
+    public var kind: MemoryKind?
+    public var filter: Filter?
+    public var limit: Int
+    /// The `nextCursor` of the previous page.
+    public var cursor: String?
+
+    public init(tenant: String, subject: String? = nil, namespace: String? = nil, kind: MemoryKind? = nil, filter: Filter? = nil, limit: Int = 100, cursor: String? = nil) {
+        self.tenant = tenant
+        self.subject = subject
+        self.namespace = namespace
+        self.kind = kind
+        self.filter = filter
+        self.limit = limit
+        self.cursor = cursor
+    }
+}
+
+public struct MemoryPage: Sendable, Hashable {
+    /// In creation order (then by id).
+    public var memories: [Memory]
+    /// Pass it back for the next page; nil on the last page. Memories created meanwhile come after it.
+    public var nextCursor: String?
+
+    public init(memories: [Memory], nextCursor: String?) {
+        self.memories = memories
+        self.nextCursor = nextCursor
+    }
+}
+
+/// Changes to a memory; nil fields stay as they are.
+public struct MemoryUpdate: Sendable {
+    public var content: String?
+    /// The new content's embedding (with its identity); leave nil when the content does not change.
+    public var embedding: [Float]?
+    public var embeddingIdentity: EmbeddingIdentity?
+    public var metadata: Metadata?
+    public var importance: Double?
+    public var kind: MemoryKind?
+    /// A new retention policy; the expiry is computed again from now.
+    public var retention: String?
+
+    public init(content: String? = nil, embedding: [Float]? = nil, embeddingIdentity: EmbeddingIdentity? = nil, metadata: Metadata? = nil,
+                importance: Double? = nil, kind: MemoryKind? = nil, retention: String? = nil) {
+        self.content = content
+        self.embedding = embedding
+        self.embeddingIdentity = embeddingIdentity
+        self.metadata = metadata
+        self.importance = importance
+        self.kind = kind
+        self.retention = retention
+    }
+}
+
+/// Which memories of a tenant to forget.
+public enum ForgetSelector: Sendable, Hashable {
+    case ids([String])
+    case subject(String)
+    /// Memories whose metadata match, optionally within one subject and namespace. The filter must not be
+    /// empty: forgetting everything is `.all`.
+    case filter(Filter, subject: String?, namespace: String?)
+    /// Every memory of the tenant.
+    case all
+}
+
+public struct ForgetRequest: Sendable {
+    public var tenant: String
+    public var selector: ForgetSelector
+    public var actor: String
+    public var reason: String
+
+    public init(tenant: String, selector: ForgetSelector, actor: String, reason: String) {
+        self.tenant = tenant
+        self.selector = selector
+        self.actor = actor
+        self.reason = reason
+    }
+}
+
+/// Proof of a forget or a sweep: what was deleted (ids, sorted), what was kept because of a legal hold,
+/// and which asked-for ids did not exist for this tenant.
+public struct DeletionReceipt: Sendable, Hashable {
+    public var tenant: String?
+    public var deleted: [String]
+    public var held: [String]
+    public var missing: [String]
+    public var actor: String
+    public var reason: String
+    public var at: Date
+
+    public init(tenant: String?, deleted: [String], held: [String], missing: [String], actor: String, reason: String, at: Date) {
+        self.tenant = tenant
+        self.deleted = deleted
+        self.held = held
+        self.missing = missing
+        self.actor = actor
+        self.reason = reason
+        self.at = at
+    }
+
+    public var json: JSONValue {
+        var fields: [(String, JSONValue)] = [("tenant", tenant.map { .string($0) } ?? .null), ("deleted_count", .int(Int64(deleted.count)))]
+        fields.append(("deleted", .array(deleted.map { .string($0) })))
+        fields.append(("held", .array(held.map { .string($0) })))
+        fields.append(("missing", .array(missing.map { .string($0) })))
+        fields.append(("actor", .string(actor)))
+        fields.append(("reason", .string(reason)))
+        fields.append(("at", .string(MetadataValue.canonicalDateString(at))))
+        return .object(fields)
+    }
+}
+
+/// An audit event. It never holds content: only the content's SHA-256.
+public struct MemoryEvent: Sendable, Hashable {
+    public enum Kind: String, Sendable, Hashable, CaseIterable {
+        case created, updated, deleted, expired
+        case holdSet = "hold_set"
+        case holdCleared = "hold_cleared"
+    }
+
+    /// Increasing within a store.
+    public var sequence: Int64
+    public var tenant: String
+    public var memoryID: String
+    public var kind: Kind
+    public var actor: String
+    public var reason: String
+    public var contentSHA256: String
+    public var at: Date
+
+    public init(sequence: Int64, tenant: String, memoryID: String, kind: Kind, actor: String, reason: String, contentSHA256: String, at: Date) {
+        self.sequence = sequence
+        self.tenant = tenant
+        self.memoryID = memoryID
+        self.kind = kind
+        self.actor = actor
+        self.reason = reason
+        self.contentSHA256 = contentSHA256
+        self.at = at
+    }
+
+    public var json: JSONValue {
+        var fields: [(String, JSONValue)] = [("sequence", .int(sequence)), ("tenant", .string(tenant)), ("memory_id", .string(memoryID))]
+        fields.append(("event", .string(kind.rawValue)))
+        fields.append(("actor", .string(actor)))
+        fields.append(("reason", .string(reason)))
+        fields.append(("content_sha256", .string(contentSHA256)))
+        fields.append(("at", .string(MetadataValue.canonicalDateString(at))))
+        return .object(fields)
+    }
+}
+
+/// Long-term memory: tenant-scoped, scored recall, retention, legal hold, and deletion that leaves an
+/// audit trail without content.
+///
+/// Every operation names its tenant; an id of another tenant's memory behaves exactly like an id that
+/// does not exist. Every write is atomic: on an error the store is unchanged. All implementations follow
+/// ``InMemoryMemoryStore`` and pass the conformance suite in `EngramTesting`.
+public protocol MemoryStore: Sendable {
+    var retention: RetentionPolicies { get }
+
+    /// Stores a memory, or refreshes the memory that already holds the same content for the same tenant,
+    /// subject and namespace (its update time, importance (the larger), metadata (merged), expiry and
+    /// embedding), recording `created` or `updated`.
+    func remember(_ draft: MemoryDraft, actor: String) async throws -> RememberOutcome
+    /// The best `limit` memories by ``RecallScore/total``; bumps their access count and time.
+    func recall(_ query: RecallQuery) async throws -> [RecallHit]
+    /// One memory; bumps its access count and time. Nil when it does not exist for this tenant.
+    func memory(id: String, tenant: String) async throws -> Memory?
+    func list(_ request: MemoryListRequest) async throws -> MemoryPage
+    func update(id: String, tenant: String, _ changes: MemoryUpdate, actor: String, reason: String) async throws -> Memory
+    /// Deletes the selected memories (all of them: there is no cap), except those under legal hold, and
+    /// records a `deleted` event for each.
+    func forget(_ request: ForgetRequest) async throws -> DeletionReceipt
+    /// Every memory of a tenant (or of one subject), in creation order: an access request's answer.
+    func export(tenant: String, subject: String?) async throws -> [Memory]
+    /// Deletes memories that expired at `now`, except those under legal hold, recording `expired` events.
+    /// `tenant` nil: all tenants.
+    func sweep(tenant: String?, now: Date, actor: String) async throws -> DeletionReceipt
+    func setLegalHold(id: String, tenant: String, held: Bool, actor: String, reason: String) async throws -> Memory
+    /// Audit events of a tenant (or of one memory), oldest first.
+    func events(tenant: String, memoryID: String?) async throws -> [MemoryEvent]
+}

@@ -1,0 +1,271 @@
+import Foundation
+
+/// What every memory store checks and computes the same way: validation of input (before anything is
+/// written), ids, expiry, recall scores and list cursors.
+public enum MemoryRules {
+    /// The longest content a memory may hold, in UTF-8 bytes.
+    public static let maxContentBytes = 32_768
+    /// The most memories one `recall` or `list` page returns.
+    public static let maxLimit = 1_000
+
+    /// A new random memory id: `mem_` and 24 hex digits.
+    public static func newID() -> String {
+        var g = SystemRandomNumberGenerator()
+        let a = g.next() as UInt64, b = g.next() as UInt32
+        return "mem_" + hex(a, 16) + hex(UInt64(b), 8)
+    }
+
+    static func hex(_ v: UInt64, _ digits: Int) -> String {
+        let s = String(v, radix: 16)
+        return String(repeating: "0", count: max(0, digits - s.count)) + s
+    }
+
+    /// Tenant ids: as for collections (1–128 letters, digits, `_ - . :`).
+    public static func validateTenant(_ tenant: String) throws {
+        try CollectionRef.validateName(tenant, what: "tenant id")
+    }
+
+    /// Subjects (user or agent ids) and actors: 1–256 characters, no control characters.
+    public static func validateLabel(_ value: String, what: String) throws {
+        guard !value.isEmpty, value.count <= 256 else {
+            throw EngramError(.invalidInput, "\(what) must be 1 to 256 characters, got \(value.count)")
+        }
+        if let bad = value.unicodeScalars.first(where: { $0.properties.generalCategory == .control || $0.properties.generalCategory == .format }) {
+            throw EngramError(.invalidInput, "\(what) contains the control character U+\(String(bad.value, radix: 16, uppercase: true))")
+        }
+    }
+
+    public static func validateKind(_ kind: MemoryKind) throws {
+        let ok = !kind.rawValue.isEmpty && kind.rawValue.count <= 64
+            && kind.rawValue.unicodeScalars.allSatisfy { ("a"..."z").contains($0) || ("0"..."9").contains($0) || $0 == "_" || $0 == "-" }
+        guard ok else { throw EngramError(.invalidInput, "memory kind '\(kind)' must be 1 to 64 lowercase letters, digits, _ or -") }
+    }
+
+    public static func validateImportance(_ importance: Double) throws {
+        guard importance.isFinite, (0...1).contains(importance) else {
+            throw EngramError(.invalidInput, "importance must be between 0 and 1, got \(importance)")
+        }
+    }
+
+    public static func validateContent(_ content: String) throws {
+        guard !content.unicodeScalars.allSatisfy(\.properties.isWhitespace) else {
+            throw EngramError(.invalidInput, "memory content is empty")
+        }
+        guard content.utf8.count <= maxContentBytes else {
+            throw EngramError(.invalidInput, "memory content is \(content.utf8.count) bytes; the limit is \(maxContentBytes)")
+        }
+    }
+
+    static func validateEmbedding(_ vector: [Float]?, _ identity: EmbeddingIdentity?) throws {
+        guard let vector else { return }
+        guard let identity else {
+            throw EngramError(.embeddingMismatch, "memory embedding given without the identity that produced it")
+        }
+        try identity.validate(vector: vector, context: "memory embedding")
+    }
+
+    /// Checks a draft and computes its expiry at `now`.
+    /// - Throws: `invalid_input` naming the bad field; nothing is written.
+    public static func validate(_ draft: MemoryDraft, actor: String, policies: RetentionPolicies, now: Date) throws -> Date? {
+        try validateTenant(draft.tenant)
+        try validateLabel(draft.subject, what: "subject")
+        try CollectionRef.validateName(draft.namespace, what: "namespace")
+        try validateLabel(actor, what: "actor")
+        try validateKind(draft.kind)
+        try validateContent(draft.content)
+        try validateImportance(draft.importance)
+        try UpsertValidation.validateMetadata(draft.metadata, context: "memory")
+        try validateEmbedding(draft.embedding, draft.embeddingIdentity)
+        let policyExpiry = try policies.expiry(of: draft.retention, from: now)
+        if let explicit = draft.expiresAt {
+            guard explicit > now else {
+                throw EngramError(.invalidInput, "expires_at \(MetadataValue.canonicalDateString(explicit)) is not in the future")
+            }
+            return explicit
+        }
+        return policyExpiry
+    }
+
+    /// Checks an update (the memory's own state is the store's business).
+    public static func validate(_ changes: MemoryUpdate, actor: String, reason: String) throws {
+        try validateLabel(actor, what: "actor")
+        try validateReason(reason)
+        if let c = changes.content { try validateContent(c) }
+        if let i = changes.importance { try validateImportance(i) }
+        if let k = changes.kind { try validateKind(k) }
+        if let m = changes.metadata { try UpsertValidation.validateMetadata(m, context: "memory") }
+        if changes.embedding != nil, changes.content == nil {
+            throw EngramError(.invalidInput, "a new embedding needs the new content it was computed from")
+        }
+        try validateEmbedding(changes.embedding, changes.embeddingIdentity)
+    }
+
+    public static func validateReason(_ reason: String) throws {
+        guard reason.count <= 1_024 else { throw EngramError(.invalidInput, "reason must be at most 1024 characters") }
+        if reason.unicodeScalars.contains(where: { $0.properties.generalCategory == .control && $0 != "\n" }) {
+            throw EngramError(.invalidInput, "reason contains a control character")
+        }
+    }
+
+    /// Checks a forget request.
+    public static func validate(_ request: ForgetRequest) throws {
+        try validateTenant(request.tenant)
+        try validateLabel(request.actor, what: "actor")
+        try validateReason(request.reason)
+        switch request.selector {
+        case .ids(let ids):
+            guard !ids.isEmpty else { throw EngramError(.invalidInput, "forget by id needs at least one id") }
+        case .subject(let s):
+            try validateLabel(s, what: "subject")
+        case .filter(let f, let subject, let namespace):
+            guard !isEmpty(f) else {
+                throw EngramError(.invalidInput, "forget with an empty filter would forget everything; say so explicitly (all)")
+            }
+            try f.validate()
+            if let subject { try validateLabel(subject, what: "subject") }
+            if let namespace { try CollectionRef.validateName(namespace, what: "namespace") }
+        case .all:
+            break
+        }
+    }
+
+    static func isEmpty(_ f: Filter) -> Bool {
+        switch f {
+        case .and(let fs): return fs.allSatisfy(isEmpty)
+        default: return false
+        }
+    }
+
+    public static func validate(_ query: RecallQuery) throws {
+        try validateTenant(query.tenant)
+        if let s = query.subject { try validateLabel(s, what: "subject") }
+        if let n = query.namespace { try CollectionRef.validateName(n, what: "namespace") }
+        for k in query.kinds ?? [] { try validateKind(k) }
+        try query.filter?.validate()
+        guard (1...maxLimit).contains(query.limit) else {
+            throw EngramError(.invalidInput, "limit must be between 1 and \(maxLimit), got \(query.limit)")
+        }
+        if let v = query.vector {
+            guard let identity = query.vectorIdentity else {
+                throw EngramError(.embeddingMismatch, "a recall vector needs the identity that produced it")
+            }
+            try identity.validate(vector: v, context: "recall vector")
+        }
+        let w = query.weights
+        for (name, value) in [("similarity", w.similarity), ("recency", w.recency), ("importance", w.importance), ("keywordShare", w.keywordShare)] {
+            guard value.isFinite, value >= 0 else { throw EngramError(.invalidInput, "recall weight \(name) must be a finite number ≥ 0") }
+        }
+        guard w.keywordShare <= 1 else { throw EngramError(.invalidInput, "recall weight keywordShare must be at most 1") }
+        guard w.halfLife.isFinite, w.halfLife > 0 else { throw EngramError(.invalidInput, "recall half-life must be positive") }
+    }
+
+    /// Whether a memory passes a recall's or list's selection (tenant, subject, namespace, kinds, filter)
+    /// and has not expired at `now`.
+    public static func selects(_ m: Memory, tenant: String, subject: String?, namespace: String?, kinds: [MemoryKind]?, filter: Filter?, now: Date?) -> Bool {
+        guard m.tenant == tenant else { return false }
+        if let subject, m.subject != subject { return false }
+        if let namespace, m.namespace != namespace { return false }
+        if let kinds, !kinds.contains(m.kind) { return false }
+        if let now, let e = m.expiresAt, e <= now { return false }
+        if let filter, !filter.matches(m.metadata) { return false }
+        return true
+    }
+
+    /// A query prepared once for scoring many memories.
+    public struct PreparedRecall: Sendable {
+        public let query: RecallQuery
+        let terms: [String]
+        let queryNorm: Float
+
+        public init(_ query: RecallQuery) {
+            self.query = query
+            terms = query.text.map(KeywordTokenizer.queryTerms) ?? []
+            queryNorm = query.vector.map(VectorMath.norm) ?? 0
+        }
+
+        /// The score of `m` at `now`, or nil when the memory has nothing to do with the query: there is a
+        /// query (text or vector) and the memory shares no word with the text and has no vector in the
+        /// query's embedding space.
+        public func score(_ m: Memory, now: Date) -> RecallScore? {
+            let w = query.weights
+            var similarity: Double?
+            if let q = query.vector, let identity = query.vectorIdentity, m.embeddingIdentity == identity, let e = m.embedding, e.count == q.count {
+                similarity = q.withUnsafeBufferPointer { qp in
+                    e.withUnsafeBufferPointer { ep in
+                        Double(VectorMath.score(identity.distance, query: qp.baseAddress!, queryNorm: queryNorm, stored: ep.baseAddress!, storedNorm: VectorMath.norm(e), count: q.count))
+                    }
+                }
+            }
+            var keyword: Double?
+            if !terms.isEmpty {
+                let tokens = Set(KeywordTokenizer.tokens(m.content))
+                keyword = Double(terms.filter(tokens.contains).count) / Double(terms.count)
+            }
+            let asked = query.vector != nil || !terms.isEmpty
+            if asked && similarity == nil && (keyword ?? 0) == 0 { return nil }
+            let relevance: Double
+            switch (similarity, keyword) {
+            case let (s?, k?): relevance = (1 - w.keywordShare) * min(1, max(0, s)) + w.keywordShare * k
+            case let (s?, nil): relevance = min(1, max(0, s))
+            case let (nil, k?): relevance = k
+            case (nil, nil): relevance = 0
+            }
+            let age = max(0, now.timeIntervalSince(m.updatedAt))
+            let recency = pow(0.5, age / w.halfLife)
+            let total = w.similarity * relevance + w.recency * recency + w.importance * m.importance
+            return RecallScore(similarity: similarity, keyword: keyword, relevance: relevance, recency: recency, importance: m.importance, total: total)
+        }
+    }
+
+    /// Recall order: higher total first, then id.
+    public static func ranksBefore(_ a: RecallHit, _ b: RecallHit) -> Bool {
+        a.score.total != b.score.total ? a.score.total > b.score.total : a.memory.id < b.memory.id
+    }
+
+    /// List order: creation time (milliseconds), then id.
+    public static func listsBefore(_ a: Memory, _ b: Memory) -> Bool {
+        let ma = MetadataValue.milliseconds(a.createdAt), mb = MetadataValue.milliseconds(b.createdAt)
+        return ma != mb ? ma < mb : a.id < b.id
+    }
+
+    /// The cursor after `m`: its creation millisecond and id.
+    public static func cursor(after m: Memory) -> String {
+        "\(MetadataValue.milliseconds(m.createdAt)):\(m.id)"
+    }
+
+    /// Parses a cursor into (creation millisecond, id).
+    public static func parseCursor(_ cursor: String) throws -> (Int64, String) {
+        let parts = cursor.split(separator: ":", maxSplits: 1)
+        guard parts.count == 2, let ms = Int64(parts[0]), parts[1].hasPrefix("mem_") else {
+            throw EngramError(.invalidInput, "not a memory list cursor: '\(cursor)'")
+        }
+        return (ms, String(parts[1]))
+    }
+
+    /// Whether `m` comes after the cursor position.
+    public static func isAfter(_ m: Memory, _ position: (Int64, String)) -> Bool {
+        let ms = MetadataValue.milliseconds(m.createdAt)
+        return ms != position.0 ? ms > position.0 : m.id > position.1
+    }
+
+    public static func validate(_ request: MemoryListRequest) throws {
+        try validateTenant(request.tenant)
+        if let s = request.subject { try validateLabel(s, what: "subject") }
+        if let n = request.namespace { try CollectionRef.validateName(n, what: "namespace") }
+        if let k = request.kind { try validateKind(k) }
+        try request.filter?.validate()
+        guard (1...maxLimit).contains(request.limit) else {
+            throw EngramError(.invalidInput, "limit must be between 1 and \(maxLimit), got \(request.limit)")
+        }
+        if let c = request.cursor { _ = try parseCursor(c) }
+    }
+
+    /// The error for a memory under legal hold that a change would alter.
+    public static func held(_ id: String) -> EngramError {
+        EngramError(.legalHold, "memory \(id) is under legal hold; clear the hold first")
+    }
+
+    public static func notFound(_ id: String) -> EngramError {
+        EngramError(.notFound, "memory \(id) does not exist")
+    }
+}

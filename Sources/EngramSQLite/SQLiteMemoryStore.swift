@@ -1,0 +1,337 @@
+import EngramCore
+import Foundation
+import GRDB
+
+/// Long-term memory in the embedded SQLite file (the same file as ``SQLiteVectorStore``; tables
+/// `memories` and `memory_events`).
+///
+/// Every write is one transaction. Deletion is complete: the connection runs with `secure_delete`, so
+/// SQLite overwrites the freed bytes, and after a forget or a sweep the write-ahead log is checkpointed and
+/// truncated, so no old page image keeps the text either. `memory_events` is append-only (triggers refuse
+/// UPDATE and DELETE). Recall reads the tenant's selected memories and scores them with
+/// ``MemoryRules/PreparedRecall``, exactly like the reference store.
+public final class SQLiteMemoryStore: MemoryStore, Sendable {
+    public let path: String
+    public let retention: RetentionPolicies
+    let pool: DatabasePool
+    let clock: @Sendable () -> Date
+
+    public init(path: String, retention: RetentionPolicies = .standard, now: @escaping @Sendable () -> Date = { Date() }) throws {
+        self.path = path
+        self.retention = retention
+        self.clock = now
+        let directory = (path as NSString).deletingLastPathComponent
+        if !directory.isEmpty { try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
+        do {
+            pool = try SQLiteVectorStore.openWriter(path)
+        } catch {
+            throw EngramError(.storageFailure, "cannot open SQLite store at \(path): \(error)", underlying: error)
+        }
+    }
+
+    func wrap<T>(_ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let e as EngramError {
+            throw e
+        } catch {
+            throw EngramError(.storageFailure, "SQLite: \(error)", underlying: error)
+        }
+    }
+
+    // MARK: Rows
+
+    static let columns = "id, tenant_id, subject, namespace, kind, content, metadata, importance, provenance, created_ms, updated_ms, accessed_ms, access_count, expires_ms, retention, legal_hold, supersedes, embedding_identity, embedding"
+
+    static func date(_ ms: Int64) -> Date { Date(timeIntervalSince1970: Double(ms) / 1000) }
+    static func ms(_ d: Date) -> Int64 { MetadataValue.milliseconds(d) }
+
+    static func memory(_ r: Row) throws -> Memory {
+        let blob: Data? = r["embedding"]
+        let identityText: String? = r["embedding_identity"]
+        let provenanceText: String = r["provenance"]
+        return Memory(
+            id: r["id"], tenant: r["tenant_id"], subject: r["subject"], namespace: r["namespace"], kind: MemoryKind(rawValue: r["kind"]),
+            content: r["content"], metadata: try Metadata.parse(json: r["metadata"]), importance: r["importance"],
+            provenance: try JSONDecoder().decode(MemoryProvenance.self, from: Data(provenanceText.utf8)),
+            createdAt: date(r["created_ms"]), updatedAt: date(r["updated_ms"]), lastAccessedAt: (r["accessed_ms"] as Int64?).map(date),
+            accessCount: r["access_count"], expiresAt: (r["expires_ms"] as Int64?).map(date), retention: r["retention"], legalHold: r["legal_hold"],
+            supersedes: r["supersedes"], embedding: blob.map { $0.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) } },
+            embeddingIdentity: try identityText.map { try JSONDecoder().decode(EmbeddingIdentity.self, from: Data($0.utf8)) })
+    }
+
+    static func json<T: Encodable>(_ value: T) throws -> String {
+        let e = JSONEncoder()
+        e.outputFormatting = .sortedKeys
+        return String(decoding: try e.encode(value), as: UTF8.self)
+    }
+
+    static func blob(_ v: [Float]?) -> Data? {
+        v.map { $0.withUnsafeBufferPointer { Data(buffer: $0) } }
+    }
+
+    static func write(_ db: Database, _ m: Memory, insert: Bool) throws {
+        let values: [any DatabaseValueConvertible & Sendable] = [
+            m.tenant, m.subject, m.namespace, m.kind.rawValue, m.content, m.contentSHA256, m.metadata.canonicalJSON, m.importance, try json(m.provenance),
+            ms(m.createdAt), ms(m.updatedAt), m.lastAccessedAt.map(ms), m.accessCount, m.expiresAt.map(ms), m.retention, m.legalHold, m.supersedes,
+            try m.embeddingIdentity.map(json), blob(m.embedding),
+        ]
+        let names = "tenant_id, subject, namespace, kind, content, content_sha256, metadata, importance, provenance, created_ms, updated_ms, accessed_ms, access_count, expires_ms, retention, legal_hold, supersedes, embedding_identity, embedding"
+        if insert {
+            try db.execute(sql: "INSERT INTO memories (id, \(names)) VALUES (?, \(Array(repeating: "?", count: values.count).joined(separator: ", ")))",
+                           arguments: StatementArguments([m.id] + values))
+        } else {
+            let sets = names.split(separator: ",").map { "\($0.trimmingCharacters(in: .whitespaces)) = ?" }.joined(separator: ", ")
+            try db.execute(sql: "UPDATE memories SET \(sets) WHERE id = ?", arguments: StatementArguments(values + [m.id]))
+        }
+    }
+
+    static func record(_ db: Database, _ kind: MemoryEvent.Kind, _ m: Memory, actor: String, reason: String, at: Date) throws {
+        try db.execute(sql: "INSERT INTO memory_events (tenant_id, memory_id, event, actor, reason, content_sha256, at_ms) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                       arguments: [m.tenant, m.id, kind.rawValue, actor, reason, m.contentSHA256, ms(at)])
+    }
+
+    static func owned(_ db: Database, _ id: String, _ tenant: String) throws -> Memory? {
+        try Row.fetchOne(db, sql: "SELECT \(columns) FROM memories WHERE id = ? AND tenant_id = ?", arguments: [id, tenant]).map(memory)
+    }
+
+    /// The SQL condition and arguments selecting a tenant's memories (subject, namespace, kinds, filter,
+    /// not expired at `now`).
+    static func selection(tenant: String, subject: String?, namespace: String?, kinds: [MemoryKind]?, filter: Filter?, now: Date?) throws -> (String, [any DatabaseValueConvertible]) {
+        var parts = ["tenant_id = ?"]
+        var args: [any DatabaseValueConvertible] = [tenant]
+        if let subject { parts.append("subject = ?"); args.append(subject) }
+        if let namespace { parts.append("namespace = ?"); args.append(namespace) }
+        if let kinds {
+            parts.append(kinds.isEmpty ? "0" : "kind IN (\(kinds.map { _ in "?" }.joined(separator: ", ")))")
+            args += kinds.map(\.rawValue)
+        }
+        if let now { parts.append("(expires_ms IS NULL OR expires_ms > ?)"); args.append(ms(now)) }
+        if let filter {
+            var compiler = SQLiteFilterCompiler(column: "metadata")
+            parts.append(try compiler.compile(filter))
+            args += compiler.arguments
+        }
+        return (parts.joined(separator: " AND "), args)
+    }
+
+    /// After deleting content: checkpoint the write-ahead log into the database and truncate it, so that
+    /// no earlier page image with the deleted text stays in the log file. Readers still holding an old
+    /// snapshot can make the truncation wait; it is retried by the next deletion then.
+    func truncateLog() {
+        _ = try? pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
+    }
+
+    // MARK: MemoryStore
+
+    public func remember(_ draft: MemoryDraft, actor: String) async throws -> RememberOutcome {
+        let now = clock()
+        let expiry = try MemoryRules.validate(draft, actor: actor, policies: retention, now: now)
+        return try wrap {
+            try pool.write { db in
+                if let s = draft.supersedes, try Self.owned(db, s, draft.tenant) == nil { throw MemoryRules.notFound(s) }
+                let existing = try Row.fetchOne(db, sql: "SELECT \(Self.columns) FROM memories WHERE tenant_id = ? AND subject = ? AND namespace = ? AND content_sha256 = ?",
+                                                arguments: [draft.tenant, draft.subject, draft.namespace, SHA256Hex.hash(draft.content)]).map(Self.memory)
+                if var m = existing {
+                    m.refresh(with: draft, expiry: expiry, now: now)
+                    try Self.write(db, m, insert: false)
+                    try Self.record(db, .updated, m, actor: actor, reason: "remembered again", at: now)
+                    return .refreshed(m)
+                }
+                let m = Memory(id: MemoryRules.newID(), tenant: draft.tenant, subject: draft.subject, namespace: draft.namespace, kind: draft.kind, content: draft.content,
+                               metadata: draft.metadata, importance: draft.importance, provenance: draft.provenance, createdAt: now, updatedAt: now, lastAccessedAt: nil,
+                               accessCount: 0, expiresAt: expiry, retention: draft.retention, legalHold: draft.legalHold, supersedes: draft.supersedes,
+                               embedding: draft.embedding, embeddingIdentity: draft.embedding == nil ? nil : draft.embeddingIdentity)
+                try Self.write(db, m, insert: true)
+                try Self.record(db, .created, m, actor: actor, reason: "", at: now)
+                if m.legalHold { try Self.record(db, .holdSet, m, actor: actor, reason: "held when remembered", at: now) }
+                return .created(m)
+            }
+        }
+    }
+
+    public func recall(_ query: RecallQuery) async throws -> [RecallHit] {
+        try MemoryRules.validate(query)
+        let now = clock()
+        let prepared = MemoryRules.PreparedRecall(query)
+        let (condition, args) = try Self.selection(tenant: query.tenant, subject: query.subject, namespace: query.namespace, kinds: query.kinds, filter: query.filter, now: now)
+        return try wrap {
+            try pool.write { db in
+                var hits: [RecallHit] = []
+                let cursor = try Row.fetchCursor(db, sql: "SELECT \(Self.columns) FROM memories WHERE \(condition)", arguments: StatementArguments(args.map { $0.databaseValue }))
+                while let row = try cursor.next() {
+                    let m = try Self.memory(row)
+                    if let score = prepared.score(m, now: now) { hits.append(RecallHit(memory: m, score: score)) }
+                }
+                hits.sort(by: MemoryRules.ranksBefore)
+                hits = Array(hits.prefix(query.limit))
+                for i in hits.indices {
+                    hits[i].memory.touch(now)
+                    try db.execute(sql: "UPDATE memories SET accessed_ms = ?, access_count = access_count + 1 WHERE id = ?", arguments: [Self.ms(now), hits[i].memory.id])
+                }
+                return hits
+            }
+        }
+    }
+
+    public func memory(id: String, tenant: String) async throws -> Memory? {
+        let now = clock()
+        return try wrap {
+            try pool.write { db in
+                guard var m = try Self.owned(db, id, tenant) else { return nil }
+                m.touch(now)
+                try db.execute(sql: "UPDATE memories SET accessed_ms = ?, access_count = access_count + 1 WHERE id = ?", arguments: [Self.ms(now), id])
+                return m
+            }
+        }
+    }
+
+    public func list(_ request: MemoryListRequest) async throws -> MemoryPage {
+        try MemoryRules.validate(request)
+        var (condition, args) = try Self.selection(tenant: request.tenant, subject: request.subject, namespace: request.namespace, kinds: request.kind.map { [$0] }, filter: request.filter, now: nil)
+        if let (ms, id) = try request.cursor.map(MemoryRules.parseCursor) {
+            condition += " AND (created_ms > ? OR (created_ms = ? AND id > ?))"
+            args += [ms, ms, id]
+        }
+        let sql = "SELECT \(Self.columns) FROM memories WHERE \(condition) ORDER BY created_ms, id LIMIT \(request.limit + 1)"
+        return try wrap {
+            let rows = try pool.read { db in try Row.fetchAll(db, sql: sql, arguments: StatementArguments(args.map { $0.databaseValue })).map(Self.memory) }
+            let page = Array(rows.prefix(request.limit))
+            return MemoryPage(memories: page, nextCursor: rows.count > page.count ? page.last.map(MemoryRules.cursor(after:)) : nil)
+        }
+    }
+
+    public func update(id: String, tenant: String, _ changes: MemoryUpdate, actor: String, reason: String) async throws -> Memory {
+        try MemoryRules.validate(changes, actor: actor, reason: reason)
+        let now = clock()
+        let expiry = try changes.retention.map { try retention.expiry(of: $0, from: now) }
+        return try wrap {
+            try pool.write { db in
+                guard var m = try Self.owned(db, id, tenant) else { throw MemoryRules.notFound(id) }
+                guard !m.legalHold else { throw MemoryRules.held(id) }
+                if let content = changes.content, let other = try String.fetchOne(db, sql: "SELECT id FROM memories WHERE tenant_id = ? AND subject = ? AND namespace = ? AND content_sha256 = ? AND id <> ?",
+                                                                                    arguments: [m.tenant, m.subject, m.namespace, SHA256Hex.hash(content), id]) {
+                    throw EngramError(.conflict, "memory \(other) of the same subject and namespace already holds this content")
+                }
+                m.apply(changes, expiry: expiry, now: now)
+                try Self.write(db, m, insert: false)
+                try Self.record(db, .updated, m, actor: actor, reason: reason, at: now)
+                return m
+            }
+        }
+    }
+
+    /// Deletes `selected` (all but the held ones) with one event each, inside the caller's transaction.
+    static func delete(_ db: Database, _ selected: [Memory], event: MemoryEvent.Kind, actor: String, reason: String, at now: Date) throws -> (deleted: [String], held: [String]) {
+        var deleted: [String] = [], held: [String] = []
+        for m in selected.sorted(by: { $0.id < $1.id }) {
+            if m.legalHold {
+                held.append(m.id)
+            } else {
+                try db.execute(sql: "DELETE FROM memories WHERE id = ?", arguments: [m.id])
+                try record(db, event, m, actor: actor, reason: reason, at: now)
+                deleted.append(m.id)
+            }
+        }
+        return (deleted, held)
+    }
+
+    /// The memories of a selection, with only what a deletion needs (no content or vectors are read).
+    static func deletionCandidates(_ db: Database, _ condition: String, _ args: [any DatabaseValueConvertible]) throws -> [Memory] {
+        try Row.fetchAll(db, sql: "SELECT id, tenant_id, content_sha256, legal_hold FROM memories WHERE \(condition)", arguments: StatementArguments(args.map { $0.databaseValue })).map { r in
+            var m = Memory(id: r["id"], tenant: r["tenant_id"], subject: "", namespace: "", kind: .fact, content: "", metadata: [:], importance: 0, provenance: MemoryProvenance(),
+                           createdAt: Date(), updatedAt: Date(), lastAccessedAt: nil, accessCount: 0, expiresAt: nil, retention: "", legalHold: r["legal_hold"], supersedes: nil,
+                           embedding: nil, embeddingIdentity: nil)
+            m.contentSHA256 = r["content_sha256"]
+            return m
+        }
+    }
+
+    public func forget(_ request: ForgetRequest) async throws -> DeletionReceipt {
+        try MemoryRules.validate(request)
+        let now = clock()
+        let receipt: DeletionReceipt = try wrap {
+            try pool.write { db in
+                var missing: [String] = []
+                var selected: [Memory] = []
+                switch request.selector {
+                case .ids(let ids):
+                    for id in Set(ids).sorted() {
+                        let found = try Self.deletionCandidates(db, "id = ? AND tenant_id = ?", [id, request.tenant])
+                        if found.isEmpty { missing.append(id) } else { selected += found }
+                    }
+                case .subject(let s):
+                    selected = try Self.deletionCandidates(db, "tenant_id = ? AND subject = ?", [request.tenant, s])
+                case .filter(let f, let subject, let namespace):
+                    let (condition, args) = try Self.selection(tenant: request.tenant, subject: subject, namespace: namespace, kinds: nil, filter: f, now: nil)
+                    selected = try Self.deletionCandidates(db, condition, args)
+                case .all:
+                    selected = try Self.deletionCandidates(db, "tenant_id = ?", [request.tenant])
+                }
+                let (deleted, held) = try Self.delete(db, selected, event: .deleted, actor: request.actor, reason: request.reason, at: now)
+                return DeletionReceipt(tenant: request.tenant, deleted: deleted, held: held, missing: missing, actor: request.actor, reason: request.reason, at: now)
+            }
+        }
+        if !receipt.deleted.isEmpty { truncateLog() }
+        return receipt
+    }
+
+    public func export(tenant: String, subject: String?) async throws -> [Memory] {
+        try MemoryRules.validateTenant(tenant)
+        let (condition, args) = try Self.selection(tenant: tenant, subject: subject, namespace: nil, kinds: nil, filter: nil, now: nil)
+        return try wrap {
+            try pool.read { db in
+                try Row.fetchAll(db, sql: "SELECT \(Self.columns) FROM memories WHERE \(condition) ORDER BY created_ms, id", arguments: StatementArguments(args.map { $0.databaseValue })).map(Self.memory)
+            }
+        }
+    }
+
+    public func sweep(tenant: String?, now: Date, actor: String) async throws -> DeletionReceipt {
+        if let tenant { try MemoryRules.validateTenant(tenant) }
+        try MemoryRules.validateLabel(actor, what: "actor")
+        let reason = "retention expired"
+        let receipt: DeletionReceipt = try wrap {
+            try pool.write { db in
+                var condition = "expires_ms IS NOT NULL AND expires_ms <= ?"
+                var args: [any DatabaseValueConvertible] = [Self.ms(now)]
+                if let tenant { condition += " AND tenant_id = ?"; args.append(tenant) }
+                let (deleted, held) = try Self.delete(db, try Self.deletionCandidates(db, condition, args), event: .expired, actor: actor, reason: reason, at: now)
+                return DeletionReceipt(tenant: tenant, deleted: deleted, held: held, missing: [], actor: actor, reason: reason, at: now)
+            }
+        }
+        if !receipt.deleted.isEmpty { truncateLog() }
+        return receipt
+    }
+
+    public func setLegalHold(id: String, tenant: String, held: Bool, actor: String, reason: String) async throws -> Memory {
+        try MemoryRules.validateLabel(actor, what: "actor")
+        try MemoryRules.validateReason(reason)
+        let now = clock()
+        return try wrap {
+            try pool.write { db in
+                guard var m = try Self.owned(db, id, tenant) else { throw MemoryRules.notFound(id) }
+                guard m.legalHold != held else { return m }
+                m.legalHold = held
+                try db.execute(sql: "UPDATE memories SET legal_hold = ? WHERE id = ?", arguments: [held, id])
+                try Self.record(db, held ? .holdSet : .holdCleared, m, actor: actor, reason: reason, at: now)
+                return m
+            }
+        }
+    }
+
+    public func events(tenant: String, memoryID: String?) async throws -> [MemoryEvent] {
+        try MemoryRules.validateTenant(tenant)
+        return try wrap {
+            try pool.read { db in
+                var sql = "SELECT * FROM memory_events WHERE tenant_id = ?"
+                var args: [any DatabaseValueConvertible] = [tenant]
+                if let memoryID { sql += " AND memory_id = ?"; args.append(memoryID) }
+                return try Row.fetchAll(db, sql: sql + " ORDER BY sequence", arguments: StatementArguments(args.map { $0.databaseValue })).map { r in
+                    guard let kind = MemoryEvent.Kind(rawValue: r["event"]) else { throw EngramError(.storageFailure, "unknown memory event '\(r["event"] as String)'") }
+                    return MemoryEvent(sequence: r["sequence"], tenant: r["tenant_id"], memoryID: r["memory_id"], kind: kind, actor: r["actor"], reason: r["reason"],
+                                       contentSHA256: r["content_sha256"], at: Self.date(r["at_ms"]))
+                }
+            }
+        }
+    }
+}
