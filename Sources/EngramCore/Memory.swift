@@ -176,6 +176,30 @@ public struct RetentionPolicies: Sendable, Hashable {
         self.durations = durations
     }
 
+    /// Parses `name=DURATION,…`, where a duration is a number with `s`, `m`, `h` or `d`, or `forever`
+    /// (for example `session=1d,default=365d,chat=12h,forever=forever`).
+    /// - Throws: `invalid_configuration` naming the bad entry.
+    public static func parse(_ text: String) throws -> RetentionPolicies {
+        var durations: [String: TimeInterval?] = [:]
+        for entry in text.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !entry.isEmpty {
+            let parts = entry.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2, (try? CollectionRef.validateName(parts[0], what: "policy")) != nil else {
+                throw EngramError(.invalidConfiguration, "retention policy '\(entry)' must be NAME=DURATION (DURATION: 30d, 12h, 45m, 90s or forever)")
+            }
+            if parts[1] == "forever" {
+                durations[parts[0]] = .some(nil)
+                continue
+            }
+            let units: [Character: TimeInterval] = ["s": 1, "m": 60, "h": 3_600, "d": 86_400]
+            guard let unit = parts[1].last.flatMap({ units[$0] }), let n = Double(parts[1].dropLast()), n.isFinite, n > 0 else {
+                throw EngramError(.invalidConfiguration, "retention policy '\(entry)': '\(parts[1])' is not a duration (30d, 12h, 45m, 90s or forever)")
+            }
+            durations[parts[0]] = n * unit
+        }
+        guard !durations.isEmpty else { throw EngramError(.invalidConfiguration, "no retention policy in '\(text)'") }
+        return RetentionPolicies(durations)
+    }
+
     /// The expiry of a memory written at `now` under `policy`.
     /// - Throws: `invalid_input` for an unknown policy name.
     public func expiry(of policy: String, from now: Date) throws -> Date? {

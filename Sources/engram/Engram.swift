@@ -16,7 +16,7 @@ struct Engram: AsyncParsableCommand {
             manifest, file); 66 not found (collection, document, path); 78 configuration (store URL, embedder).
             """,
         version: "0.1.0",
-        subcommands: [Init.self, Ingest.self, Search.self, Show.self, Verify.self, Delete.self, Stats.self, Collections.self, Migrate.self]
+        subcommands: [Init.self, Ingest.self, Search.self, Show.self, Verify.self, Delete.self, Stats.self, Collections.self, Migrate.self, MemoryCommand.self]
     )
 }
 
@@ -87,7 +87,7 @@ func reporting(_ global: GlobalOptions, _ body: () async throws -> Void) async t
 enum Output {
     static func exitCode(for code: EngramError.Code) -> Int32 {
         switch code {
-        case .invalidInput, .invalidFilter, .invalidManifest, .embeddingMismatch, .emptyDocument, .loadFailed, .collectionExists: 65
+        case .invalidInput, .invalidFilter, .invalidManifest, .embeddingMismatch, .emptyDocument, .loadFailed, .collectionExists, .conflict, .legalHold: 65
         case .collectionNotFound, .notFound: 66
         case .invalidConfiguration, .unsupported, .schemaMismatch: 78
         default: 1

@@ -285,7 +285,7 @@ struct CLITests {
         #expect(missing.status == 66, "status never creates a store")
         let migrate = try cli.run(["migrate", "--json"])
         #expect(migrate.status == 0)
-        #expect(try migrate.json()["applied_now"] == .array([.int(1)]))
+        #expect(try migrate.json()["applied_now"] == .array([.int(1), .int(2)]))
         let status = try cli.run(["migrate", "status", "--json"])
         #expect(try status.json()["migrations"]?.array?.first?["state"] == .string("applied"))
         #expect(try cli.run(["migrate", "--json"]).json()["applied_now"] == .array([]))
@@ -306,5 +306,62 @@ struct CLITests {
         let unreachable = try cli.run(["migrate", "--store", "postgres://u@127.0.0.1:1/db?connect_timeout_ms=300"], useStore: false)
         #expect(unreachable.status == 1 && unreachable.stderr.contains("cannot connect to PostgreSQL at 127.0.0.1:1 within 300 ms"))
         try await cli.cleanUp()
+    }
+    @Test func memoryCommandsRememberRecallForgetAndAudit() throws {
+        let cli = try CLI()
+        let hash = ["--embedder", "hash"]
+        let first = try cli.run(["memory", "remember", "Alice prefers green tea in the morning", "--subject", "alice", "--kind", "preference", "--importance", "0.8", "--json"] + hash)
+        #expect(first.status == 0, "\(first.stderr)")
+        #expect(try first.json()["outcome"] == .string("created"))
+        let id = try #require(try first.json()["memory"]?["id"]?.string)
+        let again = try cli.run(["memory", "remember", "Alice prefers green tea in the morning", "--subject", "alice", "--json"] + hash)
+        #expect(try again.json()["outcome"] == .string("refreshed") && again.json()["memory"]?["id"]?.string == id)
+        let other = try cli.run(["memory", "remember", "Alice's manager is Bob", "--subject", "alice", "--metadata", #"{"source": "import"}"#, "--json"] + hash)
+        let otherID = try #require(try other.json()["memory"]?["id"]?.string)
+        _ = try cli.run(["memory", "remember", "Bob likes coffee", "--subject", "bob"] + hash)
+
+        let recall = try cli.run(["memory", "recall", "green tea", "--subject", "alice", "--json"] + hash)
+        #expect(recall.status == 0, "\(recall.stderr)")
+        let hits = try #require(try recall.json()["hits"]?.array)
+        #expect(hits.first?["memory"]?["id"]?.string == id)
+        #expect(hits.first?["score"]?["keyword"] == .double(1), "both words found")
+        #expect(hits.allSatisfy { $0["memory"]?["subject"] == .string("alice") })
+
+        let list = try cli.run(["memory", "list", "--limit", "2", "--json"])
+        let cursor = try #require(try list.json()["next_cursor"]?.string)
+        let rest = try cli.run(["memory", "list", "--limit", "2", "--cursor", cursor, "--json"])
+        #expect(try rest.json()["memories"]?.array?.count == 1 && rest.json()["next_cursor"] == .null)
+
+        // Refused: an empty filter, a subject with a control character, importance out of range, a held memory.
+        let empty = try cli.run(["memory", "forget", "--filter", "{}", "--reason", "cleanup"])
+        #expect(empty.status == 65 && empty.stderr.contains("empty filter"))
+        #expect(try cli.run(["memory", "remember", "x", "--subject", "a\u{7}b"] + hash).status == 65)
+        #expect(try cli.run(["memory", "remember", "x", "--subject", "a", "--importance", "1.5"] + hash).status == 65)
+        #expect(try cli.run(["memory", "forget", "--reason", "no selector"]).status == 64)
+        #expect(try cli.run(["memory", "hold", id, "--reason", "case 12"]).status == 0)
+        #expect(try cli.run(["memory", "get", id, "--tenant", "someone-else"]).status == 66, "another tenant's id is not found")
+
+        let forget = try cli.run(["memory", "forget", "--subject", "alice", "--reason", "erasure request", "--actor", "dpo", "--json"])
+        #expect(forget.status == 0, "\(forget.stderr)")
+        #expect(try forget.json()["deleted"] == .array([.string(otherID)]))
+        #expect(try forget.json()["held"] == .array([.string(id)]))
+        let export = try cli.run(["memory", "export", "--subject", "alice"])
+        let lines = export.stdout.split(separator: "\n")
+        #expect(lines.count == 1 && lines[0].contains("green tea") && !export.stdout.contains("manager"))
+        let events = try cli.run(["memory", "events", "--json"])
+        #expect(!events.stdout.contains("manager") && !events.stdout.contains("green tea"), "the audit trail holds no content")
+        let kinds = try #require(try events.json().array).compactMap { $0["event"]?.string }
+        #expect(kinds == ["created", "updated", "created", "created", "hold_set", "deleted"])
+        let deleted = try #require(try events.json().array?.last)
+        #expect(deleted["actor"] == .string("dpo") && deleted["reason"] == .string("erasure request"))
+        #expect(deleted["content_sha256"] == .string(SHA256Hex.hash("Alice's manager is Bob")))
+
+        // Expiry by policy, swept later (policies from the environment).
+        let short = try cli.run(["memory", "remember", "temporary", "--subject", "carol", "--retention", "blink", "--json"] + hash, environment: ["ENGRAM_RETENTION_POLICIES": "blink=1s,default=365d"])
+        #expect(short.status == 0, "\(short.stderr)")
+        Thread.sleep(forTimeInterval: 1.2)
+        let sweep = try cli.run(["memory", "sweep", "--json"])
+        #expect(try sweep.json()["deleted_count"] == .int(1))
+        #expect(try cli.run(["memory", "remember", "x", "--subject", "a", "--retention", "blink"] + hash).status == 65, "unknown policy without the environment")
     }
 }

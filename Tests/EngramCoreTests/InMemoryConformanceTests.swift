@@ -20,6 +20,24 @@ struct InMemoryMemoryConformanceTests {
     }
 }
 
+@Suite("Retention policies")
+struct RetentionPolicyTests {
+    @Test func policiesParseAndComputeExpiry() throws {
+        let p = try RetentionPolicies.parse("session=1d, chat=12h,quick=90s , archive=forever,tick=30m")
+        let now = Date(timeIntervalSince1970: 1_000_000)
+        #expect(try p.expiry(of: "session", from: now) == now.addingTimeInterval(86_400))
+        #expect(try p.expiry(of: "chat", from: now) == now.addingTimeInterval(43_200))
+        #expect(try p.expiry(of: "quick", from: now) == now.addingTimeInterval(90))
+        #expect(try p.expiry(of: "tick", from: now) == now.addingTimeInterval(1_800))
+        #expect(try p.expiry(of: "archive", from: now) == nil)
+        #expect(throws: EngramError.self) { try p.expiry(of: "default", from: now) }
+        for bad in ["", "session", "session=", "session=1w", "session=-1d", "session=0d", "bad name=1d", "x=1d;drop"] {
+            #expect(throws: EngramError.self, "\(bad)") { try RetentionPolicies.parse(bad) }
+        }
+        #expect(try RetentionPolicies.standard.expiry(of: "default", from: now) == now.addingTimeInterval(365 * 86_400))
+    }
+}
+
 @Suite("Metadata values")
 struct MetadataValueTests {
     @Test func canonicalDatesRoundTripAtMillisecondPrecision() throws {
