@@ -69,6 +69,7 @@ let package = Package(
             dependencies: [
                 "EngramCore", "EngramPipeline", "EngramSQLite", "EngramPostgres",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
             swiftSettings: strict
         ),

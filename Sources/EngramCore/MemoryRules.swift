@@ -187,7 +187,6 @@ public enum MemoryRules {
         /// query (text or vector) and the memory shares no word with the text and has no vector in the
         /// query's embedding space.
         public func score(_ m: Memory, now: Date) -> RecallScore? {
-            let w = query.weights
             var similarity: Double?
             if let q = query.vector, let identity = query.vectorIdentity, m.embeddingIdentity == identity, let e = m.embedding, e.count == q.count {
                 similarity = q.withUnsafeBufferPointer { qp in
@@ -201,6 +200,16 @@ public enum MemoryRules {
                 let tokens = Set(KeywordTokenizer.tokens(m.content))
                 keyword = Double(terms.filter(tokens.contains).count) / Double(terms.count)
             }
+            return score(similarity: similarity, keyword: keyword, of: m, now: now)
+        }
+
+        /// The query's distinct words (folded), for stores that count matches themselves.
+        public var queryTerms: [String] { terms }
+
+        /// The score of `m` given its similarity and keyword share (computed by the store), or nil when
+        /// the memory has nothing to do with the query.
+        public func score(similarity: Double?, keyword: Double?, of m: Memory, now: Date) -> RecallScore? {
+            let w = query.weights
             let asked = query.vector != nil || !terms.isEmpty
             if asked && similarity == nil && (keyword ?? 0) == 0 { return nil }
             let relevance: Double

@@ -133,6 +133,13 @@ public struct PostgresMigrator: Sendable {
                     "GRANT USAGE ON SCHEMA \(schema) TO \(role)",
                     "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA \(schema) TO \(role)",
                     "REVOKE INSERT, UPDATE, DELETE ON \(schema).schema_migrations FROM \(role)",
+                    """
+                    DO $$ BEGIN
+                        IF to_regclass('\(schema).memory_events') IS NOT NULL THEN
+                            REVOKE UPDATE, DELETE, TRUNCATE ON \(schema).memory_events FROM \(role);
+                        END IF;
+                    END $$
+                    """,
                 ] {
                     try await connection.execute(PostgresQuery(unsafeSQL: statement), logger: logger)
                 }

@@ -143,5 +143,102 @@ public enum PostgresSchema {
                 WITH CHECK (tenant_id = current_setting('engram.tenant_id', true))
             """,
         ]),
+        // Long-term memory. `terms` holds the content's distinct keyword tokens as Engram folds them, for
+        // keyword recall (GIN) and its share of matched words. `memory_events` is append-only: a trigger
+        // refuses UPDATE, DELETE and TRUNCATE for everyone, and the application role is not even granted
+        // them. `memory_tenants` lists tenant ids only (no content, no row-level security), so that a
+        // sweep of every tenant can visit each one inside its own tenant-scoped transaction.
+        PostgresMigration(version: 2, name: "memories_audit", statements: [
+            """
+            CREATE TABLE {{schema}}.memories (
+                id text PRIMARY KEY,
+                tenant_id text NOT NULL,
+                subject text NOT NULL,
+                namespace text NOT NULL,
+                kind text NOT NULL,
+                content text NOT NULL,
+                content_sha256 text NOT NULL,
+                terms text[] NOT NULL,
+                metadata jsonb NOT NULL,
+                importance double precision NOT NULL CHECK (importance BETWEEN 0 AND 1),
+                provenance jsonb NOT NULL,
+                created_at timestamptz NOT NULL,
+                updated_at timestamptz NOT NULL,
+                accessed_at timestamptz,
+                access_count integer NOT NULL,
+                expires_at timestamptz,
+                retention text NOT NULL,
+                legal_hold boolean NOT NULL,
+                supersedes text,
+                embedding_identity text,
+                embedding vector,
+                UNIQUE (tenant_id, subject, namespace, content_sha256)
+            )
+            """,
+            """
+            CREATE INDEX memories_in_order ON {{schema}}.memories (tenant_id, created_at, id)
+            """,
+            """
+            CREATE INDEX memories_by_expiry ON {{schema}}.memories (expires_at) WHERE expires_at IS NOT NULL
+            """,
+            """
+            CREATE INDEX memories_terms ON {{schema}}.memories USING gin (terms)
+            """,
+            """
+            CREATE TABLE {{schema}}.memory_events (
+                sequence bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                tenant_id text NOT NULL,
+                memory_id text NOT NULL,
+                event text NOT NULL,
+                actor text NOT NULL,
+                reason text NOT NULL,
+                content_sha256 text NOT NULL,
+                at timestamptz NOT NULL
+            )
+            """,
+            """
+            CREATE INDEX memory_events_by_memory ON {{schema}}.memory_events (tenant_id, memory_id)
+            """,
+            """
+            CREATE FUNCTION {{schema}}.memory_events_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                RAISE EXCEPTION 'memory_events is append-only';
+            END
+            $$
+            """,
+            """
+            CREATE TRIGGER memory_events_append_only BEFORE UPDATE OR DELETE ON {{schema}}.memory_events
+                FOR EACH ROW EXECUTE FUNCTION {{schema}}.memory_events_append_only()
+            """,
+            """
+            CREATE TRIGGER memory_events_no_truncate BEFORE TRUNCATE ON {{schema}}.memory_events
+                FOR EACH STATEMENT EXECUTE FUNCTION {{schema}}.memory_events_append_only()
+            """,
+            """
+            CREATE TABLE {{schema}}.memory_tenants (tenant_id text PRIMARY KEY)
+            """,
+            """
+            ALTER TABLE {{schema}}.memories ENABLE ROW LEVEL SECURITY
+            """,
+            """
+            ALTER TABLE {{schema}}.memories FORCE ROW LEVEL SECURITY
+            """,
+            """
+            CREATE POLICY tenant_isolation ON {{schema}}.memories
+                USING (tenant_id = current_setting('engram.tenant_id', true))
+                WITH CHECK (tenant_id = current_setting('engram.tenant_id', true))
+            """,
+            """
+            ALTER TABLE {{schema}}.memory_events ENABLE ROW LEVEL SECURITY
+            """,
+            """
+            ALTER TABLE {{schema}}.memory_events FORCE ROW LEVEL SECURITY
+            """,
+            """
+            CREATE POLICY tenant_isolation ON {{schema}}.memory_events
+                USING (tenant_id = current_setting('engram.tenant_id', true))
+                WITH CHECK (tenant_id = current_setting('engram.tenant_id', true))
+            """,
+        ]),
     ]
 }

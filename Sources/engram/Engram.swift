@@ -4,6 +4,7 @@ import EngramPipeline
 import EngramPostgres
 import EngramSQLite
 import Foundation
+import PostgresNIO
 
 @main
 struct Engram: AsyncParsableCommand {
@@ -48,7 +49,15 @@ struct GlobalOptions: ParsableArguments {
         guard url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") else {
             return try await body(try StoreLocator.open(url, create: create))
         }
-        let config = try PostgresStoreConfiguration(url: url)
+        return try await withPostgres(create: create) { client, config in
+            try await body(try PostgresVectorStore(client: client, schema: config.schema, options: config.storeOptions))
+        }
+    }
+
+    /// Runs `body` with a client of the PostgreSQL store URL, migrating the schema when `create` is true
+    /// and requiring it to be up to date otherwise.
+    func withPostgres<T>(create: Bool, _ body: (PostgresClient, PostgresStoreConfiguration) async throws -> T) async throws -> T {
+        let config = try PostgresStoreConfiguration(url: storeURL)
         return try await config.withClient { client in
             let migrator = try PostgresMigrator(schema: config.schema)
             if create {
@@ -56,7 +65,7 @@ struct GlobalOptions: ParsableArguments {
             } else if try await migrator.status(client).contains(where: { $0.state == .pending }) {
                 throw EngramError(.schemaMismatch, "the PostgreSQL schema '\(config.schema)' is not migrated: run engram migrate --store URL")
             }
-            return try await body(try PostgresVectorStore(client: client, schema: config.schema, options: config.storeOptions))
+            return try await body(client, config)
         }
     }
 }

@@ -21,7 +21,7 @@ struct MemoryCommand: AsyncParsableCommand {
 
 /// Options every memory command takes.
 struct MemoryOptions: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("Store URL: sqlite:PATH (default from ENGRAM_STORE, else sqlite:.engram/engram.sqlite).", valueName: "url"))
+    @Option(name: .long, help: ArgumentHelp("Store URL: sqlite:PATH or postgres://USER@HOST:PORT/DATABASE (default from ENGRAM_STORE, else sqlite:.engram/engram.sqlite).", valueName: "url"))
     var store: String?
 
     @Option(name: .long, help: "Tenant id.")
@@ -44,10 +44,12 @@ struct MemoryOptions: ParsableArguments {
         let policies = try ProcessInfo.processInfo.environment["ENGRAM_RETENTION_POLICIES"].map(RetentionPolicies.parse) ?? .standard
         let url = global.storeURL
         if url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") {
-            throw EngramError(.unsupported, "memories are not yet stored in PostgreSQL; use a sqlite: store")
+            return try await global.withPostgres(create: create) { client, config in
+                try await body(try PostgresMemoryStore(client: client, schema: config.schema, retention: policies))
+            }
         }
         guard let path = SQLiteVectorStore.path(fromURL: url) ?? (url.hasSuffix(".sqlite") || url.hasSuffix(".db") ? url : nil) else {
-            throw EngramError(.invalidConfiguration, "unknown store URL '\(url)' (expected sqlite:PATH)")
+            throw EngramError(.invalidConfiguration, "unknown store URL '\(url)' (expected sqlite:PATH or postgres://USER@HOST:PORT/DATABASE)")
         }
         if !create, !FileManager.default.fileExists(atPath: path) {
             throw EngramError(.notFound, "no Engram store at \(path) (remember something first, or pass --store)")

@@ -300,15 +300,16 @@ struct CLITests {
         #expect(try before.json()["migrations"]?.array?.first?["state"] == .string("pending"))
         let first = try cli.run(["migrate", "--store", url, "--grant-to", "engram_app", "--json"], useStore: false)
         #expect(first.status == 0, "\(first.stderr)")
-        #expect(try first.json()["applied_now"] == .array([.int(1)]))
+        #expect(try first.json()["applied_now"] == .array([.int(1), .int(2)]))
         let again = try cli.run(["migrate", "--store", url, "--json"], useStore: false)
         #expect(try again.json()["applied_now"] == .array([]))
         let unreachable = try cli.run(["migrate", "--store", "postgres://u@127.0.0.1:1/db?connect_timeout_ms=300"], useStore: false)
         #expect(unreachable.status == 1 && unreachable.stderr.contains("cannot connect to PostgreSQL at 127.0.0.1:1 within 300 ms"))
         try await cli.cleanUp()
     }
-    @Test func memoryCommandsRememberRecallForgetAndAudit() throws {
-        let cli = try CLI()
+    @Test(arguments: backends)
+    func memoryCommandsRememberRecallForgetAndAudit(backend: String) async throws {
+        let cli = try CLI(backend: backend)
         let hash = ["--embedder", "hash"]
         let first = try cli.run(["memory", "remember", "Alice prefers green tea in the morning", "--subject", "alice", "--kind", "preference", "--importance", "0.8", "--json"] + hash)
         #expect(first.status == 0, "\(first.stderr)")
@@ -359,9 +360,10 @@ struct CLITests {
         // Expiry by policy, swept later (policies from the environment).
         let short = try cli.run(["memory", "remember", "temporary", "--subject", "carol", "--retention", "blink", "--json"] + hash, environment: ["ENGRAM_RETENTION_POLICIES": "blink=1s,default=365d"])
         #expect(short.status == 0, "\(short.stderr)")
-        Thread.sleep(forTimeInterval: 1.2)
+        try await Task.sleep(for: .milliseconds(1200))
         let sweep = try cli.run(["memory", "sweep", "--json"])
         #expect(try sweep.json()["deleted_count"] == .int(1))
         #expect(try cli.run(["memory", "remember", "x", "--subject", "a", "--retention", "blink"] + hash).status == 65, "unknown policy without the environment")
+        try await cli.cleanUp()
     }
 }

@@ -74,25 +74,25 @@ struct PostgresMigratorTests {
     @Test func migrateAppliesEverythingOnceAndRecordsChecksums() async throws {
         try await PostgresTestEnvironment.withScratchSchema { config, client in
             let migrator = try PostgresMigrator(schema: config.schema)
-            #expect(try await migrator.status(client).map(\.state) == [.pending])
-            #expect(try await migrator.migrate(client) == [1])
+            #expect(try await migrator.status(client).map(\.state) == [.pending, .pending])
+            #expect(try await migrator.migrate(client) == [1, 2])
             #expect(try await migrator.migrate(client) == [], "a second run has nothing to do")
-            #expect(try await migrator.status(client).map(\.state) == [.applied])
+            #expect(try await migrator.status(client).map(\.state) == [.applied, .applied])
             let rows = try await client.query(PostgresQuery(unsafeSQL: "SELECT version, checksum FROM \(config.schema).schema_migrations"))
             var recorded: [(Int, String)] = []
             for try await row in rows.decode((Int, String).self) { recorded.append(row) }
-            #expect(recorded.map(\.0) == [1] && recorded.map(\.1) == [PostgresSchema.migrations[0].checksum])
-            // The tables exist, with row-level security forced.
+            #expect(recorded.map(\.0) == [1, 2] && recorded.map(\.1) == PostgresSchema.migrations.map(\.checksum))
+            // The tables exist, with row-level security forced (memory_tenants holds tenant ids only, on purpose without it).
             let rls = try await client.query(PostgresQuery(unsafeSQL: """
                 SELECT relname, relrowsecurity, relforcerowsecurity FROM pg_class
-                WHERE relnamespace = '\(config.schema)'::regnamespace AND relkind = 'r' AND relname <> 'schema_migrations' ORDER BY relname
+                WHERE relnamespace = '\(config.schema)'::regnamespace AND relkind = 'r' AND relname NOT IN ('schema_migrations', 'memory_tenants') ORDER BY relname
                 """))
             var tables: [String] = []
             for try await (name, enabled, forced) in rls.decode((String, Bool, Bool).self) {
                 #expect(enabled && forced, "\(name) forces row-level security")
                 tables.append(name)
             }
-            #expect(tables == ["chunks", "collections", "documents"])
+            #expect(tables == ["chunks", "collections", "documents", "memories", "memory_events"])
         }
     }
 
@@ -109,9 +109,9 @@ struct PostgresMigratorTests {
                 for try await result in group { all.append(result) }
                 return all
             }
-            #expect(applied.filter { $0 == [1] }.count == 1, "exactly one migrator applied version 1: \(applied)")
+            #expect(applied.filter { $0 == [1, 2] }.count == 1, "exactly one migrator applied the migrations: \(applied)")
             #expect(applied.filter(\.isEmpty).count == 3)
-            #expect(try await PostgresMigrator(schema: config.schema).status(client).map(\.state) == [.applied])
+            #expect(try await PostgresMigrator(schema: config.schema).status(client).map(\.state) == [.applied, .applied])
         }
     }
 
@@ -120,7 +120,7 @@ struct PostgresMigratorTests {
             try await PostgresMigrator(schema: config.schema).migrate(client)
             var edited = PostgresSchema.migrations
             edited[0] = PostgresMigration(version: 1, name: edited[0].name, statements: edited[0].statements + ["SELECT 1"])
-            let next = PostgresMigration(version: 2, name: "more", statements: ["CREATE TABLE {{schema}}.should_not_exist (x int)"])
+            let next = PostgresMigration(version: edited.count + 1, name: "more", statements: ["CREATE TABLE {{schema}}.should_not_exist (x int)"])
             let tampered = try PostgresMigrator(schema: config.schema, migrations: edited + [next])
             do {
                 try await tampered.migrate(client)
@@ -136,7 +136,7 @@ struct PostgresMigratorTests {
 
     @Test func aNewerDatabaseIsRefused() async throws {
         try await PostgresTestEnvironment.withScratchSchema { config, client in
-            let newer = PostgresSchema.migrations + [PostgresMigration(version: 2, name: "future", statements: ["CREATE TABLE {{schema}}.future (x int)"])]
+            let newer = PostgresSchema.migrations + [PostgresMigration(version: PostgresSchema.migrations.count + 1, name: "future", statements: ["CREATE TABLE {{schema}}.future (x int)"])]
             try await PostgresMigrator(schema: config.schema, migrations: newer).migrate(client)
             await #expect(throws: EngramError.self) { try await PostgresMigrator(schema: config.schema).status(client) }
             await #expect(throws: EngramError.self) { try await PostgresMigrator(schema: config.schema).migrate(client) }

@@ -1,0 +1,388 @@
+import EngramCore
+import Foundation
+import Logging
+import PostgresNIO
+
+/// Long-term memory in PostgreSQL (tables `memories`, `memory_events`, `memory_tenants` of migration 2).
+///
+/// Every operation is one transaction scoped to its tenant by row-level security, like the vector store's.
+/// Recall ranks in SQL: the similarity (pgvector, for memories embedded in the query's space) and the share
+/// of query words (`terms`, GIN-indexed) are computed by the server over the selected memories, which are
+/// ordered by the same score formula as the reference store; the scores' parts are then computed again from
+/// the returned similarity and word share with ``MemoryRules/PreparedRecall``, so every backend reports
+/// them identically. A keyword-only recall reads only memories sharing a word with the query.
+public final class PostgresMemoryStore: MemoryStore, Sendable {
+    public let retention: RetentionPolicies
+    let db: PostgresVectorStore
+    let clock: @Sendable () -> Date
+    var schema: String { db.schema }
+
+    /// - Parameters:
+    ///   - client: a client whose `run()` the application schedules.
+    ///   - schema: the migrated schema (see ``PostgresMigrator``).
+    public init(client: PostgresClient, schema: String = "engram", retention: RetentionPolicies = .standard, now: @escaping @Sendable () -> Date = { Date() },
+                logger: Logger = Logger(label: "engram.postgres", factory: { _ in SwiftLogNoOpLogHandler() })) throws {
+        db = try PostgresVectorStore(client: client, schema: schema, logger: logger)
+        self.retention = retention
+        self.clock = now
+    }
+
+    // MARK: Rows
+
+    static let columns = """
+        m.id, m.tenant_id, m.subject, m.namespace, m.kind, m.content, m.metadata::text AS metadata, m.importance, m.provenance::text AS provenance,
+        m.created_at, m.updated_at, m.accessed_at, m.access_count, m.expires_at, m.retention, m.legal_hold, m.supersedes, m.embedding_identity,
+        m.embedding::real[] AS embedding
+        """
+
+    /// The creation time's millisecond, rounded as ``MetadataValue/milliseconds(_:)`` rounds it: list
+    /// order and cursors compare it, so that every backend pages the same way.
+    static let createdMillisecond = "round(extract(epoch FROM m.created_at) * 1000)::bigint"
+
+    static func memory(_ r: PostgresRandomAccessRow) throws -> Memory {
+        let identityText = try r["embedding_identity"].decode(String?.self)
+        return Memory(
+            id: try r["id"].decode(String.self), tenant: try r["tenant_id"].decode(String.self), subject: try r["subject"].decode(String.self),
+            namespace: try r["namespace"].decode(String.self), kind: MemoryKind(rawValue: try r["kind"].decode(String.self)), content: try r["content"].decode(String.self),
+            metadata: try Metadata.parse(json: r["metadata"].decode(String.self)), importance: try r["importance"].decode(Double.self),
+            provenance: try JSONDecoder().decode(MemoryProvenance.self, from: Data(r["provenance"].decode(String.self).utf8)),
+            createdAt: try r["created_at"].decode(Date.self), updatedAt: try r["updated_at"].decode(Date.self), lastAccessedAt: try r["accessed_at"].decode(Date?.self),
+            accessCount: try r["access_count"].decode(Int.self), expiresAt: try r["expires_at"].decode(Date?.self), retention: try r["retention"].decode(String.self),
+            legalHold: try r["legal_hold"].decode(Bool.self), supersedes: try r["supersedes"].decode(String?.self), embedding: try r["embedding"].decode([Float]?.self),
+            embeddingIdentity: try identityText.map { try JSONDecoder().decode(EmbeddingIdentity.self, from: Data($0.utf8)) })
+    }
+
+    static func json<T: Encodable>(_ value: T) throws -> String {
+        let e = JSONEncoder()
+        e.outputFormatting = .sortedKeys
+        return String(decoding: try e.encode(value), as: UTF8.self)
+    }
+
+    /// The distinct folded words of a content, as stored in `terms`.
+    static func terms(_ content: String) -> [String] { Array(Set(KeywordTokenizer.tokens(content))).sorted() }
+
+    func write(_ c: PostgresConnection, _ m: Memory, insert: Bool, types: PGVectorTypes) async throws {
+        var b = BoundSQL()
+        var values: [String] = [b.bind(m.tenant), b.bind(m.subject), b.bind(m.namespace), b.bind(m.kind.rawValue), b.bind(m.content), b.bind(m.contentSHA256)]
+        values.append(b.bind(Self.terms(m.content)))
+        values.append("\(b.bind(m.metadata.canonicalJSON))::jsonb")
+        values.append(b.bind(m.importance))
+        values.append("\(b.bind(try Self.json(m.provenance)))::jsonb")
+        values.append(b.bind(m.createdAt))
+        values.append(b.bind(m.updatedAt))
+        values.append(m.lastAccessedAt.map { b.bind($0) } ?? "NULL")
+        values.append(b.bind(m.accessCount))
+        values.append(m.expiresAt.map { b.bind($0) } ?? "NULL")
+        values.append(b.bind(m.retention))
+        values.append(b.bind(m.legalHold))
+        values.append(m.supersedes.map { b.bind($0) } ?? "NULL")
+        if let identity = m.embeddingIdentity { values.append(b.bind(try Self.json(identity))) } else { values.append("NULL") }
+        if let e = m.embedding { values.append(b.bind(PGVector(values: e, types: types))) } else { values.append("NULL") }
+        let names = ["tenant_id", "subject", "namespace", "kind", "content", "content_sha256", "terms", "metadata", "importance", "provenance", "created_at", "updated_at",
+                     "accessed_at", "access_count", "expires_at", "retention", "legal_hold", "supersedes", "embedding_identity", "embedding"]
+        if insert {
+            _ = try await db.rows(c, "INSERT INTO \(schema).memories (id, \(names.joined(separator: ", "))) VALUES (\(b.bind(m.id)), \(values.joined(separator: ", ")))", b)
+            _ = try await db.rows(c, "INSERT INTO \(schema).memory_tenants (tenant_id) VALUES ($1) ON CONFLICT DO NOTHING", { var t = BoundSQL(); _ = t.bind(m.tenant); return t }())
+        } else {
+            let sets = zip(names, values).map { "\($0) = \($1)" }.joined(separator: ", ")
+            _ = try await db.rows(c, "UPDATE \(schema).memories SET \(sets) WHERE id = \(b.bind(m.id))", b)
+        }
+    }
+
+    func record(_ c: PostgresConnection, _ kind: MemoryEvent.Kind, _ memories: [Memory], actor: String, reason: String, at: Date) async throws {
+        guard !memories.isEmpty else { return }
+        var b = BoundSQL()
+        _ = try await db.rows(c, """
+            INSERT INTO \(schema).memory_events (tenant_id, memory_id, event, actor, reason, content_sha256, at)
+            SELECT t, i, \(b.bind(kind.rawValue)), \(b.bind(actor)), \(b.bind(reason)), h, \(b.bind(at))
+            FROM unnest(\(b.bind(memories.map(\.tenant)))::text[], \(b.bind(memories.map(\.id)))::text[], \(b.bind(memories.map(\.contentSHA256)))::text[]) AS u(t, i, h)
+            """, b)
+    }
+
+    func owned(_ c: PostgresConnection, _ id: String, _ tenant: String) async throws -> Memory? {
+        var b = BoundSQL()
+        return try await db.rows(c, "SELECT \(Self.columns) FROM \(schema).memories m WHERE m.id = \(b.bind(id)) AND m.tenant_id = \(b.bind(tenant))", b).first.map(Self.memory)
+    }
+
+    /// The SQL condition selecting a tenant's memories (subject, namespace, kinds, filter, not expired at `now`).
+    func selection(_ b: inout BoundSQL, tenant: String, subject: String?, namespace: String?, kinds: [MemoryKind]?, filter: Filter?, now: Date?) throws -> String {
+        var parts = ["m.tenant_id = \(b.bind(tenant))"]
+        if let subject { parts.append("m.subject = \(b.bind(subject))") }
+        if let namespace { parts.append("m.namespace = \(b.bind(namespace))") }
+        if let kinds { parts.append("m.kind = ANY(\(b.bind(kinds.map(\.rawValue)))::text[])") }
+        if let now { parts.append("(m.expires_at IS NULL OR m.expires_at > \(b.bind(now)))") }
+        if let filter { parts.append(try PostgresFilterCompiler(column: "m.metadata").compile(filter, into: &b)) }
+        return parts.joined(separator: " AND ")
+    }
+
+    func writing<T: Sendable>(_ tenant: String, _ body: @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        try await db.inTenant(tenant, body)
+    }
+
+    // MARK: MemoryStore
+
+    public func remember(_ draft: MemoryDraft, actor: String) async throws -> RememberOutcome {
+        let now = clock()
+        let expiry = try MemoryRules.validate(draft, actor: actor, policies: retention, now: now)
+        let types = try await db.vectorTypes()
+        return try await writing(draft.tenant) { c in
+            if let s = draft.supersedes, try await self.owned(c, s, draft.tenant) == nil { throw MemoryRules.notFound(s) }
+            var b = BoundSQL()
+            let existing = try await self.db.rows(c, """
+                SELECT \(Self.columns) FROM \(self.schema).memories m
+                WHERE m.tenant_id = \(b.bind(draft.tenant)) AND m.subject = \(b.bind(draft.subject)) AND m.namespace = \(b.bind(draft.namespace))
+                  AND m.content_sha256 = \(b.bind(SHA256Hex.hash(draft.content)))
+                FOR UPDATE
+                """, b).first.map(Self.memory)
+            if var m = existing {
+                m.refresh(with: draft, expiry: expiry, now: now)
+                try await self.write(c, m, insert: false, types: types)
+                try await self.record(c, .updated, [m], actor: actor, reason: "remembered again", at: now)
+                return .refreshed(m)
+            }
+            let m = Memory(id: MemoryRules.newID(), tenant: draft.tenant, subject: draft.subject, namespace: draft.namespace, kind: draft.kind, content: draft.content,
+                           metadata: draft.metadata, importance: draft.importance, provenance: draft.provenance, createdAt: now, updatedAt: now, lastAccessedAt: nil,
+                           accessCount: 0, expiresAt: expiry, retention: draft.retention, legalHold: draft.legalHold, supersedes: draft.supersedes,
+                           embedding: draft.embedding, embeddingIdentity: draft.embedding == nil ? nil : draft.embeddingIdentity)
+            try await self.write(c, m, insert: true, types: types)
+            try await self.record(c, .created, [m], actor: actor, reason: "", at: now)
+            if m.legalHold { try await self.record(c, .holdSet, [m], actor: actor, reason: "held when remembered", at: now) }
+            return .created(m)
+        }
+    }
+
+    public func recall(_ query: RecallQuery) async throws -> [RecallHit] {
+        try MemoryRules.validate(query)
+        let now = clock()
+        let prepared = MemoryRules.PreparedRecall(query)
+        let types = try await db.vectorTypes()
+        return try await writing(query.tenant) { c in
+            var b = BoundSQL()
+            let w = query.weights
+            let condition = try self.selection(&b, tenant: query.tenant, subject: query.subject, namespace: query.namespace, kinds: query.kinds, filter: query.filter, now: now)
+            var similarity = "NULL::float8"
+            if let v = query.vector, let identity = query.vectorIdentity {
+                let dim = identity.dimension
+                let q = "\(b.bind(PGVector(values: v, types: types)))::vector(\(dim))"
+                let e = "m.embedding::vector(\(dim))"
+                let score: String
+                switch identity.distance {
+                case .cosine: score = "1 - (\(e) <=> \(q))"
+                case .innerProduct: score = "-(\(e) <#> \(q))"
+                case .l2: score = "-(\(e) <-> \(q))"
+                }
+                similarity = "CASE WHEN m.embedding_identity = \(b.bind(try Self.json(identity))) AND m.embedding IS NOT NULL THEN (\(score))::float8 END"
+            }
+            let terms = prepared.queryTerms
+            var keyword = "NULL::float8"
+            var wordsOnly = ""
+            if !terms.isEmpty {
+                let t = b.bind(terms)
+                keyword = "((SELECT count(*) FROM unnest(\(t)::text[]) AS q(term) WHERE q.term = ANY(m.terms))::float8 / \(terms.count))"
+                if query.vector == nil { wordsOnly = " AND m.terms && \(t)::text[]" }
+            }
+            let asked = query.vector != nil || !terms.isEmpty
+            let ks = b.bind(w.keywordShare)
+            let relevance = """
+                CASE WHEN s.sim IS NOT NULL AND s.kw IS NOT NULL THEN (1 - \(ks)) * least(1, greatest(0, s.sim)) + \(ks) * s.kw
+                     WHEN s.sim IS NOT NULL THEN least(1, greatest(0, s.sim))
+                     ELSE coalesce(s.kw, 0) END
+                """
+            let recency = "power(0.5, greatest(0, extract(epoch FROM \(b.bind(now)) - s.updated_at)::float8) / \(b.bind(w.halfLife)))"
+            let total = "\(b.bind(w.similarity)) * (\(relevance)) + \(b.bind(w.recency)) * \(recency) + \(b.bind(w.importance)) * s.importance"
+            let rows = try await self.db.rows(c, """
+                SELECT s.*, (\(total)) AS total FROM (
+                    SELECT \(Self.columns), \(similarity) AS sim, \(keyword) AS kw
+                    FROM \(self.schema).memories m WHERE \(condition)\(wordsOnly)
+                ) s
+                \(asked ? "WHERE s.sim IS NOT NULL OR s.kw > 0" : "")
+                ORDER BY total DESC, s.id COLLATE "C" LIMIT \(query.limit)
+                """, b)
+            var hits: [RecallHit] = []
+            for r in rows {
+                let m = try Self.memory(r)
+                if let score = prepared.score(similarity: try r["sim"].decode(Double?.self), keyword: try r["kw"].decode(Double?.self), of: m, now: now) {
+                    hits.append(RecallHit(memory: m, score: score))
+                }
+            }
+            hits.sort(by: MemoryRules.ranksBefore)
+            for i in hits.indices { hits[i].memory.touch(now) }
+            if !hits.isEmpty {
+                var u = BoundSQL()
+                _ = try await self.db.rows(c, "UPDATE \(self.schema).memories SET accessed_at = \(u.bind(now)), access_count = access_count + 1 WHERE id = ANY(\(u.bind(hits.map(\.memory.id)))::text[])", u)
+            }
+            return hits
+        }
+    }
+
+    public func memory(id: String, tenant: String) async throws -> Memory? {
+        try MemoryRules.validateTenant(tenant)
+        let now = clock()
+        return try await writing(tenant) { c in
+            var b = BoundSQL()
+            return try await self.db.rows(c, """
+                UPDATE \(self.schema).memories m SET accessed_at = \(b.bind(now)), access_count = access_count + 1
+                WHERE m.id = \(b.bind(id)) AND m.tenant_id = \(b.bind(tenant)) RETURNING \(Self.columns)
+                """, b).first.map(Self.memory)
+        }
+    }
+
+    public func list(_ request: MemoryListRequest) async throws -> MemoryPage {
+        try MemoryRules.validate(request)
+        return try await db.reading(request.tenant) { c in
+            var b = BoundSQL()
+            var condition = try self.selection(&b, tenant: request.tenant, subject: request.subject, namespace: request.namespace, kinds: request.kind.map { [$0] }, filter: request.filter, now: nil)
+            if let (ms, id) = try request.cursor.map(MemoryRules.parseCursor) {
+                let t = b.bind(ms)
+                condition += " AND (\(Self.createdMillisecond) > \(t) OR (\(Self.createdMillisecond) = \(t) AND m.id COLLATE \"C\" > \(b.bind(id))))"
+            }
+            let rows = try await self.db.rows(c, "SELECT \(Self.columns) FROM \(self.schema).memories m WHERE \(condition) ORDER BY \(Self.createdMillisecond), m.id COLLATE \"C\" LIMIT \(request.limit + 1)", b)
+            let memories = try rows.map(Self.memory)
+            let page = Array(memories.prefix(request.limit))
+            return MemoryPage(memories: page, nextCursor: memories.count > page.count ? page.last.map(MemoryRules.cursor(after:)) : nil)
+        }
+    }
+
+    public func update(id: String, tenant: String, _ changes: MemoryUpdate, actor: String, reason: String) async throws -> Memory {
+        try MemoryRules.validate(changes, actor: actor, reason: reason)
+        try MemoryRules.validateTenant(tenant)
+        let now = clock()
+        let expiry = try changes.retention.map { try retention.expiry(of: $0, from: now) }
+        let types = try await db.vectorTypes()
+        return try await writing(tenant) { c in
+            var b = BoundSQL()
+            guard var m = try await self.db.rows(c, "SELECT \(Self.columns) FROM \(self.schema).memories m WHERE m.id = \(b.bind(id)) AND m.tenant_id = \(b.bind(tenant)) FOR UPDATE", b).first.map(Self.memory) else {
+                throw MemoryRules.notFound(id)
+            }
+            guard !m.legalHold else { throw MemoryRules.held(id) }
+            if let content = changes.content {
+                var q = BoundSQL()
+                if let other = try await self.db.rows(c, """
+                    SELECT id FROM \(self.schema).memories WHERE tenant_id = \(q.bind(m.tenant)) AND subject = \(q.bind(m.subject)) AND namespace = \(q.bind(m.namespace))
+                      AND content_sha256 = \(q.bind(SHA256Hex.hash(content))) AND id <> \(q.bind(id))
+                    """, q).first {
+                    throw EngramError(.conflict, "memory \(try other["id"].decode(String.self)) of the same subject and namespace already holds this content")
+                }
+            }
+            m.apply(changes, expiry: expiry, now: now)
+            try await self.write(c, m, insert: false, types: types)
+            try await self.record(c, .updated, [m], actor: actor, reason: reason, at: now)
+            return m
+        }
+    }
+
+    /// Deletes the selected memories except the held ones, with one event each, in one statement each
+    /// for the rows and the events, however many there are.
+    func delete(_ c: PostgresConnection, condition: String, _ b: BoundSQL, event: MemoryEvent.Kind, actor: String, reason: String, at now: Date) async throws -> (deleted: [String], held: [String]) {
+        let held = try await db.rows(c, "SELECT m.id FROM \(schema).memories m WHERE \(condition) AND m.legal_hold", b).map { try $0["id"].decode(String.self) }
+        let deleted = try await db.rows(c, "DELETE FROM \(schema).memories m WHERE \(condition) AND NOT m.legal_hold RETURNING m.id, m.tenant_id, m.content_sha256", b)
+        var gone: [Memory] = []
+        for r in deleted {
+            var m = Memory(id: try r["id"].decode(String.self), tenant: try r["tenant_id"].decode(String.self), subject: "", namespace: "", kind: .fact, content: "", metadata: [:],
+                           importance: 0, provenance: MemoryProvenance(), createdAt: now, updatedAt: now, lastAccessedAt: nil, accessCount: 0, expiresAt: nil, retention: "",
+                           legalHold: false, supersedes: nil, embedding: nil, embeddingIdentity: nil)
+            m.contentSHA256 = try r["content_sha256"].decode(String.self)
+            gone.append(m)
+        }
+        gone.sort { $0.id < $1.id }
+        try await record(c, event, gone, actor: actor, reason: reason, at: now)
+        return (gone.map(\.id), held.sorted())
+    }
+
+    public func forget(_ request: ForgetRequest) async throws -> DeletionReceipt {
+        try MemoryRules.validate(request)
+        let now = clock()
+        return try await writing(request.tenant) { c in
+            var b = BoundSQL()
+            var missing: [String] = []
+            let condition: String
+            switch request.selector {
+            case .ids(let ids):
+                let unique = Array(Set(ids)).sorted()
+                var q = BoundSQL()
+                let present = Set(try await self.db.rows(c, "SELECT id FROM \(self.schema).memories WHERE tenant_id = \(q.bind(request.tenant)) AND id = ANY(\(q.bind(unique))::text[])", q)
+                    .map { try $0["id"].decode(String.self) })
+                missing = unique.filter { !present.contains($0) }
+                condition = "m.tenant_id = \(b.bind(request.tenant)) AND m.id = ANY(\(b.bind(unique))::text[])"
+            case .subject(let s):
+                condition = "m.tenant_id = \(b.bind(request.tenant)) AND m.subject = \(b.bind(s))"
+            case .filter(let f, let subject, let namespace):
+                condition = try self.selection(&b, tenant: request.tenant, subject: subject, namespace: namespace, kinds: nil, filter: f, now: nil)
+            case .all:
+                condition = "m.tenant_id = \(b.bind(request.tenant))"
+            }
+            let (deleted, held) = try await self.delete(c, condition: condition, b, event: .deleted, actor: request.actor, reason: request.reason, at: now)
+            return DeletionReceipt(tenant: request.tenant, deleted: deleted, held: held, missing: missing, actor: request.actor, reason: request.reason, at: now)
+        }
+    }
+
+    public func export(tenant: String, subject: String?) async throws -> [Memory] {
+        try MemoryRules.validateTenant(tenant)
+        return try await db.reading(tenant) { c in
+            var b = BoundSQL()
+            let condition = try self.selection(&b, tenant: tenant, subject: subject, namespace: nil, kinds: nil, filter: nil, now: nil)
+            return try await self.db.rows(c, "SELECT \(Self.columns) FROM \(self.schema).memories m WHERE \(condition) ORDER BY \(Self.createdMillisecond), m.id COLLATE \"C\"", b).map(Self.memory)
+        }
+    }
+
+    public func sweep(tenant: String?, now: Date, actor: String) async throws -> DeletionReceipt {
+        if let tenant { try MemoryRules.validateTenant(tenant) }
+        try MemoryRules.validateLabel(actor, what: "actor")
+        let reason = "retention expired"
+        // Every tenant: each in its own tenant-scoped transaction, so row-level security still applies.
+        let tenants: [String]
+        if let tenant {
+            tenants = [tenant]
+        } else {
+            tenants = try await db.reading("") { c in
+                try await self.db.rows(c, "SELECT tenant_id FROM \(self.schema).memory_tenants ORDER BY tenant_id COLLATE \"C\"").map { try $0["tenant_id"].decode(String.self) }
+            }
+        }
+        var deleted: [String] = [], held: [String] = []
+        for t in tenants {
+            let part = try await writing(t) { c in
+                var b = BoundSQL()
+                let condition = "m.tenant_id = \(b.bind(t)) AND m.expires_at IS NOT NULL AND m.expires_at <= \(b.bind(now))"
+                return try await self.delete(c, condition: condition, b, event: .expired, actor: actor, reason: reason, at: now)
+            }
+            deleted += part.deleted
+            held += part.held
+        }
+        return DeletionReceipt(tenant: tenant, deleted: deleted.sorted(), held: held.sorted(), missing: [], actor: actor, reason: reason, at: now)
+    }
+
+    public func setLegalHold(id: String, tenant: String, held: Bool, actor: String, reason: String) async throws -> Memory {
+        try MemoryRules.validateTenant(tenant)
+        try MemoryRules.validateLabel(actor, what: "actor")
+        try MemoryRules.validateReason(reason)
+        let now = clock()
+        return try await writing(tenant) { c in
+            var b = BoundSQL()
+            guard var m = try await self.db.rows(c, "SELECT \(Self.columns) FROM \(self.schema).memories m WHERE m.id = \(b.bind(id)) AND m.tenant_id = \(b.bind(tenant)) FOR UPDATE", b).first.map(Self.memory) else {
+                throw MemoryRules.notFound(id)
+            }
+            guard m.legalHold != held else { return m }
+            m.legalHold = held
+            var u = BoundSQL()
+            _ = try await self.db.rows(c, "UPDATE \(self.schema).memories SET legal_hold = \(u.bind(held)) WHERE id = \(u.bind(id))", u)
+            try await self.record(c, held ? .holdSet : .holdCleared, [m], actor: actor, reason: reason, at: now)
+            return m
+        }
+    }
+
+    public func events(tenant: String, memoryID: String?) async throws -> [MemoryEvent] {
+        try MemoryRules.validateTenant(tenant)
+        return try await db.reading(tenant) { c in
+            var b = BoundSQL()
+            var sql = "SELECT sequence, tenant_id, memory_id, event, actor, reason, content_sha256, at FROM \(self.schema).memory_events WHERE tenant_id = \(b.bind(tenant))"
+            if let memoryID { sql += " AND memory_id = \(b.bind(memoryID))" }
+            return try await self.db.rows(c, sql + " ORDER BY sequence", b).map { r in
+                let name = try r["event"].decode(String.self)
+                guard let kind = MemoryEvent.Kind(rawValue: name) else { throw EngramError(.storageFailure, "unknown memory event '\(name)'") }
+                return MemoryEvent(sequence: try r["sequence"].decode(Int64.self), tenant: try r["tenant_id"].decode(String.self), memoryID: try r["memory_id"].decode(String.self),
+                                   kind: kind, actor: try r["actor"].decode(String.self), reason: try r["reason"].decode(String.self),
+                                   contentSHA256: try r["content_sha256"].decode(String.self), at: try r["at"].decode(Date.self))
+            }
+        }
+    }
+}
