@@ -87,6 +87,12 @@ let package = Package(
             swiftSettings: strict
         ),
         .executableTarget(
+            name: "engram-memory-bench",
+            dependencies: ["EngramCore", "EngramSQLite", "EngramPostgres", "EngramTesting", .product(name: "PostgresNIO", package: "postgres-nio")],
+            path: "Benchmarks/engram-memory-bench",
+            swiftSettings: strict
+        ),
+        .executableTarget(
             name: "engram-embed-bench",
             dependencies: ["EngramEmbeddings", "COpenBLAS"],
             path: "Benchmarks/engram-embed-bench",

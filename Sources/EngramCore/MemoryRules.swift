@@ -175,11 +175,13 @@ public enum MemoryRules {
     public struct PreparedRecall: Sendable {
         public let query: RecallQuery
         let terms: [String]
+        let termBytes: [[UInt8]]
         let queryNorm: Float
 
         public init(_ query: RecallQuery) {
             self.query = query
             terms = query.text.map(KeywordTokenizer.queryTerms) ?? []
+            termBytes = terms.map { Array($0.utf8) }
             queryNorm = query.vector.map(VectorMath.norm) ?? 0
         }
 
@@ -187,20 +189,41 @@ public enum MemoryRules {
         /// query (text or vector) and the memory shares no word with the text and has no vector in the
         /// query's embedding space.
         public func score(_ m: Memory, now: Date) -> RecallScore? {
-            var similarity: Double?
-            if let q = query.vector, let identity = query.vectorIdentity, m.embeddingIdentity == identity, let e = m.embedding, e.count == q.count {
-                similarity = q.withUnsafeBufferPointer { qp in
-                    e.withUnsafeBufferPointer { ep in
-                        Double(VectorMath.score(identity.distance, query: qp.baseAddress!, queryNorm: queryNorm, stored: ep.baseAddress!, storedNorm: VectorMath.norm(e), count: q.count))
+            score(similarity: similarity(m.embedding, m.embeddingIdentity), keyword: keywordShare(m.content), importance: m.importance, updatedAt: m.updatedAt, now: now)
+        }
+
+        /// The similarity of a stored vector to the query's, when it is in the query's embedding space.
+        public func similarity(_ embedding: [Float]?, _ identity: EmbeddingIdentity?) -> Double? {
+            guard identity == query.vectorIdentity, let e = embedding else { return nil }
+            return e.withUnsafeBufferPointer { similarity($0) }
+        }
+
+        /// The similarity of a stored vector (already known to be in the query's space) to the query's;
+        /// nil when there is no query vector or the lengths differ.
+        public func similarity(_ stored: UnsafeBufferPointer<Float>) -> Double? {
+            guard let q = query.vector, let identity = query.vectorIdentity, stored.count == q.count, let e = stored.baseAddress else { return nil }
+            let norm = VectorMath.dot(e, e, count: stored.count).squareRoot()
+            return q.withUnsafeBufferPointer { qp in
+                Double(VectorMath.score(identity.distance, query: qp.baseAddress!, queryNorm: queryNorm, stored: e, storedNorm: norm, count: q.count))
+            }
+        }
+
+        /// The share of the query's words found in `content` (nil without query text).
+        public func keywordShare(_ content: String) -> Double? {
+            let terms = termBytes  // captured once: the closure runs per token
+            guard !terms.isEmpty else { return nil }
+            var found = [Bool](repeating: false, count: terms.count)
+            var count = 0
+            KeywordTokenizer.forEachToken(content) { token in
+                for i in 0..<terms.count where !found[i] && terms[i].count == token.count {
+                    let equal = terms[i].withUnsafeBufferPointer { t in memcmp(t.baseAddress!, token.baseAddress!, token.count) == 0 }
+                    if equal {
+                        found[i] = true
+                        count += 1
                     }
                 }
             }
-            var keyword: Double?
-            if !terms.isEmpty {
-                let tokens = Set(KeywordTokenizer.tokens(m.content))
-                keyword = Double(terms.filter(tokens.contains).count) / Double(terms.count)
-            }
-            return score(similarity: similarity, keyword: keyword, of: m, now: now)
+            return Double(count) / Double(terms.count)
         }
 
         /// The query's distinct words (folded), for stores that count matches themselves.
@@ -209,6 +232,12 @@ public enum MemoryRules {
         /// The score of `m` given its similarity and keyword share (computed by the store), or nil when
         /// the memory has nothing to do with the query.
         public func score(similarity: Double?, keyword: Double?, of m: Memory, now: Date) -> RecallScore? {
+            score(similarity: similarity, keyword: keyword, importance: m.importance, updatedAt: m.updatedAt, now: now)
+        }
+
+        /// The score from its inputs, or nil when there is a query (text or vector) and the memory shares
+        /// no word with the text and has no vector in the query's space.
+        public func score(similarity: Double?, keyword: Double?, importance: Double, updatedAt: Date, now: Date) -> RecallScore? {
             let w = query.weights
             let asked = query.vector != nil || !terms.isEmpty
             if asked && similarity == nil && (keyword ?? 0) == 0 { return nil }
@@ -219,10 +248,10 @@ public enum MemoryRules {
             case let (nil, k?): relevance = k
             case (nil, nil): relevance = 0
             }
-            let age = max(0, now.timeIntervalSince(m.updatedAt))
+            let age = max(0, now.timeIntervalSince(updatedAt))
             let recency = pow(0.5, age / w.halfLife)
-            let total = w.similarity * relevance + w.recency * recency + w.importance * m.importance
-            return RecallScore(similarity: similarity, keyword: keyword, relevance: relevance, recency: recency, importance: m.importance, total: total)
+            let total = w.similarity * relevance + w.recency * recency + w.importance * importance
+            return RecallScore(similarity: similarity, keyword: keyword, relevance: relevance, recency: recency, importance: importance, total: total)
         }
     }
 

@@ -125,7 +125,17 @@ public final class PostgresMemoryStore: MemoryStore, Sendable {
         let now = clock()
         let expiry = try MemoryRules.validate(draft, actor: actor, policies: retention, now: now)
         let types = try await db.vectorTypes()
-        return try await writing(draft.tenant) { c in
+        do {
+            return try await remember(draft, actor: actor, expiry: expiry, now: now, types: types)
+        } catch where PostgresVectorStore.sqlState(error) == "23505" {
+            // Two callers remembered the same new content at once and the other one's insert won: this
+            // one is now a refresh of it.
+            return try await remember(draft, actor: actor, expiry: expiry, now: now, types: types)
+        }
+    }
+
+    func remember(_ draft: MemoryDraft, actor: String, expiry: Date?, now: Date, types: PGVectorTypes) async throws -> RememberOutcome {
+        try await writing(draft.tenant) { c in
             if let s = draft.supersedes, try await self.owned(c, s, draft.tenant) == nil { throw MemoryRules.notFound(s) }
             var b = BoundSQL()
             let existing = try await self.db.rows(c, """
@@ -177,9 +187,10 @@ public final class PostgresMemoryStore: MemoryStore, Sendable {
             var keyword = "NULL::float8"
             var wordsOnly = ""
             if !terms.isEmpty {
-                let t = b.bind(terms)
-                keyword = "((SELECT count(*) FROM unnest(\(t)::text[]) AS q(term) WHERE q.term = ANY(m.terms))::float8 / \(terms.count))"
-                if query.vector == nil { wordsOnly = " AND m.terms && \(t)::text[]" }
+                // One containment test per query word: no subquery per row.
+                let each = terms.map { "(m.terms @> ARRAY[\(b.bind($0))::text])::int" }
+                keyword = "((\(each.joined(separator: " + ")))::float8 / \(terms.count))"
+                if query.vector == nil { wordsOnly = " AND m.terms && \(b.bind(terms))::text[]" }
             }
             let asked = query.vector != nil || !terms.isEmpty
             let ks = b.bind(w.keywordShare)
@@ -190,13 +201,17 @@ public final class PostgresMemoryStore: MemoryStore, Sendable {
                 """
             let recency = "power(0.5, greatest(0, extract(epoch FROM \(b.bind(now)) - s.updated_at)::float8) / \(b.bind(w.halfLife)))"
             let total = "\(b.bind(w.similarity)) * (\(relevance)) + \(b.bind(w.recency)) * \(recency) + \(b.bind(w.importance)) * s.importance"
+            // Ranked on the few columns the score needs; whole rows are read for the best ones only.
             let rows = try await self.db.rows(c, """
-                SELECT s.*, (\(total)) AS total FROM (
-                    SELECT \(Self.columns), \(similarity) AS sim, \(keyword) AS kw
-                    FROM \(self.schema).memories m WHERE \(condition)\(wordsOnly)
-                ) s
-                \(asked ? "WHERE s.sim IS NOT NULL OR s.kw > 0" : "")
-                ORDER BY total DESC, s.id COLLATE "C" LIMIT \(query.limit)
+                WITH ranked AS (
+                    SELECT s.id, s.sim, s.kw FROM (
+                        SELECT m.id, m.updated_at, m.importance, \(similarity) AS sim, \(keyword) AS kw
+                        FROM \(self.schema).memories m WHERE \(condition)\(wordsOnly)
+                    ) s
+                    \(asked ? "WHERE s.sim IS NOT NULL OR s.kw > 0" : "")
+                    ORDER BY \(total) DESC, s.id COLLATE "C" LIMIT \(query.limit)
+                )
+                SELECT \(Self.columns), r.sim, r.kw FROM ranked r JOIN \(self.schema).memories m ON m.id = r.id
                 """, b)
             var hits: [RecallHit] = []
             for r in rows {

@@ -157,17 +157,35 @@ public final class SQLiteMemoryStore: MemoryStore, Sendable {
         let (condition, args) = try Self.selection(tenant: query.tenant, subject: query.subject, namespace: query.namespace, kinds: query.kinds, filter: query.filter, now: now)
         return try wrap {
             try pool.write { db in
-                var hits: [RecallHit] = []
-                let cursor = try Row.fetchCursor(db, sql: "SELECT \(Self.columns) FROM memories WHERE \(condition)", arguments: StatementArguments(args.map { $0.databaseValue }))
+                // Scored from the columns the score needs; whole rows are read for the best ones only.
+                var scored: [(id: String, score: RecallScore)] = []
+                // Only vectors embedded the way the query was are compared (their identity column is the
+                // query identity's JSON, written by the same encoder).
+                let space = try query.vectorIdentity.map(Self.json)
+                let cursor = try Row.fetchCursor(db, sql: "SELECT id, content, importance, updated_ms, \(space == nil ? "NULL" : "CASE WHEN embedding_identity = ? THEN embedding END") AS embedding FROM memories WHERE \(condition)",
+                                                 arguments: StatementArguments((space.map { [$0] } ?? []) + args.map { $0.databaseValue }))
                 while let row = try cursor.next() {
-                    let m = try Self.memory(row)
-                    if let score = prepared.score(m, now: now) { hits.append(RecallHit(memory: m, score: score)) }
+                    var similarity: Double?
+                    if let blob = row.dataNoCopy(named: "embedding") {
+                        similarity = blob.withUnsafeBytes { raw in
+                            if let base = raw.baseAddress, Int(bitPattern: base) % MemoryLayout<Float>.alignment == 0 {
+                                return prepared.similarity(UnsafeBufferPointer(start: base.assumingMemoryBound(to: Float.self), count: raw.count / 4))
+                            }
+                            return Array(raw.bindMemory(to: UInt8.self)).withUnsafeBytes { prepared.similarity($0.bindMemory(to: Float.self)) }
+                        }
+                    }
+                    let keyword = prepared.keywordShare(row["content"])
+                    if let score = prepared.score(similarity: similarity, keyword: keyword, importance: row["importance"], updatedAt: Self.date(row["updated_ms"]), now: now) {
+                        scored.append((row["id"], score))
+                    }
                 }
-                hits.sort(by: MemoryRules.ranksBefore)
-                hits = Array(hits.prefix(query.limit))
-                for i in hits.indices {
-                    hits[i].memory.touch(now)
-                    try db.execute(sql: "UPDATE memories SET accessed_ms = ?, access_count = access_count + 1 WHERE id = ?", arguments: [Self.ms(now), hits[i].memory.id])
+                scored.sort { $0.score.total != $1.score.total ? $0.score.total > $1.score.total : $0.id < $1.id }
+                var hits: [RecallHit] = []
+                for (id, score) in scored.prefix(query.limit) {
+                    guard var m = try Self.owned(db, id, query.tenant) else { continue }
+                    m.touch(now)
+                    try db.execute(sql: "UPDATE memories SET accessed_ms = ?, access_count = access_count + 1 WHERE id = ?", arguments: [Self.ms(now), id])
+                    hits.append(RecallHit(memory: m, score: score))
                 }
                 return hits
             }

@@ -71,7 +71,8 @@ public final class SQLiteVectorStore: VectorStore, Sendable {
         var config = Configuration()
         config.busyMode = .timeout(10)
         // Deleted rows' bytes are overwritten, not left in free pages (forgetting a memory must remove it).
-        config.prepareDatabase { db in try db.execute(sql: "PRAGMA secure_delete = ON") }
+        // Reads of whole tables (recall scans a tenant's memories) come from the page cache without a system call per page.
+        config.prepareDatabase { db in try db.execute(sql: "PRAGMA secure_delete = ON; PRAGMA mmap_size = 1073741824") }
         let pool = try DatabasePool(path: path, configuration: config)
         try SQLiteSchema.migrator.migrate(pool)
         return pool

@@ -49,6 +49,7 @@ public enum MemoryStoreConformance {
         MemoryConformanceCase(name: "tenants never see each other", body: tenantSeparation),
         MemoryConformanceCase(name: "no batch cap on forget", body: noBatchCap),
         MemoryConformanceCase(name: "audit events never hold content", body: auditHasNoContent),
+        MemoryConformanceCase(name: "concurrent remembers of one content make one memory", body: concurrentRemembers),
     ]
 
     static let embedder = HashEmbedder(dimension: 64)
@@ -387,6 +388,17 @@ public enum MemoryStoreConformance {
         try expectEqual(receipt.deleted.count, n, "every one of them")
         try expectEqual(try await store.export(tenant: "t1", subject: "bulk").count, 0)
         try expectEqual(try await store.export(tenant: "t1", subject: nil).count, 1)
+    }
+
+    static func concurrentRemembers(_ store: any MemoryStore, _ clock: TestClock) async throws {
+        let outcomes = try await withThrowingTaskGroup(of: RememberOutcome.self) { group in
+            for _ in 0..<8 { group.addTask { try await store.remember(draft("said eight times at once"), actor: "a") } }
+            return try await group.reduce(into: [RememberOutcome]()) { $0.append($1) }
+        }
+        try expectEqual(outcomes.filter(\.created).count, 1, "one creation")
+        try expectEqual(Set(outcomes.map(\.memory.id)).count, 1, "one memory")
+        try expectEqual(try await store.export(tenant: "t1", subject: nil).count, 1)
+        try expectEqual(try await store.events(tenant: "t1", memoryID: nil).map(\.kind), [.created] + Array(repeating: .updated, count: 7))
     }
 
     static func auditHasNoContent(_ store: any MemoryStore, _ clock: TestClock) async throws {
