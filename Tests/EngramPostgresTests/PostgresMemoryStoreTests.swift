@@ -45,6 +45,37 @@ struct PostgresMemoryStoreTests {
         }
     }
 
+    /// A forget or a sweep that fails in the middle (a trigger aborts the deletion after 300 rows) leaves
+    /// every memory and no event; run again, it finishes.
+    @Test func aForgetOrSweepThatFailsHalfwayDeletesNothingAndARerunFinishes() async throws {
+        try await PostgresTestEnvironment.withScratchSchema { config, client in
+            try await PostgresMigrator(schema: config.schema).migrate(client)
+            let s = config.schema
+            let clock = TestClock()
+            let store = try PostgresMemoryStore(client: client, schema: s, now: clock.function)
+            for i in 0..<600 {
+                _ = try await store.remember(MemoryDraft(tenant: "t", subject: i < 300 ? "u" : "v", content: "memory \(i)", retention: i < 300 ? "default" : "session"), actor: "a")
+            }
+            _ = try await client.query(PostgresQuery(unsafeSQL: """
+                CREATE FUNCTION \(s).fail_halfway() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN
+                    IF (SELECT count(*) FROM \(s).memories) <= 450 THEN RAISE EXCEPTION 'injected failure'; END IF;
+                    RETURN OLD;
+                END $$
+                """))
+            _ = try await client.query(PostgresQuery(unsafeSQL: "CREATE TRIGGER fail_halfway BEFORE DELETE ON \(s).memories FOR EACH ROW EXECUTE FUNCTION \(s).fail_halfway()"))
+            await #expect(throws: EngramError.self) { try await store.forget(ForgetRequest(tenant: "t", selector: .subject("u"), actor: "ops", reason: "erasure")) }
+            clock.advance(by: 2 * 86_400)
+            await #expect(throws: EngramError.self) { try await store.sweep(tenant: nil, now: clock.now, actor: "sweeper") }
+            #expect(try await store.export(tenant: "t", subject: nil).count == 600, "nothing half-deleted")
+            #expect(try await store.events(tenant: "t", memoryID: nil).allSatisfy { $0.kind == .created }, "no event for deletions that did not happen")
+            _ = try await client.query(PostgresQuery(unsafeSQL: "DROP TRIGGER fail_halfway ON \(s).memories"))
+            #expect(try await store.forget(ForgetRequest(tenant: "t", selector: .subject("u"), actor: "ops", reason: "erasure")).deleted.count == 300)
+            #expect(try await store.sweep(tenant: nil, now: clock.now, actor: "sweeper").deleted.count == 300)
+            #expect(try await store.export(tenant: "t", subject: nil).isEmpty)
+        }
+    }
+
     @Test(.enabled(if: ProcessInfo.processInfo.environment["ENGRAM_POSTGRES_APP_URL"] != nil))
     func theApplicationRoleCannotRewriteTheAuditTrailOrReadAnotherTenant() async throws {
         try await PostgresTestEnvironment.withScratchSchema { config, owner in

@@ -82,6 +82,28 @@ struct SQLiteMemoryStoreTests {
         #expect(try await store.export(tenant: "t", subject: "u").isEmpty)
     }
 
+    @Test func aSweepThatFailsHalfwayDeletesNothingAndARerunFinishes() async throws {
+        let path = temporaryStorePath()
+        let clock = TestClock()
+        let store = try SQLiteMemoryStore(path: path, now: clock.function)
+        for i in 0..<600 { _ = try await store.remember(MemoryDraft(tenant: "t", subject: "u", content: "short-lived \(i)", retention: "session"), actor: "a") }
+        let queue = try DatabaseQueue(path: path)
+        try await queue.write { db in
+            try db.execute(sql: """
+                CREATE TRIGGER crash_halfway BEFORE DELETE ON memories
+                WHEN (SELECT count(*) FROM memory_events WHERE event = 'expired') >= 300
+                BEGIN SELECT RAISE(ABORT, 'injected failure'); END
+                """)
+        }
+        clock.advance(by: 2 * 86_400)
+        await #expect(throws: EngramError.self) { try await store.sweep(tenant: nil, now: clock.now, actor: "sweeper") }
+        #expect(try await store.export(tenant: "t", subject: nil).count == 600, "nothing half-swept")
+        try await queue.write { db in try db.execute(sql: "DROP TRIGGER crash_halfway") }
+        let rerun = try await store.sweep(tenant: nil, now: clock.now, actor: "sweeper")
+        #expect(rerun.deleted.count == 600)
+        #expect(try await store.events(tenant: "t", memoryID: nil).filter { $0.kind == .expired }.count == 600)
+    }
+
     @Test func memoriesLiveBesideDocumentsInOneFile() async throws {
         let path = temporaryStorePath()
         let documents = try SQLiteVectorStore(path: path)
