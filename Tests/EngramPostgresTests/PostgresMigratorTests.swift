@@ -74,14 +74,14 @@ struct PostgresMigratorTests {
     @Test func migrateAppliesEverythingOnceAndRecordsChecksums() async throws {
         try await PostgresTestEnvironment.withScratchSchema { config, client in
             let migrator = try PostgresMigrator(schema: config.schema)
-            #expect(try await migrator.status(client).map(\.state) == [.pending, .pending])
-            #expect(try await migrator.migrate(client) == [1, 2])
+            #expect(try await migrator.status(client).map(\.state) == [.pending, .pending, .pending])
+            #expect(try await migrator.migrate(client) == [1, 2, 3])
             #expect(try await migrator.migrate(client) == [], "a second run has nothing to do")
-            #expect(try await migrator.status(client).map(\.state) == [.applied, .applied])
+            #expect(try await migrator.status(client).map(\.state) == [.applied, .applied, .applied])
             let rows = try await client.query(PostgresQuery(unsafeSQL: "SELECT version, checksum FROM \(config.schema).schema_migrations"))
             var recorded: [(Int, String)] = []
             for try await row in rows.decode((Int, String).self) { recorded.append(row) }
-            #expect(recorded.map(\.0) == [1, 2] && recorded.map(\.1) == PostgresSchema.migrations.map(\.checksum))
+            #expect(recorded.map(\.0) == [1, 2, 3] && recorded.map(\.1) == PostgresSchema.migrations.map(\.checksum))
             // The tables exist, with row-level security forced (memory_tenants holds tenant ids only, on purpose without it).
             let rls = try await client.query(PostgresQuery(unsafeSQL: """
                 SELECT relname, relrowsecurity, relforcerowsecurity FROM pg_class
@@ -109,9 +109,9 @@ struct PostgresMigratorTests {
                 for try await result in group { all.append(result) }
                 return all
             }
-            #expect(applied.filter { $0 == [1, 2] }.count == 1, "exactly one migrator applied the migrations: \(applied)")
+            #expect(applied.filter { $0 == [1, 2, 3] }.count == 1, "exactly one migrator applied the migrations: \(applied)")
             #expect(applied.filter(\.isEmpty).count == 3)
-            #expect(try await PostgresMigrator(schema: config.schema).status(client).map(\.state) == [.applied, .applied])
+            #expect(try await PostgresMigrator(schema: config.schema).status(client).map(\.state) == [.applied, .applied, .applied])
         }
     }
 
