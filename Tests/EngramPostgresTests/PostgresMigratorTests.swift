@@ -1,5 +1,6 @@
 import EngramCore
 import EngramPostgres
+import EngramTesting
 import Foundation
 import Logging
 import PostgresNIO
@@ -131,6 +132,31 @@ struct PostgresMigratorTests {
             }
             let exists = try await client.query(PostgresQuery(unsafeSQL: "SELECT to_regclass('\(config.schema).should_not_exist') IS NOT NULL"))
             for try await flag in exists.decode(Bool.self) { #expect(!flag, "nothing was applied") }
+        }
+    }
+
+    /// A schema at the first shipped version, filled by the store (version 1's tables are unchanged),
+    /// upgraded to the head: every document and search answer is as before, and the tables added since
+    /// work. This test stays as the schema grows.
+    @Test func aSchemaAtTheFirstVersionUpgradesWithItsData() async throws {
+        try await PostgresTestEnvironment.withScratchSchema { config, client in
+            let first = try PostgresMigrator(schema: config.schema, migrations: Array(PostgresSchema.migrations.prefix(1)))
+            #expect(try await first.migrate(client) == [1])
+            let fx = Fixtures()
+            let store = try PostgresVectorStore(client: client, schema: config.schema)
+            try await fx.load(store, [("mem://a", "apples grow on trees\n\nthey are red or green", [:]), ("mem://b", "bananas are yellow", [:])])
+            let before = try await store.search(SearchRequest(mode: .hybrid, text: "red apples", vector: fx.query("red apples"), vectorIdentity: fx.identity, k: 3), in: fx.ref)
+
+            let head = try PostgresMigrator(schema: config.schema)
+            #expect(try await head.migrate(client) == Array(2...PostgresSchema.migrations.count))
+            #expect(try await head.status(client).allSatisfy { $0.state == .applied })
+            let after = try await store.search(SearchRequest(mode: .hybrid, text: "red apples", vector: fx.query("red apples"), vectorIdentity: fx.identity, k: 3), in: fx.ref)
+            #expect(after.hits.map(\.chunk.id) == before.hits.map(\.chunk.id) && !after.hits.isEmpty)
+            #expect(try await store.stats(fx.ref).documents == 2)
+            #expect(try await store.document(sourceURI: "mem://b", in: fx.ref)?.text == "bananas are yellow")
+            let memories = try PostgresMemoryStore(client: client, schema: config.schema)
+            _ = try await memories.remember(MemoryDraft(tenant: "t1", subject: "u", content: "likes bananas"), actor: "test")
+            #expect(try await memories.export(tenant: "t1", subject: nil).map(\.content) == ["likes bananas"])
         }
     }
 

@@ -1,0 +1,65 @@
+import EngramCore
+@testable import EngramSQLite
+import EngramTesting
+import Foundation
+import GRDB
+import Testing
+
+/// A store at the first shipped schema version, filled the way that version wrote its rows, then opened by
+/// this build: it is upgraded to the head, and every document, chunk and search answer is as before. This
+/// test stays as the schema grows.
+@Suite("SQLite schema upgrades")
+struct SQLiteUpgradeTests {
+    @Test func aStoreAtTheFirstSchemaVersionUpgradesWithItsData() async throws {
+        let path = temporaryStorePath()
+        let fx = Fixtures()
+        let docs = [("mem://a", "apples grow on trees\n\nthey are red or green"), ("mem://b", "bananas are yellow"), ("mem://c", "cherries are small and red")]
+        do {
+            let v1 = try DatabasePool(path: path)
+            try SQLiteSchema.migrator.migrate(v1, upTo: "v1_documents_chunks")
+            try await v1.write { db in
+                try db.execute(sql: """
+                    INSERT INTO collections (tenant_id, name, model, revision, dimension, distance, normalized, created_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, '2026-01-01T00:00:00.000Z')
+                    """, arguments: [fx.ref.tenant, fx.ref.name, fx.identity.model, fx.identity.revision, fx.identity.dimension, fx.identity.distance.rawValue, fx.identity.normalized])
+                let collection = db.lastInsertedRowID
+                try SQLiteSchema.createFTS(db, collectionID: collection)
+                for (source, text) in docs {
+                    let (d, chunks) = fx.document(source, text)
+                    try db.execute(sql: """
+                        INSERT INTO documents (collection_id, id, tenant_id, source_uri, sha256, fingerprint, version, mime, size, chunk_count, metadata, text, created_at, updated_at)
+                        VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?, '{}', ?, '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z')
+                        """, arguments: [collection, d.id, fx.ref.tenant, d.sourceURI, d.sha256, d.fingerprint, d.mime, d.size, chunks.count, d.text])
+                    for c in chunks {
+                        try db.execute(sql: """
+                            INSERT INTO chunks (collection_id, id, tenant_id, document_id, generation, ordinal, text, char_start, char_end, section, token_count, sha256, metadata, embedding)
+                            VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?, '[]', ?, ?, '{}', ?)
+                            """, arguments: [collection, c.id, fx.ref.tenant, d.id, c.ordinal, c.text, c.charStart, c.charEnd, c.tokenCount, c.sha256,
+                                             c.embedding!.withUnsafeBufferPointer { Data(buffer: $0) }])
+                        try db.execute(sql: "INSERT INTO \(SQLiteSchema.ftsTable(collection)) (rowid, text) VALUES (?, ?)", arguments: [db.lastInsertedRowID, c.text])
+                    }
+                }
+            }
+            #expect(try await v1.read { db in try SQLiteSchema.migrator.appliedMigrations(db) } == ["v1_documents_chunks"])
+        }
+
+        // This build opens it: upgraded to the head, nothing lost.
+        let store = try SQLiteVectorStore(path: path)
+        #expect(try await store.appliedMigrations() == SQLiteVectorStore.knownMigrations)
+        let stats = try await store.stats(fx.ref)
+        #expect(stats.documents == 3 && stats.chunks == 4 && stats.embeddedChunks == 4)
+        for (source, text) in docs {
+            #expect(try await store.document(sourceURI: source, in: fx.ref)?.text == text)
+        }
+        let vector = try await store.search(SearchRequest(mode: .vector, vector: fx.query("bananas are yellow"), vectorIdentity: fx.identity, k: 1), in: fx.ref)
+        #expect(vector.hits.first?.chunk.sourceURI == "mem://b")
+        let keyword = try await store.search(SearchRequest(mode: .keyword, text: "red", k: 5), in: fx.ref)
+        #expect(Set(keyword.hits.map(\.chunk.sourceURI)) == ["mem://a", "mem://c"])
+        // Writes and the tables added since work on the upgraded file.
+        try await fx.load(store, [("mem://d", "dates are sweet", [:])])
+        #expect(try await store.stats(fx.ref).documents == 4)
+        let memories = try SQLiteMemoryStore(path: path)
+        _ = try await memories.remember(MemoryDraft(tenant: "t1", subject: "u", content: "likes cherries"), actor: "test")
+        #expect(try await memories.export(tenant: "t1", subject: nil).map(\.content) == ["likes cherries"])
+    }
+}
