@@ -538,3 +538,51 @@ struct Migrate: AsyncParsableCommand {
         }
     }
 }
+
+struct Doctor: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Check the store: schema and pending migrations, search indexes, orphan chunks, vector dimensions, documents whose text no longer matches their hash or chunks.",
+        discussion: "Exit status 0 when healthy, 2 when something is wrong (each finding says how to fix it).")
+
+    @OptionGroup var global: GlobalOptions
+
+    @Flag(help: "Check every tenant (SQLite; PostgreSQL's row-level security shows one tenant at a time: use --tenant).")
+    var allTenants = false
+
+    func run() async throws {
+        var healthy = true
+        try await reporting(global) {
+            let url = global.storeURL
+            let report: DoctorReport
+            if url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") {
+                guard !allTenants else { throw EngramError(.invalidInput, "--all-tenants is for SQLite stores; on PostgreSQL name each tenant with --tenant") }
+                let config = try PostgresStoreConfiguration(url: url)
+                report = try await config.withClient { client in
+                    try await PostgresVectorStore(client: client, schema: config.schema, options: config.storeOptions).diagnose(tenants: [global.tenant])
+                }
+            } else {
+                guard let store = try StoreLocator.open(url, create: false) as? any StoreDoctor else {
+                    throw EngramError(.unsupported, "this store cannot check itself")
+                }
+                report = try await store.diagnose(tenants: allTenants ? nil : [global.tenant])
+            }
+            healthy = report.healthy
+            if global.json {
+                Output.printJSON(.object([
+                    ("healthy", .bool(report.healthy)), ("applied_migrations", .array(report.appliedMigrations.map { .string($0) })),
+                    ("pending_migrations", .array(report.pendingMigrations.map { .string($0) })), ("collections", .int(Int64(report.collections))),
+                    ("documents", .int(Int64(report.documents))), ("chunks", .int(Int64(report.chunks))), ("findings", .array(report.findings.map(\.json))),
+                ]))
+                return
+            }
+            print("schema: \(report.appliedMigrations.count) migrations applied\(report.pendingMigrations.isEmpty ? "" : ", \(report.pendingMigrations.count) pending")")
+            print("checked \(report.collections) collections, \(report.documents) documents, \(report.chunks) chunks")
+            for f in report.findings {
+                print("✗ [\(f.check)] \(f.subject): \(f.problem)")
+                print("  fix: \(f.fix)")
+            }
+            print(report.healthy ? "healthy" : "\(report.findings.count) problems")
+        }
+        if !healthy { throw ExitCode(2) }
+    }
+}

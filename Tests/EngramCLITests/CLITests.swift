@@ -366,4 +366,38 @@ struct CLITests {
         #expect(try cli.run(["memory", "remember", "x", "--subject", "a", "--retention", "blink"] + hash).status == 65, "unknown policy without the environment")
         try await cli.cleanUp()
     }
+    @Test func doctorFindsEachKindOfDamageAndSaysHowToFixIt() throws {
+        let cli = try CLI()
+        try cli.write("docs/a.md", "# Alpha\n\nThe first document about apples.\n\n## More\n\nApples are red.\n")
+        try cli.write("docs/b.md", "# Beta\n\nThe second document about bananas.\n")
+        try cli.write("docs/c.md", "# Gamma\n\nThe third document about cherries.\n")
+        try cli.write("docs/d.md", "# Delta\n\nThe fourth document about dates.\n")
+        #expect(try cli.run(["init", "--embedder", "hash"]).status == 0)
+        #expect(try cli.run(["ingest", cli.path("docs")]).status == 0)
+        let clean = try cli.run(["doctor", "--json"])
+        #expect(clean.status == 0, "\(clean.stdout) \(clean.stderr)")
+        #expect(try clean.json()["healthy"] == .bool(true) && clean.json()["documents"] == .int(4))
+
+        let db = try DatabaseQueue(path: cli.store)
+        func uri(_ name: String) -> String { URL(fileURLWithPath: cli.path("docs/\(name)")).absoluteString }
+        try db.write { db in
+            try db.execute(sql: "UPDATE chunks SET text = 'tampered text' WHERE document_id = (SELECT id FROM documents WHERE source_uri = ?) AND ordinal = 0", arguments: [uri("a.md")])
+            try db.execute(sql: "UPDATE documents SET text = text || ' edited' WHERE source_uri = ?", arguments: [uri("b.md")])
+            try db.execute(sql: "UPDATE chunks SET embedding = zeroblob(8) WHERE document_id = (SELECT id FROM documents WHERE source_uri = ?)", arguments: [uri("c.md")])
+        }
+        try db.writeWithoutTransaction { db in
+            try db.execute(sql: "PRAGMA foreign_keys = OFF")
+            try db.execute(sql: "DELETE FROM documents WHERE source_uri = ?", arguments: [uri("d.md")])
+        }
+        let damaged = try cli.run(["doctor", "--json"])
+        #expect(damaged.status == 2)
+        let findings = try #require(try damaged.json()["findings"]?.array)
+        let checks = Set(findings.compactMap { $0["check"]?.string })
+        #expect(checks == ["chunk_text", "document_hash", "embedding_dimension", "orphan_chunks", "index"], "\(damaged.stdout)")
+        #expect(findings.allSatisfy { !($0["fix"]?.string ?? "").isEmpty }, "every finding says how to fix it")
+        #expect(findings.contains { $0["check"] == .string("chunk_text") && $0["subject"]?.string?.contains("a.md") == true })
+        #expect(findings.contains { $0["check"] == .string("embedding_dimension") && $0["problem"]?.string?.contains("2-dimensional") == true })
+        let text = try cli.run(["doctor"])
+        #expect(text.status == 2 && text.stdout.contains("fix: ") && text.stdout.contains("problems"))
+    }
 }

@@ -242,6 +242,36 @@ struct PostgresVectorIndexTests {
         }
     }
 
+    @Test func doctorReportsPendingMigrationsMissingIndexesAndDamagedChunks() async throws {
+        try await PostgresTestEnvironment.withScratchSchema { config, client in
+            _ = try await PostgresMigrator(schema: config.schema, migrations: Array(PostgresSchema.migrations.prefix(1))).migrate(client)
+            var options = PostgresVectorStore.Options()
+            options.exactThreshold = 100
+            let store = try PostgresVectorStore(client: client, schema: config.schema, options: options)
+            let pending = try await store.diagnose(tenants: ["t"])
+            #expect(pending.findings.map(\.check) == ["schema"] && pending.pendingMigrations.count == PostgresSchema.migrations.count - 1)
+            _ = try await PostgresMigrator(schema: config.schema).migrate(client)
+
+            _ = try await store.createCollection(Self.ref, identity: Self.identity)
+            var rng = SplitMix64(seed: 8)
+            let batch = (0..<150).map { i in Self.item(i, (0..<32).map { _ in Float(rng.nextDouble() * 2 - 1) }) }
+            _ = try await store.upsert(batch: batch, identity: Self.identity, in: Self.ref, deferIndexing: true)
+            let unindexed = try await store.diagnose(tenants: ["t"])
+            #expect(unindexed.findings.map(\.check) == ["index"] && unindexed.documents == 150 && unindexed.chunks == 150)
+            try await store.buildIndexes(Self.ref)
+            #expect(try await store.diagnose(tenants: ["t"]).healthy)
+
+            try await client.withTransaction(logger: .init(label: "test")) { c in
+                try await c.query("SELECT set_config('engram.tenant_id', 't', true)", logger: .init(label: "test"))
+                try await c.query(PostgresQuery(unsafeSQL: "UPDATE \(config.schema).chunks SET text = 'tampered' WHERE ordinal = 0 AND document_id = '\(batch[3].document.id)'"), logger: .init(label: "test"))
+            }
+            let damaged = try await store.diagnose(tenants: ["t"])
+            #expect(damaged.findings.map(\.check) == ["chunk_text"])
+            #expect(damaged.findings.first?.subject.contains("mem://3") == true && damaged.findings.first?.fix.contains("re-ingest") == true)
+            #expect(try await store.diagnose(tenants: ["nobody"]).collections == 0, "another tenant sees none of it")
+        }
+    }
+
     static func item(_ i: Int, _ v: [Float], text: String? = nil) -> DocumentUpsert {
         item(in: ref, i, v, text: text ?? "vector \(i)")
     }

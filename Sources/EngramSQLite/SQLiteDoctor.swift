@@ -1,0 +1,54 @@
+import EngramCore
+import Foundation
+import GRDB
+
+extension SQLiteVectorStore: StoreDoctor {
+    public func diagnose(tenants: [String]?) async throws -> DoctorReport {
+        try await wrap {
+            // The FTS5 integrity check is a write statement (it changes nothing), so the check runs on the writer.
+            try await writer().write { db in
+                let applied = try SQLiteSchema.migrator.appliedMigrations(db)
+                let pending = SQLiteSchema.migrator.migrations.filter { !applied.contains($0) }
+                var report = DoctorReport(appliedMigrations: applied, pendingMigrations: pending)
+                if !pending.isEmpty { report.findings.append(DoctorChecks.pending(pending)) }
+                var collections = try Row.fetchAll(db, sql: "SELECT * FROM collections ORDER BY tenant_id, name").map(Self.collectionRow)
+                if let tenants { collections = collections.filter { tenants.contains($0.info.ref.tenant) } }
+                for c in collections {
+                    report.collections += 1
+                    let ref = c.info.ref
+                    let fts = SQLiteSchema.ftsTable(c.id)
+                    if try !db.tableExists(fts) {
+                        report.findings.append(DoctorFinding(check: "index", subject: "\(ref)", problem: "the keyword index \(fts) is missing",
+                                                             fix: "re-ingest the collection into a new one, or restore it from a backup"))
+                    } else {
+                        do {
+                            try db.execute(sql: "INSERT INTO \(fts) (\(fts), rank) VALUES ('integrity-check', 1)")
+                        } catch {
+                            report.findings.append(DoctorFinding(check: "index", subject: "\(ref)", problem: "the keyword index \(fts) does not match the chunks: \(error)",
+                                                                 fix: "rebuild it: INSERT INTO \(fts)(\(fts)) VALUES ('rebuild')"))
+                        }
+                    }
+                    let orphans = try Int.fetchOne(db, sql: """
+                        SELECT count(*) FROM chunks c LEFT JOIN documents d ON d.collection_id = c.collection_id AND d.id = c.document_id
+                        WHERE c.collection_id = ? AND d.id IS NULL
+                        """, arguments: [c.id]) ?? 0
+                    if orphans > 0 { report.findings.append(DoctorChecks.orphans(ref: ref, count: orphans)) }
+                    let documents = try Row.fetchCursor(db, sql: "SELECT id, source_uri, sha256, text FROM documents WHERE collection_id = ? ORDER BY source_uri", arguments: [c.id])
+                    while let d = try documents.next() {
+                        report.documents += 1
+                        let chunks = try Row.fetchAll(db, sql: """
+                            SELECT id, ordinal, char_start, char_end, text, sha256, length(embedding) AS bytes FROM chunks
+                            WHERE collection_id = ? AND document_id = ? AND generation = ? ORDER BY ordinal
+                            """, arguments: [c.id, d["id"] as String, c.info.generation]).map { r in
+                            DoctorChecks.StoredChunkFacts(id: r["id"], ordinal: r["ordinal"], charStart: r["char_start"], charEnd: r["char_end"], text: r["text"],
+                                                          sha256: r["sha256"], dimension: (r["bytes"] as Int?).map { $0 / 4 })
+                        }
+                        report.chunks += chunks.count
+                        report.findings += DoctorChecks.document(ref: ref, sourceURI: d["source_uri"], text: d["text"], sha256: d["sha256"], chunks: chunks, dimension: c.info.identity.dimension)
+                    }
+                }
+                return report
+            }
+        }
+    }
+}
