@@ -16,7 +16,7 @@ public actor InMemoryMemoryStore: MemoryStore {
         self.clock = now
     }
 
-    private func record(_ kind: MemoryEvent.Kind, _ m: Memory, actor: String, reason: String, at: Date) {
+    private func record(_ kind: MemoryEvent.Kind, _ m: MemoryTrace, actor: String, reason: String, at: Date) {
         auditLog.append(MemoryEvent(sequence: Int64(auditLog.count + 1), tenant: m.tenant, memoryID: m.id, kind: kind, actor: actor, reason: reason,
                                     contentSHA256: m.contentSHA256, at: at))
     }
@@ -34,7 +34,7 @@ public actor InMemoryMemoryStore: MemoryStore {
         if var m = memories.values.first(where: { $0.tenant == draft.tenant && $0.subject == draft.subject && $0.namespace == draft.namespace && $0.contentSHA256 == hash }) {
             m.refresh(with: draft, expiry: expiry, now: now)
             memories[m.id] = m
-            record(.updated, m, actor: actor, reason: "remembered again", at: now)
+            record(.updated, m.trace, actor: actor, reason: "remembered again", at: now)
             return .refreshed(m)
         }
         let m = Memory(id: MemoryRules.newID(), tenant: draft.tenant, subject: draft.subject, namespace: draft.namespace, kind: draft.kind, content: draft.content,
@@ -42,8 +42,8 @@ public actor InMemoryMemoryStore: MemoryStore {
                        accessCount: 0, expiresAt: expiry, retention: draft.retention, legalHold: draft.legalHold, supersedes: draft.supersedes,
                        embedding: draft.embedding, embeddingIdentity: draft.embedding == nil ? nil : draft.embeddingIdentity)
         memories[m.id] = m
-        record(.created, m, actor: actor, reason: "", at: now)
-        if m.legalHold { record(.holdSet, m, actor: actor, reason: "held when remembered", at: now) }
+        record(.created, m.trace, actor: actor, reason: "", at: now)
+        if m.legalHold { record(.holdSet, m.trace, actor: actor, reason: "held when remembered", at: now) }
         return .created(m)
     }
 
@@ -97,7 +97,7 @@ public actor InMemoryMemoryStore: MemoryStore {
         }
         m.apply(changes, expiry: expiry, now: now)
         memories[id] = m
-        record(.updated, m, actor: actor, reason: reason, at: now)
+        record(.updated, m.trace, actor: actor, reason: reason, at: now)
         return m
     }
 
@@ -129,7 +129,7 @@ public actor InMemoryMemoryStore: MemoryStore {
                 held.append(m.id)
             } else {
                 memories[m.id] = nil
-                record(event, m, actor: actor, reason: reason, at: now)
+                record(event, m.trace, actor: actor, reason: reason, at: now)
                 deleted.append(m.id)
             }
         }
@@ -156,7 +156,7 @@ public actor InMemoryMemoryStore: MemoryStore {
         guard m.legalHold != held else { return m }
         m.legalHold = held
         memories[id] = m
-        record(held ? .holdSet : .holdCleared, m, actor: actor, reason: reason, at: clock())
+        record(held ? .holdSet : .holdCleared, m.trace, actor: actor, reason: reason, at: clock())
         return m
     }
 

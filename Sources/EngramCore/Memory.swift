@@ -107,6 +107,23 @@ public struct Memory: Sendable, Hashable {
     }
 }
 
+/// What an audit event records of a memory: which one, and the hash of its content (never the content).
+public struct MemoryTrace: Sendable, Hashable {
+    public var id: String
+    public var tenant: String
+    public var contentSHA256: String
+
+    public init(id: String, tenant: String, contentSHA256: String) {
+        self.id = id
+        self.tenant = tenant
+        self.contentSHA256 = contentSHA256
+    }
+}
+
+extension Memory {
+    public var trace: MemoryTrace { MemoryTrace(id: id, tenant: tenant, contentSHA256: contentSHA256) }
+}
+
 /// A memory to remember.
 public struct MemoryDraft: Sendable {
     public var tenant: String

@@ -89,7 +89,7 @@ public final class PostgresMemoryStore: MemoryStore, Sendable {
         }
     }
 
-    func record(_ c: PostgresConnection, _ kind: MemoryEvent.Kind, _ memories: [Memory], actor: String, reason: String, at: Date) async throws {
+    func record(_ c: PostgresConnection, _ kind: MemoryEvent.Kind, _ memories: [MemoryTrace], actor: String, reason: String, at: Date) async throws {
         guard !memories.isEmpty else { return }
         var b = BoundSQL()
         _ = try await db.rows(c, """
@@ -147,7 +147,7 @@ public final class PostgresMemoryStore: MemoryStore, Sendable {
             if var m = existing {
                 m.refresh(with: draft, expiry: expiry, now: now)
                 try await self.write(c, m, insert: false, types: types)
-                try await self.record(c, .updated, [m], actor: actor, reason: "remembered again", at: now)
+                try await self.record(c, .updated, [m.trace], actor: actor, reason: "remembered again", at: now)
                 return .refreshed(m)
             }
             let m = Memory(id: MemoryRules.newID(), tenant: draft.tenant, subject: draft.subject, namespace: draft.namespace, kind: draft.kind, content: draft.content,
@@ -155,8 +155,8 @@ public final class PostgresMemoryStore: MemoryStore, Sendable {
                            accessCount: 0, expiresAt: expiry, retention: draft.retention, legalHold: draft.legalHold, supersedes: draft.supersedes,
                            embedding: draft.embedding, embeddingIdentity: draft.embedding == nil ? nil : draft.embeddingIdentity)
             try await self.write(c, m, insert: true, types: types)
-            try await self.record(c, .created, [m], actor: actor, reason: "", at: now)
-            if m.legalHold { try await self.record(c, .holdSet, [m], actor: actor, reason: "held when remembered", at: now) }
+            try await self.record(c, .created, [m.trace], actor: actor, reason: "", at: now)
+            if m.legalHold { try await self.record(c, .holdSet, [m.trace], actor: actor, reason: "held when remembered", at: now) }
             return .created(m)
         }
     }
@@ -281,7 +281,7 @@ public final class PostgresMemoryStore: MemoryStore, Sendable {
             }
             m.apply(changes, expiry: expiry, now: now)
             try await self.write(c, m, insert: false, types: types)
-            try await self.record(c, .updated, [m], actor: actor, reason: reason, at: now)
+            try await self.record(c, .updated, [m.trace], actor: actor, reason: reason, at: now)
             return m
         }
     }
@@ -291,13 +291,8 @@ public final class PostgresMemoryStore: MemoryStore, Sendable {
     func delete(_ c: PostgresConnection, condition: String, _ b: BoundSQL, event: MemoryEvent.Kind, actor: String, reason: String, at now: Date) async throws -> (deleted: [String], held: [String]) {
         let held = try await db.rows(c, "SELECT m.id FROM \(schema).memories m WHERE \(condition) AND m.legal_hold", b).map { try $0["id"].decode(String.self) }
         let deleted = try await db.rows(c, "DELETE FROM \(schema).memories m WHERE \(condition) AND NOT m.legal_hold RETURNING m.id, m.tenant_id, m.content_sha256", b)
-        var gone: [Memory] = []
-        for r in deleted {
-            var m = Memory(id: try r["id"].decode(String.self), tenant: try r["tenant_id"].decode(String.self), subject: "", namespace: "", kind: .fact, content: "", metadata: [:],
-                           importance: 0, provenance: MemoryProvenance(), createdAt: now, updatedAt: now, lastAccessedAt: nil, accessCount: 0, expiresAt: nil, retention: "",
-                           legalHold: false, supersedes: nil, embedding: nil, embeddingIdentity: nil)
-            m.contentSHA256 = try r["content_sha256"].decode(String.self)
-            gone.append(m)
+        var gone = try deleted.map { r in
+            MemoryTrace(id: try r["id"].decode(String.self), tenant: try r["tenant_id"].decode(String.self), contentSHA256: try r["content_sha256"].decode(String.self))
         }
         gone.sort { $0.id < $1.id }
         try await record(c, event, gone, actor: actor, reason: reason, at: now)
@@ -380,7 +375,7 @@ public final class PostgresMemoryStore: MemoryStore, Sendable {
             m.legalHold = held
             var u = BoundSQL()
             _ = try await self.db.rows(c, "UPDATE \(self.schema).memories SET legal_hold = \(u.bind(held)) WHERE id = \(u.bind(id))", u)
-            try await self.record(c, held ? .holdSet : .holdCleared, [m], actor: actor, reason: reason, at: now)
+            try await self.record(c, held ? .holdSet : .holdCleared, [m.trace], actor: actor, reason: reason, at: now)
             return m
         }
     }

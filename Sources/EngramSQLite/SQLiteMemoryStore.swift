@@ -86,7 +86,7 @@ public final class SQLiteMemoryStore: MemoryStore, Sendable {
         }
     }
 
-    static func record(_ db: Database, _ kind: MemoryEvent.Kind, _ m: Memory, actor: String, reason: String, at: Date) throws {
+    static func record(_ db: Database, _ kind: MemoryEvent.Kind, _ m: MemoryTrace, actor: String, reason: String, at: Date) throws {
         try db.execute(sql: "INSERT INTO memory_events (tenant_id, memory_id, event, actor, reason, content_sha256, at_ms) VALUES (?, ?, ?, ?, ?, ?, ?)",
                        arguments: [m.tenant, m.id, kind.rawValue, actor, reason, m.contentSHA256, ms(at)])
     }
@@ -135,7 +135,7 @@ public final class SQLiteMemoryStore: MemoryStore, Sendable {
                 if var m = existing {
                     m.refresh(with: draft, expiry: expiry, now: now)
                     try Self.write(db, m, insert: false)
-                    try Self.record(db, .updated, m, actor: actor, reason: "remembered again", at: now)
+                    try Self.record(db, .updated, m.trace, actor: actor, reason: "remembered again", at: now)
                     return .refreshed(m)
                 }
                 let m = Memory(id: MemoryRules.newID(), tenant: draft.tenant, subject: draft.subject, namespace: draft.namespace, kind: draft.kind, content: draft.content,
@@ -143,8 +143,8 @@ public final class SQLiteMemoryStore: MemoryStore, Sendable {
                                accessCount: 0, expiresAt: expiry, retention: draft.retention, legalHold: draft.legalHold, supersedes: draft.supersedes,
                                embedding: draft.embedding, embeddingIdentity: draft.embedding == nil ? nil : draft.embeddingIdentity)
                 try Self.write(db, m, insert: true)
-                try Self.record(db, .created, m, actor: actor, reason: "", at: now)
-                if m.legalHold { try Self.record(db, .holdSet, m, actor: actor, reason: "held when remembered", at: now) }
+                try Self.record(db, .created, m.trace, actor: actor, reason: "", at: now)
+                if m.legalHold { try Self.record(db, .holdSet, m.trace, actor: actor, reason: "held when remembered", at: now) }
                 return .created(m)
             }
         }
@@ -233,35 +233,31 @@ public final class SQLiteMemoryStore: MemoryStore, Sendable {
                 }
                 m.apply(changes, expiry: expiry, now: now)
                 try Self.write(db, m, insert: false)
-                try Self.record(db, .updated, m, actor: actor, reason: reason, at: now)
+                try Self.record(db, .updated, m.trace, actor: actor, reason: reason, at: now)
                 return m
             }
         }
     }
 
     /// Deletes `selected` (all but the held ones) with one event each, inside the caller's transaction.
-    static func delete(_ db: Database, _ selected: [Memory], event: MemoryEvent.Kind, actor: String, reason: String, at now: Date) throws -> (deleted: [String], held: [String]) {
+    static func delete(_ db: Database, _ selected: [(trace: MemoryTrace, held: Bool)], event: MemoryEvent.Kind, actor: String, reason: String, at now: Date) throws -> (deleted: [String], held: [String]) {
         var deleted: [String] = [], held: [String] = []
-        for m in selected.sorted(by: { $0.id < $1.id }) {
-            if m.legalHold {
-                held.append(m.id)
+        for m in selected.sorted(by: { $0.trace.id < $1.trace.id }) {
+            if m.held {
+                held.append(m.trace.id)
             } else {
-                try db.execute(sql: "DELETE FROM memories WHERE id = ?", arguments: [m.id])
-                try record(db, event, m, actor: actor, reason: reason, at: now)
-                deleted.append(m.id)
+                try db.execute(sql: "DELETE FROM memories WHERE id = ?", arguments: [m.trace.id])
+                try record(db, event, m.trace, actor: actor, reason: reason, at: now)
+                deleted.append(m.trace.id)
             }
         }
         return (deleted, held)
     }
 
     /// The memories of a selection, with only what a deletion needs (no content or vectors are read).
-    static func deletionCandidates(_ db: Database, _ condition: String, _ args: [any DatabaseValueConvertible]) throws -> [Memory] {
+    static func deletionCandidates(_ db: Database, _ condition: String, _ args: [any DatabaseValueConvertible]) throws -> [(trace: MemoryTrace, held: Bool)] {
         try Row.fetchAll(db, sql: "SELECT id, tenant_id, content_sha256, legal_hold FROM memories WHERE \(condition)", arguments: StatementArguments(args.map { $0.databaseValue })).map { r in
-            var m = Memory(id: r["id"], tenant: r["tenant_id"], subject: "", namespace: "", kind: .fact, content: "", metadata: [:], importance: 0, provenance: MemoryProvenance(),
-                           createdAt: Date(), updatedAt: Date(), lastAccessedAt: nil, accessCount: 0, expiresAt: nil, retention: "", legalHold: r["legal_hold"], supersedes: nil,
-                           embedding: nil, embeddingIdentity: nil)
-            m.contentSHA256 = r["content_sha256"]
-            return m
+            (MemoryTrace(id: r["id"], tenant: r["tenant_id"], contentSHA256: r["content_sha256"]), r["legal_hold"])
         }
     }
 
@@ -271,7 +267,7 @@ public final class SQLiteMemoryStore: MemoryStore, Sendable {
         let receipt: DeletionReceipt = try wrap {
             try pool.write { db in
                 var missing: [String] = []
-                var selected: [Memory] = []
+                var selected: [(trace: MemoryTrace, held: Bool)] = []
                 switch request.selector {
                 case .ids(let ids):
                     for id in Set(ids).sorted() {
@@ -331,7 +327,7 @@ public final class SQLiteMemoryStore: MemoryStore, Sendable {
                 guard m.legalHold != held else { return m }
                 m.legalHold = held
                 try db.execute(sql: "UPDATE memories SET legal_hold = ? WHERE id = ?", arguments: [held, id])
-                try Self.record(db, held ? .holdSet : .holdCleared, m, actor: actor, reason: reason, at: now)
+                try Self.record(db, held ? .holdSet : .holdCleared, m.trace, actor: actor, reason: reason, at: now)
                 return m
             }
         }
