@@ -433,6 +433,26 @@ let benchApp = try pgbenchRun("bare-plain", user: "engram_app", scripts: bareScr
 let benchSuper = try pgbenchRun("bare-plain", user: "postgres", scripts: bareScripts(filtered: false))
 let benchAppFiltered = try pgbenchRun("bare-filtered", user: "engram_app", scripts: bareScripts(filtered: true))
 
+// Unfiltered latency once more in alternating rounds (Engram, then its statements in pgbench, then the bare
+// statement), five by default: the shared machine's speed drifts from one minute to the next, so a ratio of
+// two measurements taken minutes apart moved between 1.05 and 1.36 over three runs. Reported: each round's
+// ratios and their medians.
+let rounds = max(1, Int(env["ENGRAM_BENCH_ROUNDS"] ?? "") ?? 5)
+var roundEngram: [Double] = [], roundOwn: [Double] = [], roundBare: [Double] = []
+for _ in 0..<rounds {
+    var p50 = 0.0
+    try await ownerConfig.withClient { client in
+        let store = try PostgresVectorStore(client: client, schema: schema)
+        _ = try await measure(store, filter: nil)  // warm-up of this client
+        p50 = try await measure(store, filter: nil).p50
+    }
+    roundEngram.append(p50)
+    roundOwn.append(try pgbenchRun("engram-plain", user: ownerConfig.username, scripts: engramPlain).p50)
+    roundBare.append(try pgbenchRun("bare-plain", user: "engram_app", scripts: bareScripts(filtered: false)).p50)
+}
+func median(_ xs: [Double]) -> Double { let s = xs.sorted(); return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2 }
+let ownRatios = zip(roundEngram, roundOwn).map { $0 / $1 }, bareRatios = zip(roundEngram, roundBare).map { $0 / $1 }
+
 // MARK: langchain-postgres, on the same rows and queries.
 
 var langchain: [String: Double] = [:]
@@ -477,6 +497,8 @@ say("k=10 queries (\(queries.count) each); filter bucket == \"b7\" matches \(fil
 say("engram vector, unfiltered      p50 \(fmt(approximate.p50, 2)) ms  p95 \(fmt(approximate.p95, 2)) ms   path \(approximate.path)")
 say("pgbench, Engram's statements   p50 \(fmt(benchEngram.p50, 2)) ms  p95 \(fmt(benchEngram.p95, 2)) ms   -> engram = \(fmt(approximate.p50 / benchEngram.p50, 2)) x")
 say("pgbench, bare ranking (app)    p50 \(fmt(benchApp.p50, 2)) ms  p95 \(fmt(benchApp.p95, 2)) ms   -> engram = \(fmt(approximate.p50 / benchApp.p50, 2)) x")
+say("unfiltered, \(rounds) alternating rounds: engram p50 \(roundEngram.map { fmt($0, 2) }.joined(separator: " ")) ms; its statements in pgbench \(roundOwn.map { fmt($0, 2) }.joined(separator: " ")) ms; bare \(roundBare.map { fmt($0, 2) }.joined(separator: " ")) ms")
+say("  -> engram / its statements: \(ownRatios.map { fmt($0, 2) }.joined(separator: " ")), median \(fmt(median(ownRatios), 2)) x; engram / bare: \(bareRatios.map { fmt($0, 2) }.joined(separator: " ")), median \(fmt(median(bareRatios), 2)) x")
 say("engram vector, 0.5% filter     p50 \(fmt(filtered.p50, 2)) ms  p95 \(fmt(filtered.p95, 2)) ms   path \(filtered.path); \(filteredFull)/\(queries.count) queries returned 10, \(filteredEqual)/\(queries.count) equal to the exact answer")
 say("pgbench, Engram's statements   p50 \(fmt(benchEngramFiltered.p50, 2)) ms  p95 \(fmt(benchEngramFiltered.p95, 2)) ms   -> engram = \(fmt(filtered.p50 / benchEngramFiltered.p50, 2)) x")
 say("pgbench, bare exact rank (app) p50 \(fmt(benchAppFiltered.p50, 2)) ms  p95 \(fmt(benchAppFiltered.p95, 2)) ms   -> engram = \(fmt(filtered.p50 / benchAppFiltered.p50, 2)) x")
