@@ -8,6 +8,19 @@ public enum MemoryRules {
     /// The most memories one `recall` or `list` page returns.
     public static let maxLimit = 1_000
 
+    /// How stores keep a memory's provenance and embedding identity: JSON with sorted keys. Every backend
+    /// writes the same bytes, so an identity can be compared as stored text.
+    public static func storedJSON<T: Encodable>(_ value: T) throws -> String {
+        let e = JSONEncoder()
+        e.outputFormatting = .sortedKeys
+        return String(decoding: try e.encode(value), as: UTF8.self)
+    }
+
+    /// Reads what ``storedJSON(_:)`` wrote.
+    public static func fromStoredJSON<T: Decodable>(_ type: T.Type, _ text: String) throws -> T {
+        try JSONDecoder().decode(type, from: Data(text.utf8))
+    }
+
     /// A new random memory id: `mem_` and 24 hex digits.
     public static func newID() -> String {
         var g = SystemRandomNumberGenerator()
@@ -228,12 +241,6 @@ public enum MemoryRules {
 
         /// The query's distinct words (folded), for stores that count matches themselves.
         public var queryTerms: [String] { terms }
-
-        /// The score of `m` given its similarity and keyword share (computed by the store), or nil when
-        /// the memory has nothing to do with the query.
-        public func score(similarity: Double?, keyword: Double?, of m: Memory, now: Date) -> RecallScore? {
-            score(similarity: similarity, keyword: keyword, importance: m.importance, updatedAt: m.updatedAt, now: now)
-        }
 
         /// The score from its inputs, or nil when there is a query (text or vector) and the memory shares
         /// no word with the text and has no vector in the query's space.

@@ -45,17 +45,11 @@ public final class PostgresMemoryStore: MemoryStore, Sendable {
             id: try r["id"].decode(String.self), tenant: try r["tenant_id"].decode(String.self), subject: try r["subject"].decode(String.self),
             namespace: try r["namespace"].decode(String.self), kind: MemoryKind(rawValue: try r["kind"].decode(String.self)), content: try r["content"].decode(String.self),
             metadata: try Metadata.parse(json: r["metadata"].decode(String.self)), importance: try r["importance"].decode(Double.self),
-            provenance: try JSONDecoder().decode(MemoryProvenance.self, from: Data(r["provenance"].decode(String.self).utf8)),
+            provenance: try MemoryRules.fromStoredJSON(MemoryProvenance.self, r["provenance"].decode(String.self)),
             createdAt: try r["created_at"].decode(Date.self), updatedAt: try r["updated_at"].decode(Date.self), lastAccessedAt: try r["accessed_at"].decode(Date?.self),
             accessCount: try r["access_count"].decode(Int.self), expiresAt: try r["expires_at"].decode(Date?.self), retention: try r["retention"].decode(String.self),
             legalHold: try r["legal_hold"].decode(Bool.self), supersedes: try r["supersedes"].decode(String?.self), embedding: try r["embedding"].decode([Float]?.self),
-            embeddingIdentity: try identityText.map { try JSONDecoder().decode(EmbeddingIdentity.self, from: Data($0.utf8)) })
-    }
-
-    static func json<T: Encodable>(_ value: T) throws -> String {
-        let e = JSONEncoder()
-        e.outputFormatting = .sortedKeys
-        return String(decoding: try e.encode(value), as: UTF8.self)
+            embeddingIdentity: try identityText.map { try MemoryRules.fromStoredJSON(EmbeddingIdentity.self, $0) })
     }
 
     /// The distinct folded words of a content, as stored in `terms`.
@@ -67,7 +61,7 @@ public final class PostgresMemoryStore: MemoryStore, Sendable {
         values.append(b.bind(Self.terms(m.content)))
         values.append("\(b.bind(m.metadata.canonicalJSON))::jsonb")
         values.append(b.bind(m.importance))
-        values.append("\(b.bind(try Self.json(m.provenance)))::jsonb")
+        values.append("\(b.bind(try MemoryRules.storedJSON(m.provenance)))::jsonb")
         values.append(b.bind(m.createdAt))
         values.append(b.bind(m.updatedAt))
         values.append(m.lastAccessedAt.map { b.bind($0) } ?? "NULL")
@@ -76,7 +70,7 @@ public final class PostgresMemoryStore: MemoryStore, Sendable {
         values.append(b.bind(m.retention))
         values.append(b.bind(m.legalHold))
         values.append(m.supersedes.map { b.bind($0) } ?? "NULL")
-        if let identity = m.embeddingIdentity { values.append(b.bind(try Self.json(identity))) } else { values.append("NULL") }
+        if let identity = m.embeddingIdentity { values.append(b.bind(try MemoryRules.storedJSON(identity))) } else { values.append("NULL") }
         if let e = m.embedding { values.append(b.bind(PGVector(values: e, types: types))) } else { values.append("NULL") }
         let names = ["tenant_id", "subject", "namespace", "kind", "content", "content_sha256", "terms", "metadata", "importance", "provenance", "created_at", "updated_at",
                      "accessed_at", "access_count", "expires_at", "retention", "legal_hold", "supersedes", "embedding_identity", "embedding"]
@@ -115,10 +109,6 @@ public final class PostgresMemoryStore: MemoryStore, Sendable {
         return parts.joined(separator: " AND ")
     }
 
-    func writing<T: Sendable>(_ tenant: String, _ body: @Sendable (PostgresConnection) async throws -> T) async throws -> T {
-        try await db.inTenant(tenant, body)
-    }
-
     // MARK: MemoryStore
 
     public func remember(_ draft: MemoryDraft, actor: String) async throws -> RememberOutcome {
@@ -135,7 +125,7 @@ public final class PostgresMemoryStore: MemoryStore, Sendable {
     }
 
     func remember(_ draft: MemoryDraft, actor: String, expiry: Date?, now: Date, types: PGVectorTypes) async throws -> RememberOutcome {
-        try await writing(draft.tenant) { c in
+        try await db.inTenant(draft.tenant) { c in
             if let s = draft.supersedes, try await self.owned(c, s, draft.tenant) == nil { throw MemoryRules.notFound(s) }
             var b = BoundSQL()
             let existing = try await self.db.rows(c, """
@@ -166,7 +156,7 @@ public final class PostgresMemoryStore: MemoryStore, Sendable {
         let now = clock()
         let prepared = MemoryRules.PreparedRecall(query)
         let types = try await db.vectorTypes()
-        return try await writing(query.tenant) { c in
+        return try await db.inTenant(query.tenant) { c in
             var b = BoundSQL()
             let w = query.weights
             let condition = try self.selection(&b, tenant: query.tenant, subject: query.subject, namespace: query.namespace, kinds: query.kinds, filter: query.filter, now: now)
@@ -181,7 +171,7 @@ public final class PostgresMemoryStore: MemoryStore, Sendable {
                 case .innerProduct: score = "-(\(e) <#> \(q))"
                 case .l2: score = "-(\(e) <-> \(q))"
                 }
-                similarity = "CASE WHEN m.embedding_identity = \(b.bind(try Self.json(identity))) AND m.embedding IS NOT NULL THEN (\(score))::float8 END"
+                similarity = "CASE WHEN m.embedding_identity = \(b.bind(try MemoryRules.storedJSON(identity))) AND m.embedding IS NOT NULL THEN (\(score))::float8 END"
             }
             let terms = prepared.queryTerms
             var keyword = "NULL::float8"
@@ -216,7 +206,7 @@ public final class PostgresMemoryStore: MemoryStore, Sendable {
             var hits: [RecallHit] = []
             for r in rows {
                 let m = try Self.memory(r)
-                if let score = prepared.score(similarity: try r["sim"].decode(Double?.self), keyword: try r["kw"].decode(Double?.self), of: m, now: now) {
+                if let score = prepared.score(similarity: try r["sim"].decode(Double?.self), keyword: try r["kw"].decode(Double?.self), importance: m.importance, updatedAt: m.updatedAt, now: now) {
                     hits.append(RecallHit(memory: m, score: score))
                 }
             }
@@ -233,7 +223,7 @@ public final class PostgresMemoryStore: MemoryStore, Sendable {
     public func memory(id: String, tenant: String) async throws -> Memory? {
         try MemoryRules.validateTenant(tenant)
         let now = clock()
-        return try await writing(tenant) { c in
+        return try await db.inTenant(tenant) { c in
             var b = BoundSQL()
             return try await self.db.rows(c, """
                 UPDATE \(self.schema).memories m SET accessed_at = \(b.bind(now)), access_count = access_count + 1
@@ -264,7 +254,7 @@ public final class PostgresMemoryStore: MemoryStore, Sendable {
         let now = clock()
         let expiry = try changes.retention.map { try retention.expiry(of: $0, from: now) }
         let types = try await db.vectorTypes()
-        return try await writing(tenant) { c in
+        return try await db.inTenant(tenant) { c in
             var b = BoundSQL()
             guard var m = try await self.db.rows(c, "SELECT \(Self.columns) FROM \(self.schema).memories m WHERE m.id = \(b.bind(id)) AND m.tenant_id = \(b.bind(tenant)) FOR UPDATE", b).first.map(Self.memory) else {
                 throw MemoryRules.notFound(id)
@@ -302,7 +292,7 @@ public final class PostgresMemoryStore: MemoryStore, Sendable {
     public func forget(_ request: ForgetRequest) async throws -> DeletionReceipt {
         try MemoryRules.validate(request)
         let now = clock()
-        return try await writing(request.tenant) { c in
+        return try await db.inTenant(request.tenant) { c in
             var b = BoundSQL()
             var missing: [String] = []
             let condition: String
@@ -350,7 +340,7 @@ public final class PostgresMemoryStore: MemoryStore, Sendable {
         }
         var deleted: [String] = [], held: [String] = []
         for t in tenants {
-            let part = try await writing(t) { c in
+            let part = try await db.inTenant(t) { c in
                 var b = BoundSQL()
                 let condition = "m.tenant_id = \(b.bind(t)) AND m.expires_at IS NOT NULL AND m.expires_at <= \(b.bind(now))"
                 return try await self.delete(c, condition: condition, b, event: .expired, actor: actor, reason: reason, at: now)
@@ -366,7 +356,7 @@ public final class PostgresMemoryStore: MemoryStore, Sendable {
         try MemoryRules.validateLabel(actor, what: "actor")
         try MemoryRules.validateReason(reason)
         let now = clock()
-        return try await writing(tenant) { c in
+        return try await db.inTenant(tenant) { c in
             var b = BoundSQL()
             guard var m = try await self.db.rows(c, "SELECT \(Self.columns) FROM \(self.schema).memories m WHERE m.id = \(b.bind(id)) AND m.tenant_id = \(b.bind(tenant)) FOR UPDATE", b).first.map(Self.memory) else {
                 throw MemoryRules.notFound(id)

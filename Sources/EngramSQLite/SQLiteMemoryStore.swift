@@ -32,10 +32,8 @@ public final class SQLiteMemoryStore: MemoryStore, Sendable {
     func wrap<T>(_ body: () throws -> T) throws -> T {
         do {
             return try body()
-        } catch let e as EngramError {
-            throw e
         } catch {
-            throw EngramError(.storageFailure, "SQLite: \(error)", underlying: error)
+            throw SQLiteVectorStore.engramError(error)
         }
     }
 
@@ -53,17 +51,11 @@ public final class SQLiteMemoryStore: MemoryStore, Sendable {
         return Memory(
             id: r["id"], tenant: r["tenant_id"], subject: r["subject"], namespace: r["namespace"], kind: MemoryKind(rawValue: r["kind"]),
             content: r["content"], metadata: try Metadata.parse(json: r["metadata"]), importance: r["importance"],
-            provenance: try JSONDecoder().decode(MemoryProvenance.self, from: Data(provenanceText.utf8)),
+            provenance: try MemoryRules.fromStoredJSON(MemoryProvenance.self, provenanceText),
             createdAt: date(r["created_ms"]), updatedAt: date(r["updated_ms"]), lastAccessedAt: (r["accessed_ms"] as Int64?).map(date),
             accessCount: r["access_count"], expiresAt: (r["expires_ms"] as Int64?).map(date), retention: r["retention"], legalHold: r["legal_hold"],
             supersedes: r["supersedes"], embedding: blob.map { $0.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) } },
-            embeddingIdentity: try identityText.map { try JSONDecoder().decode(EmbeddingIdentity.self, from: Data($0.utf8)) })
-    }
-
-    static func json<T: Encodable>(_ value: T) throws -> String {
-        let e = JSONEncoder()
-        e.outputFormatting = .sortedKeys
-        return String(decoding: try e.encode(value), as: UTF8.self)
+            embeddingIdentity: try identityText.map { try MemoryRules.fromStoredJSON(EmbeddingIdentity.self, $0) })
     }
 
     static func blob(_ v: [Float]?) -> Data? {
@@ -72,9 +64,9 @@ public final class SQLiteMemoryStore: MemoryStore, Sendable {
 
     static func write(_ db: Database, _ m: Memory, insert: Bool) throws {
         let values: [any DatabaseValueConvertible & Sendable] = [
-            m.tenant, m.subject, m.namespace, m.kind.rawValue, m.content, m.contentSHA256, m.metadata.canonicalJSON, m.importance, try json(m.provenance),
+            m.tenant, m.subject, m.namespace, m.kind.rawValue, m.content, m.contentSHA256, m.metadata.canonicalJSON, m.importance, try MemoryRules.storedJSON(m.provenance),
             ms(m.createdAt), ms(m.updatedAt), m.lastAccessedAt.map(ms), m.accessCount, m.expiresAt.map(ms), m.retention, m.legalHold, m.supersedes,
-            try m.embeddingIdentity.map(json), blob(m.embedding),
+            try m.embeddingIdentity.map(MemoryRules.storedJSON), blob(m.embedding),
         ]
         let names = "tenant_id, subject, namespace, kind, content, content_sha256, metadata, importance, provenance, created_ms, updated_ms, accessed_ms, access_count, expires_ms, retention, legal_hold, supersedes, embedding_identity, embedding"
         if insert {
@@ -161,7 +153,7 @@ public final class SQLiteMemoryStore: MemoryStore, Sendable {
                 var scored: [(id: String, score: RecallScore)] = []
                 // Only vectors embedded the way the query was are compared (their identity column is the
                 // query identity's JSON, written by the same encoder).
-                let space = try query.vectorIdentity.map(Self.json)
+                let space = try query.vectorIdentity.map(MemoryRules.storedJSON)
                 let cursor = try Row.fetchCursor(db, sql: "SELECT id, content, importance, updated_ms, \(space == nil ? "NULL" : "CASE WHEN embedding_identity = ? THEN embedding END") AS embedding FROM memories WHERE \(condition)",
                                                  arguments: StatementArguments((space.map { [$0] } ?? []) + args.map { $0.databaseValue }))
                 while let row = try cursor.next() {

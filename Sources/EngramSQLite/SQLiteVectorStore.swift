@@ -117,11 +117,14 @@ public final class SQLiteVectorStore: VectorStore, Sendable {
     func wrap<T>(_ body: () async throws -> T) async throws -> T {
         do {
             return try await body()
-        } catch let e as EngramError {
-            throw e
         } catch {
-            throw EngramError(.storageFailure, "SQLite: \(error)", underlying: error)
+            throw Self.engramError(error)
         }
+    }
+
+    /// An error of GRDB or SQLite as `storage_failure`; Engram's own errors pass unchanged.
+    static func engramError(_ error: any Error) -> EngramError {
+        (error as? EngramError) ?? EngramError(.storageFailure, "SQLite: \(error)", underlying: error)
     }
 
     // MARK: Collections

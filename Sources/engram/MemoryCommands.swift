@@ -59,8 +59,6 @@ struct MemoryOptions: ParsableArguments {
 }
 
 enum MemoryOutput {
-    static func memoryJSON(_ m: Memory) -> JSONValue { m.json }
-
     static func line(_ m: Memory) -> String {
         var flags: [String] = [m.kind.rawValue, String(format: "importance %.2f", m.importance), m.retention]
         if m.legalHold { flags.append("legal hold") }
