@@ -24,6 +24,12 @@ import PostgresNIO
 func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
 func seconds(since start: UInt64) -> Double { Double(now() - start) / 1e9 }
 func say(_ line: String = "") { FileHandle.standardOutput.write(Data((line + "\n").utf8)) }
+/// User + system CPU time of this process so far, in seconds.
+func processCPUSeconds() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+}
 func fmt(_ v: Double, _ digits: Int = 1) -> String { String(format: "%.\(digits)f", v) }
 func fail(_ message: String) -> Never {
     FileHandle.standardError.write(Data("engram-pg-bench: \(message)\n".utf8))
@@ -170,7 +176,7 @@ try psqlRun("""
     CREATE TABLE rawcopy.documents (LIKE \(schema).documents INCLUDING ALL);
     CREATE TABLE rawcopy.chunks (LIKE \(schema).chunks INCLUDING ALL);
     """)
-var engramLoad = 0.0, engramIndex = 0.0
+var engramLoad = 0.0, engramIndex = 0.0, engramLoadCPU = 0.0
 let batchChunks = 2_000
 try await ownerConfig.withClient { client in
     let store = try PostgresVectorStore(client: client, schema: schema)
@@ -185,58 +191,65 @@ try await ownerConfig.withClient { client in
         batches[batches.count - 1].append(DocumentUpsert(document: row.document, chunks: row.chunks))
         inBatch += row.chunks.count
     }
-    let start = now()
-    for batch in batches {
-        let results = try await store.upsert(batch: batch, identity: identity, in: ref, deferIndexing: true)
+    let start = now(), cpuStart = processCPUSeconds()
+    for results in try await store.upsert(batches: batches, identity: identity, in: ref, deferIndexing: true) {
         for case .failure(let e) in results { fail("upsert refused a document: \(e)") }
     }
     engramLoad = seconds(since: start)
+    engramLoadCPU = processCPUSeconds() - cpuStart
     let indexStart = now()
     try await store.buildIndexes(ref)
     engramIndex = seconds(since: indexStart)
 }
 
-// The same rows through psql's \copy into tables of the same shape (columns, generated tsvector, indexes;
-// no row-level security, no foreign keys), in PostgreSQL's text format.
-func copyText(_ s: String) -> String {
-    var out = ""
-    out.reserveCapacity(s.utf8.count)
-    for ch in s.unicodeScalars {
-        switch ch {
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case "\r": out += "\\r"
-        case "\t": out += "\\t"
-        default: out.unicodeScalars.append(ch)
-        }
-    }
-    return out
-}
+// The same rows through psql's \copy into tables of the same shape (columns, indexes; no row-level
+// security, no foreign keys), in PostgreSQL's text format: the rows Engram stored, dumped with COPY TO,
+// text search vectors included (so the server parses them instead of computing them).
 let documentsFile = work + "/documents.tsv", chunksFile = work + "/chunks.tsv"
-do {
-    var docs = "", chunks = ""
-    for row in corpus {
-        let d = row.document
-        docs += ["1", copyText(d.id), "bench", copyText(d.sourceURI), d.sha256, copyText(d.fingerprint), "1", d.mime, "\(d.size)", "\(row.chunks.count)",
-                 copyText(d.metadata.canonicalJSON), copyText(d.text), "2026-01-01 00:00:00+00", "2026-01-01 00:00:00+00"].joined(separator: "\t") + "\n"
-        for c in row.chunks {
-            let metadata = d.metadata.merging(c.metadata) { _, new in new }
-            let vector = "[" + c.embedding!.map { "\($0)" }.joined(separator: ",") + "]"
-            chunks += ["1", copyText(c.id), "bench", copyText(d.id), "1", "\(c.ordinal)", "\(c.charStart)", "\(c.charEnd)", "\(c.tokenCount)", c.sha256,
-                       copyText(JSONValue.array(c.section.map { .string($0) }).serialized()), copyText(metadata.canonicalJSON), "simple",
-                       copyText(c.text), copyText(KeywordTokenizer.tokens(c.text).joined(separator: " ")), vector].joined(separator: "\t") + "\n"
-        }
-    }
-    try docs.write(toFile: documentsFile, atomically: false, encoding: .utf8)
-    try chunks.write(toFile: chunksFile, atomically: false, encoding: .utf8)
-}
+let chunkColumns = "collection_id, id, tenant_id, document_id, generation, ordinal, char_start, char_end, token_count, sha256, section, metadata, text_search_config, text, text_search, embedding"
+try run(psql, ["-h", host, "-p", port, "-U", ownerConfig.username, "-d", database, "-v", "ON_ERROR_STOP=1", "-qc",
+               "SELECT set_config('engram.tenant_id', 'bench', false)", "-c",
+               "\\copy (SELECT * FROM \(schema).documents ORDER BY source_uri) TO '\(documentsFile)'", "-c",
+               "\\copy (SELECT \(chunkColumns) FROM \(schema).chunks ORDER BY document_id, ordinal) TO '\(chunksFile)'"])
 let copyStart = now()
 try run(psql, ["-h", host, "-p", port, "-U", ownerConfig.username, "-d", database, "-v", "ON_ERROR_STOP=1", "-qc",
                "\\copy rawcopy.documents FROM '\(documentsFile)'", "-c",
-               "\\copy rawcopy.chunks (collection_id, id, tenant_id, document_id, generation, ordinal, char_start, char_end, token_count, sha256, section, metadata, text_search_config, text, search_text, embedding) FROM '\(chunksFile)'"])
+               "\\copy rawcopy.chunks (\(chunkColumns)) FROM '\(chunksFile)'"])
 let rawCopy = seconds(since: copyStart)
 let copied = Int(try psqlRun("SELECT count(*) FROM rawcopy.chunks").trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
 guard copied == chunkTotal else { fail("psql copied \(copied) rows") }
+// Again in as many streams as Engram's writers: the documents first, then the chunks split in parts
+// copied side by side, each by its own psql.
+let copyStreams = ownerConfig.storeOptions.bulkWriters
+try psqlRun("TRUNCATE rawcopy.documents, rawcopy.chunks")
+var streamFiles: [String] = []
+do {
+    let lines = try String(contentsOfFile: chunksFile, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: true)
+    let per = (lines.count + copyStreams - 1) / copyStreams
+    for k in 0..<copyStreams {
+        let file = work + "/chunks-\(k).tsv"
+        try (lines[min(lines.count, k * per)..<min(lines.count, (k + 1) * per)].joined(separator: "\n") + "\n").write(toFile: file, atomically: false, encoding: .utf8)
+        streamFiles.append(file)
+    }
+}
+let streamsStart = now()
+try run(psql, ["-h", host, "-p", port, "-U", ownerConfig.username, "-d", database, "-v", "ON_ERROR_STOP=1", "-qc", "\\copy rawcopy.documents FROM '\(documentsFile)'"])
+let streams = try streamFiles.map { file in
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: psql)
+    p.arguments = ["-h", host, "-p", port, "-U", ownerConfig.username, "-d", database, "-v", "ON_ERROR_STOP=1", "-qc",
+                   "\\copy rawcopy.chunks (\(chunkColumns)) FROM '\(file)'"]
+    try p.run()
+    return p
+}
+for p in streams {
+    p.waitUntilExit()
+    guard p.terminationStatus == 0 else { fail("psql \\copy of a part exited with \(p.terminationStatus)") }
+}
+let rawCopyStreams = seconds(since: streamsStart)
+for file in streamFiles { try? FileManager.default.removeItem(atPath: file) }
+let copiedAgain = Int(try psqlRun("SELECT count(*) FROM rawcopy.chunks").trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+guard copiedAgain == chunkTotal else { fail("psql copied \(copiedAgain) rows in \(copyStreams) streams") }
 
 // MARK: Queries: 8-word prefixes of random chunks, embedded like the corpus.
 
@@ -484,8 +497,10 @@ if let python = env["LANGCHAIN_PYTHON"] {
 let engramRate = Double(chunkTotal) / engramLoad, copyRate = Double(chunkTotal) / rawCopy
 say("")
 say("bulk load (\(chunkTotal) chunks, \(corpus.count) documents; index built afterwards)")
-say("engram upsert(batch:), \(batchChunks)-chunk batches   \(fmt(engramLoad, 2)) s   \(fmt(engramRate, 0)) chunks/s")
+say("engram upsert(batches:), \(batchChunks)-chunk batches, \(ownerConfig.storeOptions.bulkWriters) writers   \(fmt(engramLoad, 2)) s   \(fmt(engramRate, 0)) chunks/s   (client CPU \(fmt(engramLoadCPU, 2)) s)")
 say("psql \\copy, same rows, same table shape         \(fmt(rawCopy, 2)) s   \(fmt(copyRate, 0)) chunks/s   -> engram = \(fmt(engramRate / copyRate, 2)) x raw COPY")
+let streamsRate = Double(chunkTotal) / rawCopyStreams
+say("psql \\copy in \(copyStreams) streams side by side       \(fmt(rawCopyStreams, 2)) s   \(fmt(streamsRate, 0)) chunks/s   -> engram = \(fmt(engramRate / streamsRate, 2)) x")
 if let t = langchain["load_seconds"] {
     let rate = Double(chunkTotal) / t
     say("langchain-postgres add_embeddings                \(fmt(t, 2)) s   \(fmt(rate, 0)) chunks/s   -> engram = \(fmt(engramRate / rate, 1)) x langchain")

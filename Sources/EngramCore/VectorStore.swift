@@ -46,6 +46,10 @@ public protocol VectorStore: Sendable {
     func upsert(batch: [DocumentUpsert], identity: EmbeddingIdentity?, in ref: CollectionRef, deferIndexing: Bool) async throws -> [Result<UpsertOutcome, EngramError>]
     /// Builds the search structures a bulk load deferred. Idempotent; stores without any do nothing.
     func buildIndexes(_ ref: CollectionRef) async throws
+    /// How many batch upserts of one bulk load the store runs at once (``upsert(batches:identity:in:deferIndexing:)``):
+    /// a server with connections to spare writes several batches side by side; an embedded store has one
+    /// writer (1, the default).
+    var bulkWriters: Int { get }
     /// Deletes a document and its chunks. Returns false when it did not exist.
     func deleteDocument(id: String, in ref: CollectionRef) async throws -> Bool
     /// Summaries of all documents of a collection, ordered by source URI.
@@ -88,6 +92,33 @@ extension VectorStore {
     }
 
     public func buildIndexes(_ ref: CollectionRef) async throws {}
+
+    public var bulkWriters: Int { 1 }
+
+    /// Upserts the batches of a bulk load, up to ``bulkWriters`` of them at once, each as
+    /// ``upsert(batch:identity:in:deferIndexing:)`` writes it (its documents atomically, in its own
+    /// transaction). A batch sharing a document id with a batch still being written waits for it, so a
+    /// later batch still replaces what an earlier one wrote. Returns each batch's results, in order.
+    /// - Throws: the first failure of a whole batch; batches written before it stay written.
+    public func upsert(batches: [[DocumentUpsert]], identity: EmbeddingIdentity?, in ref: CollectionRef, deferIndexing: Bool) async throws -> [[Result<UpsertOutcome, EngramError>]] {
+        var results = [[Result<UpsertOutcome, EngramError>]](repeating: [], count: batches.count)
+        let writers = max(1, bulkWriters)
+        try await withThrowingTaskGroup(of: (Int, [Result<UpsertOutcome, EngramError>]).self) { group in
+            var running: [Int: Set<String>] = [:]
+            for (i, batch) in batches.enumerated() {
+                let ids = Set(batch.map(\.document.id))
+                while running.count >= writers || running.values.contains(where: { !$0.isDisjoint(with: ids) }) {
+                    guard let (done, result) = try await group.next() else { break }
+                    results[done] = result
+                    running[done] = nil
+                }
+                running[i] = ids
+                group.addTask { (i, try await self.upsert(batch: batch, identity: identity, in: ref, deferIndexing: deferIndexing)) }
+            }
+            while let (done, result) = try await group.next() { results[done] = result }
+        }
+        return results
+    }
 
     /// The collection, or `collection_not_found`.
     public func requireCollection(_ ref: CollectionRef) async throws -> CollectionInfo {

@@ -132,8 +132,25 @@ public struct Ingestor: Sendable {
         var pending: [Pending] = []
         var pendingChunks = 0
 
-        try await withThrowingTaskGroup(of: IngestReport.self) { group in
-            var inflight = false
+        // Batches embed and write while the next ones are read and chunked: as many at once as the store
+        // writes side by side (one for embedded stores). A batch holding a document of a batch still in
+        // flight waits for it, so the later version wins.
+        let writers = max(1, store.bulkWriters)
+        try await withThrowingTaskGroup(of: (Int, IngestReport).self) { group in
+            var running: [Int: Set<String>] = [:]
+            var batchNumber = 0
+            func launch(_ batch: [Pending], group: inout ThrowingTaskGroup<(Int, IngestReport), any Error>) async throws {
+                let ids = Set(batch.map(\.record.id))
+                while running.count >= writers || running.values.contains(where: { !$0.isDisjoint(with: ids) }) {
+                    guard let (done, r) = try await group.next() else { break }
+                    report.merge(r)
+                    running[done] = nil
+                }
+                let n = batchNumber
+                batchNumber += 1
+                running[n] = ids
+                group.addTask { (n, try await self.flush(batch)) }
+            }
             for (n, file) in files.enumerated() {
                 progress?(IngestProgress(filesDone: n, filesTotal: files.count, currentPath: file.path))
                 report.files += 1
@@ -185,20 +202,13 @@ public struct Ingestor: Sendable {
                     stage(doc, fingerprint: fp, identity: info.identity, into: &pending, chunks: &pendingChunks, report: &report)
                 }
                 if pendingChunks >= options.batchSize {
-                    // One batch embeds and writes while the next one is read and chunked.
-                    if inflight, let done = try await group.next() { report.merge(done) }
-                    let batch = pending
-                    group.addTask { try await self.flush(batch) }
-                    inflight = true
+                    try await launch(pending, group: &group)
                     pending = []
                     pendingChunks = 0
                 }
             }
-            if !pending.isEmpty {
-                let batch = pending
-                group.addTask { try await self.flush(batch) }
-            }
-            for try await done in group { report.merge(done) }
+            if !pending.isEmpty { try await launch(pending, group: &group) }
+            for try await (_, done) in group { report.merge(done) }
         }
         progress?(IngestProgress(filesDone: files.count, filesTotal: files.count, currentPath: ""))
 

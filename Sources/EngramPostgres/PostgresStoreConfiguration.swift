@@ -5,7 +5,7 @@ import PostgresNIO
 
 /// Where and how to reach PostgreSQL, parsed from a `postgres://` URL.
 ///
-/// `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?sslmode=disable|prefer|require&pool_size=N&min_connections=N&keepalive_s=N&statement_timeout_ms=N&connect_timeout_ms=N&schema=NAME&index=hnsw|ivfflat&hnsw_m=N&hnsw_ef_construction=N&hnsw_ef_search=N&ivfflat_lists=N&ivfflat_probes=N&max_scan_tuples=N&exact_threshold=N&index_build_memory_mb=N&text_search_config=NAME]`
+/// `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?sslmode=disable|prefer|require&pool_size=N&min_connections=N&keepalive_s=N&statement_timeout_ms=N&connect_timeout_ms=N&schema=NAME&index=hnsw|ivfflat&hnsw_m=N&hnsw_ef_construction=N&hnsw_ef_search=N&ivfflat_lists=N&ivfflat_probes=N&max_scan_tuples=N&exact_threshold=N&index_build_memory_mb=N&text_search_config=NAME&bulk_writers=N]`
 public struct PostgresStoreConfiguration: Sendable {
     public var host: String
     public var port: Int
@@ -94,6 +94,7 @@ public struct PostgresStoreConfiguration: Sendable {
             try PostgresStoreConfiguration.validateIdentifier(config, what: "text_search_config")
             options.textSearchConfig = config
         }
+        options.bulkWriters = try number("bulk_writers", default: min(options.bulkWriters, poolSize), range: 1...poolSize)
         storeOptions = options
     }
 

@@ -38,6 +38,10 @@ public final class PostgresVectorStore: VectorStore, Sendable {
         /// The PostgreSQL text search configuration of new collections (`simple`, `english`, ...). Engram
         /// folds case and diacritics itself before PostgreSQL sees the text.
         public var textSearchConfig = "simple"
+        /// Batches of a bulk load written side by side, each on its own connection (at most the pool
+        /// size). Two keep both cores of a small server busy: the backend's work per row (text search
+        /// vector, GIN entries, TOAST) is what limits a load.
+        public var bulkWriters = 2
 
         public init() {}
     }
@@ -62,6 +66,8 @@ public final class PostgresVectorStore: VectorStore, Sendable {
         self.options = options
         self.logger = logger
     }
+
+    public var bulkWriters: Int { options.bulkWriters }
 
     public var descriptor: StoreDescriptor {
         var parameters = ["index": options.indexType.rawValue, "max_scan_tuples": "\(options.maxScanTuples)", "exact_threshold": "\(options.exactThreshold)"]
@@ -559,12 +565,13 @@ public final class PostgresVectorStore: VectorStore, Sendable {
         let chunks = part.map(\.chunk)
         var b = BoundSQL()
         let vectors = b.bind(PGVectorArray(chunks.map(\.embedding), types: types))
+        let config = "\(b.bind(c.textSearchConfig))::regconfig"
         _ = try await rows(connection, """
             INSERT INTO \(schema).chunks (collection_id, id, tenant_id, document_id, generation, ordinal, char_start, char_end, token_count,
-                                          sha256, section, metadata, text_search_config, text, search_text, embedding)
+                                          sha256, section, metadata, text_search_config, text, text_search, embedding)
             SELECT \(b.bind(c.id)), u.id, \(b.bind(c.info.ref.tenant)), u.document_id, \(b.bind(c.info.generation)), u.ordinal,
                    u.char_start, u.char_end, u.token_count, u.sha256, u.section::jsonb, u.metadata::jsonb,
-                   \(b.bind(c.textSearchConfig))::regconfig, u.text, u.search_text, u.embedding
+                   \(config), u.text, to_tsvector(\(config), u.search_text), u.embedding
             FROM UNNEST(\(b.bind(chunks.map(\.id)))::text[], \(b.bind(part.map(\.document)))::text[], \(b.bind(chunks.map(\.ordinal)))::int8[],
                         \(b.bind(chunks.map(\.charStart)))::int8[], \(b.bind(chunks.map(\.charEnd)))::int8[], \(b.bind(chunks.map(\.tokenCount)))::int8[],
                         \(b.bind(chunks.map(\.sha256)))::text[], \(b.bind(chunks.map { JSONValue.array($0.section.map { .string($0) }).serialized() }))::text[],

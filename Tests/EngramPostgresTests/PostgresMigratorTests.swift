@@ -54,7 +54,11 @@ struct PostgresServiceTests {
         let pooled = try PostgresStoreConfiguration(url: "postgres://u@h/db?pool_size=8&min_connections=3&keepalive_s=45")
         #expect(pooled.clientConfiguration.options.minimumConnections == 3 && pooled.clientConfiguration.options.maximumConnections == 8)
         #expect(pooled.clientConfiguration.options.keepAliveBehavior?.frequency == .seconds(45))
-        for bad in ["mysql://u@h/db", "postgres://h/db", "postgres://u@h/", "postgres://u@h/db?sslmode=maybe", "postgres://u@h/db?pool_size=0", "postgres://u@h/db?schema=Bad;Drop",
+        // Bulk loads write two batches side by side by default, never more than the pool holds.
+        #expect(c.storeOptions.bulkWriters == 2 && pooled.storeOptions.bulkWriters == 2)
+        #expect(try PostgresStoreConfiguration(url: "postgres://u@h/db?pool_size=1").storeOptions.bulkWriters == 1)
+        #expect(try PostgresStoreConfiguration(url: "postgres://u@h/db?pool_size=8&bulk_writers=4").storeOptions.bulkWriters == 4)
+        for bad in ["postgres://u@h/db?pool_size=2&bulk_writers=3", "postgres://u@h/db?bulk_writers=0", "mysql://u@h/db", "postgres://h/db", "postgres://u@h/", "postgres://u@h/db?sslmode=maybe", "postgres://u@h/db?pool_size=0", "postgres://u@h/db?schema=Bad;Drop",
                     "postgres://u@h/db?pool_size=2&min_connections=3", "postgres://u@h/db?keepalive_s=-1", "postgres://u@h/db?keepalive_s=soon"] {
             #expect(throws: EngramError.self, "\(bad)") { try PostgresStoreConfiguration(url: bad) }
         }
@@ -75,14 +79,15 @@ struct PostgresMigratorTests {
     @Test func migrateAppliesEverythingOnceAndRecordsChecksums() async throws {
         try await PostgresTestEnvironment.withScratchSchema { config, client in
             let migrator = try PostgresMigrator(schema: config.schema)
-            #expect(try await migrator.status(client).map(\.state) == [.pending, .pending, .pending])
-            #expect(try await migrator.migrate(client) == [1, 2, 3])
+            let all = Array(1...PostgresSchema.migrations.count)
+            #expect(try await migrator.status(client).map(\.state) == all.map { _ in .pending })
+            #expect(try await migrator.migrate(client) == all)
             #expect(try await migrator.migrate(client) == [], "a second run has nothing to do")
-            #expect(try await migrator.status(client).map(\.state) == [.applied, .applied, .applied])
+            #expect(try await migrator.status(client).map(\.state) == all.map { _ in .applied })
             let rows = try await client.query(PostgresQuery(unsafeSQL: "SELECT version, checksum FROM \(config.schema).schema_migrations"))
             var recorded: [(Int, String)] = []
             for try await row in rows.decode((Int, String).self) { recorded.append(row) }
-            #expect(recorded.map(\.0) == [1, 2, 3] && recorded.map(\.1) == PostgresSchema.migrations.map(\.checksum))
+            #expect(recorded.map(\.0) == all && recorded.map(\.1) == PostgresSchema.migrations.map(\.checksum))
             // The tables exist, with row-level security forced (memory_tenants holds tenant ids only, on purpose without it).
             let rls = try await client.query(PostgresQuery(unsafeSQL: """
                 SELECT relname, relrowsecurity, relforcerowsecurity FROM pg_class
@@ -110,9 +115,10 @@ struct PostgresMigratorTests {
                 for try await result in group { all.append(result) }
                 return all
             }
-            #expect(applied.filter { $0 == [1, 2, 3] }.count == 1, "exactly one migrator applied the migrations: \(applied)")
+            let all = Array(1...PostgresSchema.migrations.count)
+            #expect(applied.filter { $0 == all }.count == 1, "exactly one migrator applied the migrations: \(applied)")
             #expect(applied.filter(\.isEmpty).count == 3)
-            #expect(try await PostgresMigrator(schema: config.schema).status(client).map(\.state) == [.applied, .applied, .applied])
+            #expect(try await PostgresMigrator(schema: config.schema).status(client).map(\.state) == all.map { _ in .applied })
         }
     }
 
@@ -135,23 +141,61 @@ struct PostgresMigratorTests {
         }
     }
 
-    /// A schema at the first shipped version, filled by the store (version 1's tables are unchanged),
-    /// upgraded to the head: every document and search answer is as before, and the tables added since
-    /// work. This test stays as the schema grows.
+    /// A schema at the first shipped version, filled as that version wrote its rows, upgraded to the
+    /// head: every document, chunk and search answer is there, and the tables added since work. The
+    /// answers are compared with the same documents written by the head into a fresh collection. This
+    /// test stays as the schema grows.
     @Test func aSchemaAtTheFirstVersionUpgradesWithItsData() async throws {
         try await PostgresTestEnvironment.withScratchSchema { config, client in
             let first = try PostgresMigrator(schema: config.schema, migrations: Array(PostgresSchema.migrations.prefix(1)))
             #expect(try await first.migrate(client) == [1])
             let fx = Fixtures()
+            let docs = [("mem://a", "apples grow on trees\n\nthey are red or green"), ("mem://b", "bananas are yellow")]
             let store = try PostgresVectorStore(client: client, schema: config.schema)
-            try await fx.load(store, [("mem://a", "apples grow on trees\n\nthey are red or green", [:]), ("mem://b", "bananas are yellow", [:])])
-            let before = try await store.search(SearchRequest(mode: .hybrid, text: "red apples", vector: fx.query("red apples"), vectorIdentity: fx.identity, k: 3), in: fx.ref)
+            _ = try await store.createCollection(fx.ref, identity: fx.identity)
+            // Version 1's rows: the keyword tokens kept in search_text, the text search vector generated from them.
+            let s = config.schema
+            try await client.withConnection { connection in
+                _ = try await connection.query("BEGIN", logger: Logger(label: "test"))
+                _ = try await connection.query("SELECT set_config('engram.tenant_id', \(fx.ref.tenant), true)", logger: Logger(label: "test"))
+                for (source, text) in docs {
+                    let (d, chunks) = fx.document(source, text)
+                    _ = try await connection.query("""
+                        INSERT INTO \(unescaped: s).documents (collection_id, id, tenant_id, source_uri, sha256, fingerprint, version, mime, size, chunk_count, metadata, text, created_at, updated_at)
+                        SELECT c.id, \(d.id), c.tenant_id, \(d.sourceURI), \(d.sha256), \(d.fingerprint), 1, \(d.mime), \(d.size), \(chunks.count), '{}'::jsonb, \(d.text), now(), now()
+                        FROM \(unescaped: s).collections c WHERE c.name = \(fx.ref.name)
+                        """, logger: Logger(label: "test"))
+                    for c in chunks {
+                        let vector = "[" + c.embedding!.map { "\($0)" }.joined(separator: ",") + "]"
+                        _ = try await connection.query("""
+                            INSERT INTO \(unescaped: s).chunks (collection_id, id, tenant_id, document_id, generation, ordinal, char_start, char_end, token_count, sha256, section, metadata, text_search_config, text, search_text, embedding)
+                            SELECT col.id, \(c.id), col.tenant_id, \(d.id), 1, \(c.ordinal), \(c.charStart), \(c.charEnd), \(c.tokenCount), \(c.sha256), '[]'::jsonb, '{}'::jsonb,
+                                   'simple'::regconfig, \(c.text), \(KeywordTokenizer.tokens(c.text).joined(separator: " ")), \(vector)::vector
+                            FROM \(unescaped: s).collections col WHERE col.name = \(fx.ref.name)
+                            """, logger: Logger(label: "test"))
+                    }
+                }
+                _ = try await connection.query("COMMIT", logger: Logger(label: "test"))
+            }
 
             let head = try PostgresMigrator(schema: config.schema)
             #expect(try await head.migrate(client) == Array(2...PostgresSchema.migrations.count))
             #expect(try await head.status(client).allSatisfy { $0.state == .applied })
-            let after = try await store.search(SearchRequest(mode: .hybrid, text: "red apples", vector: fx.query("red apples"), vectorIdentity: fx.identity, k: 3), in: fx.ref)
-            #expect(after.hits.map(\.chunk.id) == before.hits.map(\.chunk.id) && !after.hits.isEmpty)
+            // The same documents written by the head into a schema of its own (same ids, so ties rank alike).
+            let requests = [SearchMode.hybrid, .keyword, .vector].map { SearchRequest(mode: $0, text: "red apples", vector: fx.query("red apples"), vectorIdentity: fx.identity, k: 3) }
+            let written = try await PostgresTestEnvironment.withScratchSchema { freshConfig, freshClient in
+                try await PostgresMigrator(schema: freshConfig.schema).migrate(freshClient)
+                let fresh = try PostgresVectorStore(client: freshClient, schema: freshConfig.schema)
+                try await fx.load(fresh, docs.map { ($0.0, $0.1, [:]) })
+                var answers: [SearchResponse] = []
+                for r in requests { answers.append(try await fresh.search(r, in: fx.ref)) }
+                return answers
+            }
+            for (request, expected) in zip(requests, written) {
+                let upgraded = try await store.search(request, in: fx.ref)
+                #expect(!upgraded.hits.isEmpty && upgraded.hits.map(\.chunk.id) == expected.hits.map(\.chunk.id), "\(request.mode)")
+                #expect(upgraded.hits.map(\.score) == expected.hits.map(\.score), "\(request.mode)")
+            }
             #expect(try await store.stats(fx.ref).documents == 2)
             #expect(try await store.document(sourceURI: "mem://b", in: fx.ref)?.text == "bananas are yellow")
             let memories = try PostgresMemoryStore(client: client, schema: config.schema)
