@@ -450,7 +450,7 @@ public final class PostgresVectorStore: VectorStore, Sendable {
         var written: [(index: Int, outcome: UpsertOutcome)] = []
         if !valid.isEmpty {
             let types = try await vectorTypes()
-            let outcomes = try await inTenant(ref.tenant) { connection in
+            let outcomes = try await retryingConflicts { try await self.inTenant(ref.tenant) { connection in
                 let c = try await self.requireCollection(connection, ref)
                 guard c.info.identity == info.identity else {
                     throw EngramError(.embeddingMismatch, "collection \(ref) changed its embedding identity during the upsert")
@@ -469,13 +469,29 @@ public final class PostgresVectorStore: VectorStore, Sendable {
                 }
                 outcomes += try await self.write(connection, c, round, types: types)
                 return outcomes
-            }
+            } }
             written = zip(valid, outcomes).map { ($0.index, $1) }
             if !deferIndexing && written.contains(where: { $0.outcome != .unchanged }) {
                 try await buildIndexes(ref, minimumRows: options.exactThreshold)
             }
         }
         return UpsertValidation.results(count: batch.count, refused: refused, written: written)
+    }
+
+    /// Runs a write transaction again when it lost a race with another writer of the same documents: the
+    /// other one inserted a document this one had seen missing (unique violation) or the two locked
+    /// documents in opposite orders (deadlock). The transaction rolled back whole, and the next attempt
+    /// reads the documents afresh, so it replaces what the other one wrote.
+    func retryingConflicts<T: Sendable>(_ body: () async throws -> T) async throws -> T {
+        var attempt = 0
+        while true {
+            do {
+                return try await body()
+            } catch where attempt < 4 && ["23505", "40P01"].contains(Self.sqlState(error)) {
+                attempt += 1
+                try await Task.sleep(for: .milliseconds(5 * attempt))
+            }
+        }
     }
 
     /// Chunk rows per `INSERT`: bounds one message's size (384-d vectors: about 8 MB).
