@@ -282,12 +282,15 @@ struct Measured { var p50: Double; var p95: Double; var ids: [[String]]; var pat
 }
 
 var approximate = Measured(p50: 0, p95: 0, ids: [], path: ""), filtered = approximate
+var searchCPU = 0.0
 var collectionID = 0
 try await ownerConfig.withClient { client in
     let store = try PostgresVectorStore(client: client, schema: schema)
     try psqlRun("VACUUM ANALYZE \(schema).chunks")
     _ = try await measure(store, filter: nil)  // warm-up: caches and buffers
+    let cpuStart = processCPUSeconds()
     approximate = try await measure(store, filter: nil)
+    searchCPU = (processCPUSeconds() - cpuStart) / Double(queries.count) * 1000
     filtered = try await measure(store, filter: filter)
 }
 // Row-level security is forced even for the owner, so the id is read as the superuser.
@@ -546,7 +549,7 @@ say("engram HNSW build (m 16, ef_construction 64)      \(fmt(engramIndex, 2)) s"
 if let t = langchain["index_seconds"] { say("langchain table HNSW build (same parameters)      \(fmt(t, 2)) s") }
 say("")
 say("k=10 queries (\(queries.count) each); filter bucket == \"b7\" matches \(filterRows) chunks (\(fmt(100 * Double(filterRows) / Double(chunkTotal), 2))%)")
-say("engram vector, unfiltered      p50 \(fmt(approximate.p50, 2)) ms  p95 \(fmt(approximate.p95, 2)) ms   path \(approximate.path)")
+say("engram vector, unfiltered      p50 \(fmt(approximate.p50, 2)) ms  p95 \(fmt(approximate.p95, 2)) ms   path \(approximate.path); client CPU \(fmt(searchCPU, 2)) ms per search")
 say("pgbench, Engram's statements   p50 \(fmt(benchEngram.p50, 2)) ms  p95 \(fmt(benchEngram.p95, 2)) ms   -> engram = \(fmt(approximate.p50 / benchEngram.p50, 2)) x")
 say("pgbench, bare ranking (app)    p50 \(fmt(benchApp.p50, 2)) ms  p95 \(fmt(benchApp.p95, 2)) ms   -> engram = \(fmt(approximate.p50 / benchApp.p50, 2)) x")
 say("unfiltered, \(rounds) alternating rounds: engram p50 \(roundEngram.map { fmt($0, 2) }.joined(separator: " ")) ms; its statements in pgbench \(roundOwn.map { fmt($0, 2) }.joined(separator: " ")) ms; bare \(roundBare.map { fmt($0, 2) }.joined(separator: " ")) ms")
