@@ -78,11 +78,6 @@ struct Figures {
     var sweepSeconds = 0.0, swept = 0, sweepEvents = 0, sweepLeft = 0
 }
 
-func percentile(_ xs: [Double], _ p: Double) -> Double {
-    let s = xs.sorted()
-    return s[min(s.count - 1, Int((Double(s.count - 1) * p / 100).rounded()))]
-}
-
 @MainActor func run(_ store: any MemoryStore, name: String) async throws -> Figures {
     var f = Figures()
     let start = now()

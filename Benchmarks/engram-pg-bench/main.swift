@@ -159,8 +159,12 @@ let ownerConfig = try { var c = try PostgresStoreConfiguration(url: ownerURL); c
 let psql = psqlDir + "/psql"
 let pgbench = psqlDir + "/pgbench"
 let host = ownerConfig.host, port = "\(ownerConfig.port)", database = ownerConfig.database
+/// psql's arguments to reach the benchmark database as `user`, stopping at the first error.
+func psqlConnection(_ user: String = ownerConfig.username) -> [String] {
+    ["-h", host, "-p", port, "-U", user, "-d", database, "-v", "ON_ERROR_STOP=1"]
+}
 @discardableResult func psqlRun(_ sql: String, user: String = ownerConfig.username) throws -> String {
-    try run(psql, ["-h", host, "-p", port, "-U", user, "-d", database, "-v", "ON_ERROR_STOP=1", "-qtAc", sql])
+    try run(psql, psqlConnection(user) + ["-qtAc", sql])
 }
 
 // MARK: 1. Bulk load.
@@ -207,12 +211,12 @@ try await ownerConfig.withClient { client in
 // text search vectors included (so the server parses them instead of computing them).
 let documentsFile = work + "/documents.tsv", chunksFile = work + "/chunks.tsv"
 let chunkColumns = "collection_id, id, tenant_id, document_id, generation, ordinal, char_start, char_end, token_count, sha256, section, metadata, text_search_config, text, text_search, embedding"
-try run(psql, ["-h", host, "-p", port, "-U", ownerConfig.username, "-d", database, "-v", "ON_ERROR_STOP=1", "-qc",
+try run(psql, psqlConnection() + ["-qc",
                "SELECT set_config('engram.tenant_id', 'bench', false)", "-c",
                "\\copy (SELECT * FROM \(schema).documents ORDER BY source_uri) TO '\(documentsFile)'", "-c",
                "\\copy (SELECT \(chunkColumns) FROM \(schema).chunks ORDER BY document_id, ordinal) TO '\(chunksFile)'"])
 let copyStart = now()
-try run(psql, ["-h", host, "-p", port, "-U", ownerConfig.username, "-d", database, "-v", "ON_ERROR_STOP=1", "-qc",
+try run(psql, psqlConnection() + ["-qc",
                "\\copy rawcopy.documents FROM '\(documentsFile)'", "-c",
                "\\copy rawcopy.chunks (\(chunkColumns)) FROM '\(chunksFile)'"])
 let rawCopy = seconds(since: copyStart)
@@ -233,11 +237,11 @@ do {
     }
 }
 let streamsStart = now()
-try run(psql, ["-h", host, "-p", port, "-U", ownerConfig.username, "-d", database, "-v", "ON_ERROR_STOP=1", "-qc", "\\copy rawcopy.documents FROM '\(documentsFile)'"])
+try run(psql, psqlConnection() + ["-qc", "\\copy rawcopy.documents FROM '\(documentsFile)'"])
 let streams = try streamFiles.map { file in
     let p = Process()
     p.executableURL = URL(fileURLWithPath: psql)
-    p.arguments = ["-h", host, "-p", port, "-U", ownerConfig.username, "-d", database, "-v", "ON_ERROR_STOP=1", "-qc",
+    p.arguments = psqlConnection() + ["-qc",
                    "\\copy rawcopy.chunks (\(chunkColumns)) FROM '\(file)'"]
     try p.run()
     return p
@@ -294,7 +298,7 @@ try await ownerConfig.withClient { client in
     filtered = try await measure(store, filter: filter)
 }
 // Row-level security is forced even for the owner, so the id is read as the superuser.
-collectionID = Int(try run(psql, ["-h", host, "-p", port, "-U", "postgres", "-d", database, "-qtAc", "SELECT id FROM \(schema).collections"])
+collectionID = Int(try psqlRun("SELECT id FROM \(schema).collections", user: "postgres")
     .trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
 
 // The exact answers, computed here by brute force over the same vectors (float64 cosine). Duplicate texts
@@ -340,7 +344,7 @@ let filteredFull = filtered.ids.filter { $0.count == 10 }.count
     }
     // The scripts must return real rows for that role (a tenant setting lost between statements would
     // make row-level security hide everything, and an empty answer is fast): check the first one.
-    let check = try run(psql, ["-h", host, "-p", port, "-U", user, "-d", database, "-v", "ON_ERROR_STOP=1", "-qtA", "-f", dir + "/q0.sql"])
+    let check = try run(psql, psqlConnection(user) + ["-qtA", "-f", dir + "/q0.sql"])
     let returned = check.split(separator: "\n").filter { $0.hasPrefix("chk_") || $0.contains("|chk_") }.count
     guard returned >= 10 else { fail("pgbench script \(name) for \(user) returns \(returned) chunk rows, fewer than 10:\n\(check.prefix(500))") }
     try run(pgbench, ["-h", host, "-p", port, "-U", user, "-n", "-c", "1", "-t", "\(min(scripts.count, 128) * 3)", "-l", "--log-prefix=\(dir)/log"] + arguments + [database])

@@ -95,27 +95,20 @@ extension VectorStore {
 
     public var bulkWriters: Int { 1 }
 
-    /// Upserts the batches of a bulk load, up to ``bulkWriters`` of them at once, each as
-    /// ``upsert(batch:identity:in:deferIndexing:)`` writes it (its documents atomically, in its own
-    /// transaction). A batch sharing a document id with a batch still being written waits for it, so a
-    /// later batch still replaces what an earlier one wrote. Returns each batch's results, in order.
+    /// Upserts the batches of a bulk load, up to ``bulkWriters`` of them at once (``DocumentBatchWindow``),
+    /// each as ``upsert(batch:identity:in:deferIndexing:)`` writes it (its documents atomically, in its own
+    /// transaction). Returns each batch's results, in order.
     /// - Throws: the first failure of a whole batch; batches written before it stay written.
     public func upsert(batches: [[DocumentUpsert]], identity: EmbeddingIdentity?, in ref: CollectionRef, deferIndexing: Bool) async throws -> [[Result<UpsertOutcome, EngramError>]] {
         var results = [[Result<UpsertOutcome, EngramError>]](repeating: [], count: batches.count)
-        let writers = max(1, bulkWriters)
         try await withThrowingTaskGroup(of: (Int, [Result<UpsertOutcome, EngramError>]).self) { group in
-            var running: [Int: Set<String>] = [:]
-            for (i, batch) in batches.enumerated() {
-                let ids = Set(batch.map(\.document.id))
-                while running.count >= writers || running.values.contains(where: { !$0.isDisjoint(with: ids) }) {
-                    guard let (done, result) = try await group.next() else { break }
-                    results[done] = result
-                    running[done] = nil
+            var window = DocumentBatchWindow(width: bulkWriters)
+            for batch in batches {
+                try await window.launch(documents: Set(batch.map(\.document.id)), in: &group, finished: { results[$0] = $1 }) {
+                    try await self.upsert(batch: batch, identity: identity, in: ref, deferIndexing: deferIndexing)
                 }
-                running[i] = ids
-                group.addTask { (i, try await self.upsert(batch: batch, identity: identity, in: ref, deferIndexing: deferIndexing)) }
             }
-            while let (done, result) = try await group.next() { results[done] = result }
+            while let (n, result) = try await group.next() { results[n] = result }
         }
         return results
     }
@@ -234,5 +227,35 @@ public enum UpsertValidation {
     /// Document metadata merged with chunk metadata (chunk keys win).
     public static func mergedMetadata(document: Metadata, chunk: Metadata) -> Metadata {
         document.merging(chunk) { _, c in c }
+    }
+}
+
+/// Starts the batches of a bulk load in a task group, numbered in order: at most `width` run at once, and a
+/// batch sharing a document id with a batch still running waits for it, so a later batch replaces what an
+/// earlier one wrote. Used by ``VectorStore/upsert(batches:identity:in:deferIndexing:)`` and the ingest
+/// pipeline.
+public struct DocumentBatchWindow: Sendable {
+    public let width: Int
+    var running: [Int: Set<String>] = [:]
+    var launched = 0
+
+    public init(width: Int) {
+        self.width = max(1, width)
+    }
+
+    /// Waits until batch `documents` may start (passing each batch that finishes meanwhile, by number, to
+    /// `finished`), then adds `work` to `group` as the next batch. The caller collects what is left in
+    /// `group` at the end.
+    public mutating func launch<Output: Sendable>(documents ids: Set<String>, in group: inout ThrowingTaskGroup<(Int, Output), any Error>,
+                                                  finished: (Int, Output) -> Void, _ work: @escaping @Sendable () async throws -> Output) async throws {
+        while running.count >= width || running.values.contains(where: { !$0.isDisjoint(with: ids) }) {
+            guard let (n, output) = try await group.next() else { break }
+            running[n] = nil
+            finished(n, output)
+        }
+        let n = launched
+        launched += 1
+        running[n] = ids
+        group.addTask { (n, try await work()) }
     }
 }

@@ -133,23 +133,13 @@ public struct Ingestor: Sendable {
         var pendingChunks = 0
 
         // Batches embed and write while the next ones are read and chunked: as many at once as the store
-        // writes side by side (one for embedded stores). A batch holding a document of a batch still in
-        // flight waits for it, so the later version wins.
-        let writers = max(1, store.bulkWriters)
+        // writes side by side (one for embedded stores), the later version of a document winning.
         try await withThrowingTaskGroup(of: (Int, IngestReport).self) { group in
-            var running: [Int: Set<String>] = [:]
-            var batchNumber = 0
+            var window = DocumentBatchWindow(width: store.bulkWriters)
             func launch(_ batch: [Pending], group: inout ThrowingTaskGroup<(Int, IngestReport), any Error>) async throws {
-                let ids = Set(batch.map(\.record.id))
-                while running.count >= writers || running.values.contains(where: { !$0.isDisjoint(with: ids) }) {
-                    guard let (done, r) = try await group.next() else { break }
-                    report.merge(r)
-                    running[done] = nil
+                try await window.launch(documents: Set(batch.map(\.record.id)), in: &group, finished: { report.merge($1) }) {
+                    try await self.flush(batch)
                 }
-                let n = batchNumber
-                batchNumber += 1
-                running[n] = ids
-                group.addTask { (n, try await self.flush(batch)) }
             }
             for (n, file) in files.enumerated() {
                 progress?(IngestProgress(filesDone: n, filesTotal: files.count, currentPath: file.path))

@@ -154,17 +154,17 @@ struct PostgresMigratorTests {
             let store = try PostgresVectorStore(client: client, schema: config.schema)
             _ = try await store.createCollection(fx.ref, identity: fx.identity)
             // Version 1's rows: the keyword tokens kept in search_text, the text search vector generated from them.
-            let s = config.schema
+            let s = config.schema, logger = Logger(label: "test")
             try await client.withConnection { connection in
-                _ = try await connection.query("BEGIN", logger: Logger(label: "test"))
-                _ = try await connection.query("SELECT set_config('engram.tenant_id', \(fx.ref.tenant), true)", logger: Logger(label: "test"))
+                _ = try await connection.query("BEGIN", logger: logger)
+                _ = try await connection.query("SELECT set_config('engram.tenant_id', \(fx.ref.tenant), true)", logger: logger)
                 for (source, text) in docs {
                     let (d, chunks) = fx.document(source, text)
                     _ = try await connection.query("""
                         INSERT INTO \(unescaped: s).documents (collection_id, id, tenant_id, source_uri, sha256, fingerprint, version, mime, size, chunk_count, metadata, text, created_at, updated_at)
                         SELECT c.id, \(d.id), c.tenant_id, \(d.sourceURI), \(d.sha256), \(d.fingerprint), 1, \(d.mime), \(d.size), \(chunks.count), '{}'::jsonb, \(d.text), now(), now()
                         FROM \(unescaped: s).collections c WHERE c.name = \(fx.ref.name)
-                        """, logger: Logger(label: "test"))
+                        """, logger: logger)
                     for c in chunks {
                         let vector = "[" + c.embedding!.map { "\($0)" }.joined(separator: ",") + "]"
                         _ = try await connection.query("""
@@ -172,10 +172,10 @@ struct PostgresMigratorTests {
                             SELECT col.id, \(c.id), col.tenant_id, \(d.id), 1, \(c.ordinal), \(c.charStart), \(c.charEnd), \(c.tokenCount), \(c.sha256), '[]'::jsonb, '{}'::jsonb,
                                    'simple'::regconfig, \(c.text), \(KeywordTokenizer.tokens(c.text).joined(separator: " ")), \(vector)::vector
                             FROM \(unescaped: s).collections col WHERE col.name = \(fx.ref.name)
-                            """, logger: Logger(label: "test"))
+                            """, logger: logger)
                     }
                 }
-                _ = try await connection.query("COMMIT", logger: Logger(label: "test"))
+                _ = try await connection.query("COMMIT", logger: logger)
             }
 
             let head = try PostgresMigrator(schema: config.schema)
