@@ -43,7 +43,7 @@ public struct EmbeddingIdentity: Sendable, Codable, Hashable, CustomStringConver
     /// - Throws: `embedding_mismatch` saying which part differs.
     public func requireCompatible(_ other: EmbeddingIdentity, context: String) throws {
         guard self != other else { return }
-        throw EngramError(.embeddingMismatch, "\(context): embedding identity \(other) does not match the collection's \(self); re-embed with the collection's model or create a new collection")
+        throw EngramError(.embeddingMismatch, "\(context): embedding identity \(other) does not match the collection's \(self); use the collection's model, or move the collection to \(other.model) with `engram reindex --collection NAME --embedder SPEC` (Reindexer in the library)")
     }
 
     /// Checks a vector's length and values against this identity.

@@ -23,9 +23,14 @@ public actor InMemoryVectorStore: VectorStore {
         var entries: [String: Entry] = [:]
         var documentFrequency: [String: Int] = [:]
         var totalTokens = 0
+        /// The generation a reindex is filling, and its vectors by chunk id (with the text hash each was
+        /// computed from).
+        var pending: PendingGeneration?
+        var pendingVectors: [String: (sha256: String, embedding: [Float])] = [:]
     }
 
     private var collections: [CollectionRef: CollectionState] = [:]
+    private var reindexing: Set<CollectionRef> = []
     private let now: @Sendable () -> Date
 
     public nonisolated let descriptor = StoreDescriptor(kind: "memory", schemaVersion: 1)
@@ -103,6 +108,7 @@ public actor InMemoryVectorStore: VectorStore {
 
     private func remove(_ doc: StoredDocument, from s: inout CollectionState) {
         for id in doc.chunkIDs {
+            s.pendingVectors[id] = nil
             guard let e = s.entries.removeValue(forKey: id) else { continue }
             for t in e.termFrequencies.keys {
                 s.documentFrequency[t]! -= 1
@@ -183,5 +189,100 @@ public actor InMemoryVectorStore: VectorStore {
         return SearchResponse(
             hits: hits, path: SearchAssembly.path(mode: request.mode, vectorPath: "exact-scan", keywordPath: "bm25"),
             exhaustive: true, matched: matched)
+    }
+}
+
+extension InMemoryVectorStore: GenerationalStore {
+    public func withReindexLock<T: Sendable>(_ ref: CollectionRef, _ body: @Sendable () async throws -> T) async throws -> T {
+        _ = try state(ref)
+        guard reindexing.insert(ref).inserted else { throw EngramError.reindexRunning(ref) }
+        defer { reindexing.remove(ref) }
+        return try await body()
+    }
+
+    public func pendingGeneration(_ ref: CollectionRef) throws -> PendingGeneration? {
+        try state(ref).pending
+    }
+
+    public func beginGeneration(_ ref: CollectionRef, identity: EmbeddingIdentity) throws -> PendingGeneration {
+        var s = try state(ref)
+        if let pending = s.pending {
+            guard pending.identity == identity else { throw EngramError.otherGenerationPending(ref, pending: pending.identity, requested: identity) }
+            return pending
+        }
+        guard identity != s.info.identity else { throw EngramError.alreadyEmbedded(ref, identity: identity) }
+        let pending = PendingGeneration(generation: s.info.generation + 1, identity: identity)
+        s.pending = pending
+        collections[ref] = s
+        return pending
+    }
+
+    private func pendingState(_ ref: CollectionRef, _ generation: Int) throws -> (CollectionState, PendingGeneration) {
+        let s = try state(ref)
+        guard let pending = s.pending, pending.generation == generation else {
+            throw EngramError(.notFound, "collection '\(ref.name)' has no pending generation \(generation)")
+        }
+        return (s, pending)
+    }
+
+    public func chunksToEmbed(_ ref: CollectionRef, generation: Int, after: String?, limit: Int) throws -> [ChunkToEmbed] {
+        let (s, _) = try pendingState(ref, generation)
+        return s.entries.values
+            .filter { e in (after.map { e.chunk.id > $0 } ?? true) && s.pendingVectors[e.chunk.id]?.sha256 != e.chunk.sha256 }
+            .sorted { $0.chunk.id < $1.chunk.id }
+            .prefix(max(0, limit))
+            .map { ChunkToEmbed(id: $0.chunk.id, sha256: $0.chunk.sha256, text: $0.chunk.text) }
+    }
+
+    public func writeGeneration(_ ref: CollectionRef, generation: Int, vectors: [GenerationVector]) throws -> Int {
+        let (current, pending) = try pendingState(ref, generation)
+        var s = current
+        for v in vectors { try pending.identity.validate(vector: v.embedding, context: "chunk \(v.chunkID)") }
+        var written = 0
+        for v in vectors where s.entries[v.chunkID]?.chunk.sha256 == v.sha256 {
+            s.pendingVectors[v.chunkID] = (v.sha256, v.embedding)
+            written += 1
+        }
+        collections[ref] = s
+        return written
+    }
+
+    public func generationProgress(_ ref: CollectionRef, generation: Int) throws -> GenerationProgress {
+        let (s, _) = try pendingState(ref, generation)
+        return GenerationProgress(chunks: s.entries.count, copied: s.entries.values.filter { s.pendingVectors[$0.chunk.id]?.sha256 == $0.chunk.sha256 }.count)
+    }
+
+    public func activateGeneration(_ ref: CollectionRef, generation: Int) throws -> Bool {
+        let (current, pending) = try pendingState(ref, generation)
+        var s = current
+        var entries = s.entries
+        for (id, var e) in entries {
+            guard let v = s.pendingVectors[id], v.sha256 == e.chunk.sha256 else { return false }
+            e.embedding = v.embedding
+            e.norm = VectorMath.norm(v.embedding)
+            e.chunk.generation = pending.generation
+            entries[id] = e
+        }
+        s.entries = entries
+        s.info.identity = pending.identity
+        s.info.generation = pending.generation
+        s.pending = nil
+        s.pendingVectors = [:]
+        collections[ref] = s
+        return true
+    }
+
+    public func dropInactiveGenerations(_ ref: CollectionRef) throws -> Int {
+        _ = try state(ref)
+        return 0
+    }
+
+    public func abandonGeneration(_ ref: CollectionRef) throws -> Bool {
+        var s = try state(ref)
+        guard s.pending != nil else { return false }
+        s.pending = nil
+        s.pendingVectors = [:]
+        collections[ref] = s
+        return true
     }
 }

@@ -260,5 +260,22 @@ public enum PostgresSchema {
             ALTER TABLE {{schema}}.chunks DROP COLUMN search_text
             """,
         ]),
+        // A chunk id may exist once per generation: a reindex fills the next generation with copies of the
+        // active chunks beside them. The key leads with the generation, so it also serves every lookup the
+        // (collection, generation) index served, and that index goes (one index less to write per chunk).
+        PostgresMigration(version: 5, name: "chunk_generations", statements: [
+            """
+            ALTER TABLE {{schema}}.collections ADD COLUMN pending_generation integer, ADD COLUMN pending_identity text
+            """,
+            """
+            ALTER TABLE {{schema}}.chunks DROP CONSTRAINT chunks_pkey
+            """,
+            """
+            ALTER TABLE {{schema}}.chunks ADD PRIMARY KEY (collection_id, generation, id)
+            """,
+            """
+            DROP INDEX {{schema}}.chunks_by_generation
+            """,
+        ]),
     ]
 }

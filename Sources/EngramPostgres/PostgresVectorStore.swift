@@ -130,19 +130,25 @@ public final class PostgresVectorStore: VectorStore, Sendable {
     /// The build is `CREATE INDEX CONCURRENTLY`, so other tenants keep writing meanwhile; an index an
     /// interrupted build left invalid is dropped and built again. Returns without an index when the role
     /// may not create one (it does not own the table): searches then rank exactly.
-    func buildIndexes(_ ref: CollectionRef, minimumRows: Int) async throws {
-        let (c, rowsNow, state) = try await reading(ref.tenant) { connection in
+    func buildIndexes(_ ref: CollectionRef, minimumRows: Int, generation wanted: Int? = nil) async throws {
+        let (c, generation, identity, rowsNow, state) = try await reading(ref.tenant) { connection in
             let c = try await self.requireCollection(connection, ref)
+            var generation = c.info.generation, identity = c.info.identity
+            if let wanted, wanted != generation {
+                guard let pending = c.pending, pending.generation == wanted else {
+                    throw EngramError(.notFound, "collection '\(ref.name)' has no generation \(wanted) to index")
+                }
+                (generation, identity) = (pending.generation, pending.identity)
+            }
             var b = BoundSQL()
             let n = try await rows(connection, """
                 SELECT count(*) AS n FROM \(self.schema).chunks
-                WHERE collection_id = \(b.bind(c.id)) AND generation = \(b.bind(c.info.generation)) AND embedding IS NOT NULL
+                WHERE collection_id = \(b.bind(c.id)) AND generation = \(b.bind(generation)) AND embedding IS NOT NULL
                 """, b)[0]["n"].decode(Int.self)
-            return (c, n, try await self.indexState(connection, collectionID: c.id, generation: c.info.generation))
+            return (c, generation, identity, n, try await self.indexState(connection, collectionID: c.id, generation: generation))
         }
-        let identity = c.info.identity
         guard state != .valid, rowsNow >= max(1, minimumRows), identity.dimension <= PostgresVectorStore.maxIndexedDimension else { return }
-        let name = indexName(collectionID: c.id, generation: c.info.generation)
+        let name = indexName(collectionID: c.id, generation: generation)
         let (opclass, _) = PostgresVectorStore.operatorClass(identity.distance)
         let method: String
         switch options.indexType {
@@ -164,7 +170,7 @@ public final class PostgresVectorStore: VectorStore, Sendable {
                     }
                     _ = try await rows(connection, """
                         CREATE INDEX CONCURRENTLY IF NOT EXISTS \(name) ON \(self.schema).chunks USING \(method)
-                        WHERE collection_id = \(c.id) AND generation = \(c.info.generation)
+                        WHERE collection_id = \(c.id) AND generation = \(generation)
                         """)
                 } catch {
                     _ = try? await rows(connection, "RESET maintenance_work_mem")
@@ -276,19 +282,22 @@ public final class PostgresVectorStore: VectorStore, Sendable {
         var textSearchConfig: String
         /// Whether the active generation's vector index is valid; nil when it does not exist (or was not asked).
         var indexValid: Bool? = nil
+        /// The generation a reindex is filling.
+        var pending: PendingGeneration? = nil
     }
 
     var collectionColumns: String {
         """
         SELECT id, tenant_id, name, model, revision, dimension, distance, normalized, text_search_config::text AS config,
-               active_generation, created_at
+               active_generation, created_at, pending_generation, pending_identity
         FROM \(schema).collections
         """
     }
 
-    func collectionRow(_ connection: PostgresConnection, _ ref: CollectionRef) async throws -> CollectionRow? {
+    /// The collection's row; `lock` is a locking clause (`FOR SHARE`, `FOR UPDATE`) or empty.
+    func collectionRow(_ connection: PostgresConnection, _ ref: CollectionRef, lock: String = "") async throws -> CollectionRow? {
         var b = BoundSQL()
-        let sql = "\(collectionColumns) WHERE tenant_id = \(b.bind(ref.tenant)) AND name = \(b.bind(ref.name))"
+        let sql = "\(collectionColumns) WHERE tenant_id = \(b.bind(ref.tenant)) AND name = \(b.bind(ref.name)) \(lock)"
         return try await rows(connection, sql, b).first.map(Self.collectionRow)
     }
 
@@ -298,14 +307,18 @@ public final class PostgresVectorStore: VectorStore, Sendable {
             throw EngramError(.storageFailure, "collection \(ref) has an unknown distance")
         }
         let identity = EmbeddingIdentity(model: try r["model"].decode(String.self), revision: try r["revision"].decode(String.self), dimension: try r["dimension"].decode(Int.self), distance: distance, normalized: try r["normalized"].decode(Bool.self))
+        var pending: PendingGeneration?
+        if let generation = try r["pending_generation"].decode(Int?.self), let json = try r["pending_identity"].decode(String?.self) {
+            pending = PendingGeneration(generation: generation, identity: try MemoryRules.fromStoredJSON(EmbeddingIdentity.self, json))
+        }
         return CollectionRow(
             id: try r["id"].decode(Int64.self),
             info: CollectionInfo(ref: ref, identity: identity, generation: try r["active_generation"].decode(Int.self), createdAt: try r["created_at"].decode(Date.self)),
-            textSearchConfig: try r["config"].decode(String.self))
+            textSearchConfig: try r["config"].decode(String.self), pending: pending)
     }
 
-    func requireCollection(_ connection: PostgresConnection, _ ref: CollectionRef) async throws -> CollectionRow {
-        guard let c = try await collectionRow(connection, ref) else {
+    func requireCollection(_ connection: PostgresConnection, _ ref: CollectionRef, lock: String = "") async throws -> CollectionRow {
+        guard let c = try await collectionRow(connection, ref, lock: lock) else {
             throw EngramError.collectionNotFound(ref)
         }
         return c
@@ -451,7 +464,9 @@ public final class PostgresVectorStore: VectorStore, Sendable {
         if !valid.isEmpty {
             let types = try await vectorTypes()
             let outcomes = try await retryingConflicts { try await self.inTenant(ref.tenant) { connection in
-                let c = try await self.requireCollection(connection, ref)
+                // Shared lock: writers run side by side, and a reindex's switch (which locks the row for
+                // update) waits for them; a writer after the switch reads the new identity.
+                let c = try await self.requireCollection(connection, ref, lock: "FOR SHARE")
                 guard c.info.identity == info.identity else {
                     throw EngramError(.embeddingMismatch, "collection \(ref) changed its embedding identity during the upsert")
                 }
@@ -520,7 +535,8 @@ public final class PostgresVectorStore: VectorStore, Sendable {
             b = BoundSQL()
             let oldChunks = try await rows(connection, """
                 SELECT document_id, id, sha256, metadata::text AS metadata, embedding::real[] AS embedding FROM \(schema).chunks
-                WHERE collection_id = \(b.bind(c.id)) AND document_id = ANY(\(b.bind(candidates.map { items[$0].document.id }))::text[])
+                WHERE collection_id = \(b.bind(c.id)) AND generation = \(b.bind(c.info.generation))
+                  AND document_id = ANY(\(b.bind(candidates.map { items[$0].document.id }))::text[])
                 ORDER BY document_id, ordinal
                 """, b)
             var byDocument: [String: [PostgresRandomAccessRow]] = [:]
@@ -654,13 +670,13 @@ public final class PostgresVectorStore: VectorStore, Sendable {
             metadata: try Metadata.parse(json: r["metadata"].decode(String.self)), generation: try r["generation"].decode(Int.self))
     }
 
-    func fetchChunks(_ connection: PostgresConnection, collectionID: Int64, ids: [String]) async throws -> [StoredChunk] {
+    func fetchChunks(_ connection: PostgresConnection, _ c: CollectionRow, ids: [String]) async throws -> [StoredChunk] {
         guard !ids.isEmpty else { return [] }
         var b = BoundSQL()
         let rows = try await rows(connection, """
             SELECT \(Self.chunkColumns)
             FROM \(schema).chunks c JOIN \(schema).documents d ON d.collection_id = c.collection_id AND d.id = c.document_id
-            WHERE c.collection_id = \(b.bind(collectionID)) AND c.id = ANY(\(b.bind(ids))::text[])
+            WHERE c.collection_id = \(b.bind(c.id)) AND c.generation = \(b.bind(c.info.generation)) AND c.id = ANY(\(b.bind(ids))::text[])
             """, b)
         var byID: [String: StoredChunk] = [:]
         for r in rows {
@@ -673,7 +689,7 @@ public final class PostgresVectorStore: VectorStore, Sendable {
     public func chunks(ids: [String], in ref: CollectionRef) async throws -> [StoredChunk] {
         try await reading(ref.tenant) { connection in
             let c = try await self.requireCollection(connection, ref)
-            return try await fetchChunks(connection, collectionID: c.id, ids: ids)
+            return try await fetchChunks(connection, c, ids: ids)
         }
     }
 
@@ -685,7 +701,7 @@ public final class PostgresVectorStore: VectorStore, Sendable {
             let r = try await rows(connection, """
                 SELECT (SELECT count(*) FROM \(self.schema).documents WHERE collection_id = \(id)) AS documents,
                        count(*) AS chunks, count(embedding) AS embedded, coalesce(sum(octet_length(text)), 0) AS bytes
-                FROM \(self.schema).chunks WHERE collection_id = \(id)
+                FROM \(self.schema).chunks WHERE collection_id = \(id) AND generation = \(b.bind(c.info.generation))
                 """, b)[0]
             return CollectionStats(documents: try r["documents"].decode(Int.self), chunks: try r["chunks"].decode(Int.self),
                                    embeddedChunks: try r["embedded"].decode(Int.self), textBytes: try r["bytes"].decode(Int.self))
@@ -780,7 +796,7 @@ public final class PostgresVectorStore: VectorStore, Sendable {
             try await rows(connection, prefetch ? """
                 SELECT r.score, \(Self.chunkColumns)
                 FROM (\(walk)) r
-                JOIN \(schema).chunks c ON c.collection_id = \(c.id) AND c.id = r.id
+                JOIN \(schema).chunks c ON c.collection_id = \(c.id) AND c.generation = \(c.info.generation) AND c.id = r.id
                 JOIN \(schema).documents d ON d.collection_id = c.collection_id AND d.id = c.document_id
                 """ : walk, b)
         }
@@ -861,7 +877,7 @@ public final class PostgresVectorStore: VectorStore, Sendable {
             let byID = Dictionary(prefetched.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
             chunks = ranked.compactMap { byID[$0.id] }
         } else {
-            chunks = try await fetchChunks(connection, collectionID: c.id, ids: ranked.map(\.id))
+            chunks = try await fetchChunks(connection, c, ids: ranked.map(\.id))
         }
         return SearchResponse(
             hits: SearchAssembly.hits(ranked, chunks: chunks),

@@ -107,6 +107,44 @@ enum SQLiteSchema {
                 BEGIN SELECT RAISE(ABORT, 'memory_events is append-only'); END;
                 """)
         }
+        m.registerMigration("v3_chunk_generations") { db in
+            // A chunk id may now exist once per generation (a reindex fills the next one beside the
+            // active one), so the table is rebuilt with the generation in its key. Rowids are kept (the
+            // keyword indexes point at them) and never handed out again (the search cache relies on it).
+            let sequence = try Int64.fetchOne(db, sql: "SELECT seq FROM sqlite_sequence WHERE name = 'chunks'") ?? 0
+            try db.execute(sql: """
+                CREATE TABLE chunks_v3 (
+                    rowid INTEGER PRIMARY KEY AUTOINCREMENT,
+                    collection_id INTEGER NOT NULL,
+                    id TEXT NOT NULL,
+                    tenant_id TEXT NOT NULL,
+                    document_id TEXT NOT NULL,
+                    generation INTEGER NOT NULL,
+                    ordinal INTEGER NOT NULL,
+                    char_start INTEGER NOT NULL,
+                    char_end INTEGER NOT NULL,
+                    token_count INTEGER NOT NULL,
+                    sha256 TEXT NOT NULL,
+                    section TEXT NOT NULL,
+                    metadata TEXT NOT NULL,
+                    text TEXT NOT NULL,
+                    embedding BLOB,
+                    UNIQUE (collection_id, generation, id),
+                    FOREIGN KEY (collection_id, document_id) REFERENCES documents(collection_id, id) ON DELETE CASCADE
+                );
+                INSERT INTO chunks_v3 (rowid, collection_id, id, tenant_id, document_id, generation, ordinal, char_start, char_end,
+                                       token_count, sha256, section, metadata, text, embedding)
+                    SELECT rowid, collection_id, id, tenant_id, document_id, generation, ordinal, char_start, char_end,
+                           token_count, sha256, section, metadata, text, embedding FROM chunks;
+                DROP TABLE chunks;
+                ALTER TABLE chunks_v3 RENAME TO chunks;
+                CREATE INDEX chunks_by_document ON chunks(collection_id, document_id);
+                CREATE INDEX chunks_by_generation ON chunks(collection_id, generation);
+                ALTER TABLE collections ADD COLUMN pending_generation INTEGER;
+                ALTER TABLE collections ADD COLUMN pending_identity TEXT;
+                """)
+            try db.execute(sql: "UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = 'chunks'", arguments: [sequence])
+        }
         return m
     }
 

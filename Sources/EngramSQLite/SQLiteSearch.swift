@@ -196,7 +196,11 @@ extension SQLiteVectorStore {
         }
         let fresh = try cached?.refreshed(db, collectionID: c.id, generation: c.info.generation, dataVersion: c.dataVersion)
             ?? SearchCache.load(db, collectionID: c.id, generation: c.info.generation, dimension: c.info.identity.dimension, dataVersion: c.dataVersion)
-        caches.withLock { $0[key] = fresh }
+        caches.withLock { caches in
+            // A reindex switched generations: the old generation's copy is no longer read.
+            caches = caches.filter { $0.key.collectionID != c.id || $0.key.generation == c.info.generation }
+            caches[key] = fresh
+        }
         return fresh
     }
 
@@ -312,7 +316,7 @@ extension SQLiteVectorStore {
                     }
                 }
                 let ranked = SearchAssembly.rank(mode: request.mode, vector: vectorRanking, keyword: keywordRanking, k: request.k, fusionK: request.fusionK)
-                let chunks = try Self.fetchChunks(db, collectionID: c.id, ids: ranked.map(\.id))
+                let chunks = try Self.fetchChunks(db, c, ids: ranked.map(\.id))
                 return SearchResponse(
                     hits: SearchAssembly.hits(ranked, chunks: chunks),
                     path: SearchAssembly.path(mode: request.mode, vectorPath: "exact-scan", keywordPath: "bm25"),

@@ -23,7 +23,7 @@ public final class SQLiteVectorStore: VectorStore, Sendable {
     }
 
     /// The number of migrations this build applies.
-    public static let schemaVersion = 2
+    public static let schemaVersion = 3
 
     /// Opens the store at `path`, creating and migrating it when `create` is true (the default).
     ///
@@ -133,6 +133,8 @@ public final class SQLiteVectorStore: VectorStore, Sendable {
         var id: Int64
         var info: CollectionInfo
         var dataVersion: Int64
+        /// The generation a reindex is filling.
+        var pending: PendingGeneration?
     }
 
     static func collectionRow(_ db: Database, _ ref: CollectionRef) throws -> CollectionRow? {
@@ -150,7 +152,12 @@ public final class SQLiteVectorStore: VectorStore, Sendable {
         let identity = EmbeddingIdentity(model: row["model"], revision: row["revision"], dimension: row["dimension"], distance: distance, normalized: row["normalized"])
         let ref = CollectionRef(tenant: row["tenant_id"], name: row["name"])
         let created = MetadataValue.parseDate(row["created_at"]) ?? Date(timeIntervalSince1970: 0)
-        return CollectionRow(id: row["id"], info: CollectionInfo(ref: ref, identity: identity, generation: row["active_generation"], createdAt: created), dataVersion: row["data_version"])
+        var pending: PendingGeneration?
+        if let generation = row["pending_generation"] as Int?, let json = row["pending_identity"] as String? {
+            pending = PendingGeneration(generation: generation, identity: try MemoryRules.fromStoredJSON(EmbeddingIdentity.self, json))
+        }
+        return CollectionRow(id: row["id"], info: CollectionInfo(ref: ref, identity: identity, generation: row["active_generation"], createdAt: created),
+                             dataVersion: row["data_version"], pending: pending)
     }
 
     static func requireCollection(_ db: Database, _ ref: CollectionRef) throws -> CollectionRow {
@@ -277,7 +284,7 @@ public final class SQLiteVectorStore: VectorStore, Sendable {
         let fts = SQLiteSchema.ftsTable(c.id)
         let old = try Row.fetchOne(db, sql: "SELECT sha256, fingerprint, metadata FROM documents WHERE collection_id = ? AND id = ?", arguments: [c.id, document.id])
         if let old {
-            let oldChunks = try Row.fetchAll(db, sql: "SELECT id, sha256, metadata, embedding FROM chunks WHERE collection_id = ? AND document_id = ? ORDER BY ordinal", arguments: [c.id, document.id])
+            let oldChunks = try Row.fetchAll(db, sql: "SELECT id, sha256, metadata, embedding FROM chunks WHERE collection_id = ? AND document_id = ? AND generation = ? ORDER BY ordinal", arguments: [c.id, document.id, c.info.generation])
             let same = (old["sha256"] as String) == document.sha256 && (old["fingerprint"] as String) == document.fingerprint
                 && (old["metadata"] as String) == p.documentMetadata && oldChunks.count == chunks.count
                 && zip(oldChunks, chunks.indices).allSatisfy { row, i in
@@ -285,7 +292,7 @@ public final class SQLiteVectorStore: VectorStore, Sendable {
                         && (row["metadata"] as String) == p.chunkMetadata[i] && (row["embedding"] as Data?) == p.blobs[i]
                 }
             if same { return .unchanged }
-            try deleteChunks(db, collectionID: c.id, documentID: document.id, fts: fts)
+            try deleteChunks(db, c, documentID: document.id)
         }
         let upsertDocument = try db.cachedStatement(sql: """
             INSERT INTO documents (collection_id, id, tenant_id, source_uri, sha256, fingerprint, version, mime, size, chunk_count, metadata, text, created_at, updated_at)
@@ -308,13 +315,16 @@ public final class SQLiteVectorStore: VectorStore, Sendable {
         return old == nil ? .added : .updated
     }
 
-    static func deleteChunks(_ db: Database, collectionID: Int64, documentID: String, fts: String) throws {
+    /// Deletes a document's chunks of every generation (a reindex copies the new ones again). The keyword
+    /// index holds the active generation's.
+    static func deleteChunks(_ db: Database, _ c: CollectionRow, documentID: String) throws {
+        let fts = SQLiteSchema.ftsTable(c.id)
         let removeFTS = try db.cachedStatement(sql: "INSERT INTO \(fts) (\(fts), rowid, text) VALUES ('delete', ?, ?)")
-        let rows = try Row.fetchAll(db, sql: "SELECT rowid, text FROM chunks WHERE collection_id = ? AND document_id = ?", arguments: [collectionID, documentID])
+        let rows = try Row.fetchAll(db, sql: "SELECT rowid, text FROM chunks WHERE collection_id = ? AND document_id = ? AND generation = ?", arguments: [c.id, documentID, c.info.generation])
         for row in rows {
             try removeFTS.execute(arguments: [row["rowid"] as Int64, row["text"] as String])
         }
-        try db.execute(sql: "DELETE FROM chunks WHERE collection_id = ? AND document_id = ?", arguments: [collectionID, documentID])
+        try db.execute(sql: "DELETE FROM chunks WHERE collection_id = ? AND document_id = ?", arguments: [c.id, documentID])
     }
 
     public func deleteDocument(id: String, in ref: CollectionRef) async throws -> Bool {
@@ -324,7 +334,7 @@ public final class SQLiteVectorStore: VectorStore, Sendable {
                 guard try Bool.fetchOne(db, sql: "SELECT 1 FROM documents WHERE collection_id = ? AND id = ?", arguments: [c.id, id]) != nil else {
                     return false
                 }
-                try Self.deleteChunks(db, collectionID: c.id, documentID: id, fts: SQLiteSchema.ftsTable(c.id))
+                try Self.deleteChunks(db, c, documentID: id)
                 try db.execute(sql: "DELETE FROM documents WHERE collection_id = ? AND id = ?", arguments: [c.id, id])
                 try db.execute(sql: "UPDATE collections SET data_version = data_version + 1 WHERE id = ?", arguments: [c.id])
                 return true
@@ -381,18 +391,18 @@ public final class SQLiteVectorStore: VectorStore, Sendable {
             tokenCount: row["token_count"], sha256: row["sha256"], metadata: try Metadata.parse(json: row["metadata"]), generation: row["generation"])
     }
 
-    static func fetchChunks(_ db: Database, collectionID: Int64, ids: [String]) throws -> [StoredChunk] {
+    static func fetchChunks(_ db: Database, _ c: CollectionRow, ids: [String]) throws -> [StoredChunk] {
         var out: [StoredChunk] = []
         // Stay well under SQLite's bound-parameter limit.
         for start in stride(from: 0, to: ids.count, by: 500) {
             let slice = Array(ids[start..<min(ids.count, start + 500)])
             let placeholders = Array(repeating: "?", count: slice.count).joined(separator: ", ")
-            var arguments: [any DatabaseValueConvertible] = [collectionID]
+            var arguments: [any DatabaseValueConvertible] = [c.id, c.info.generation]
             arguments.append(contentsOf: slice)
             let rows = try Row.fetchAll(db, sql: """
                 SELECT \(chunkColumns) FROM chunks c
                 JOIN documents d ON d.collection_id = c.collection_id AND d.id = c.document_id
-                WHERE c.collection_id = ? AND c.id IN (\(placeholders))
+                WHERE c.collection_id = ? AND c.generation = ? AND c.id IN (\(placeholders))
                 """, arguments: StatementArguments(arguments))
             out.append(contentsOf: try rows.map(storedChunk))
         }
@@ -404,7 +414,7 @@ public final class SQLiteVectorStore: VectorStore, Sendable {
         try await wrap {
             try await reader.read { db in
                 let c = try Self.requireCollection(db, ref)
-                return try Self.fetchChunks(db, collectionID: c.id, ids: ids)
+                return try Self.fetchChunks(db, c, ids: ids)
             }
         }
     }
@@ -416,8 +426,8 @@ public final class SQLiteVectorStore: VectorStore, Sendable {
                 let documents = try Int.fetchOne(db, sql: "SELECT count(*) FROM documents WHERE collection_id = ?", arguments: [c.id]) ?? 0
                 let row = try Row.fetchOne(db, sql: """
                     SELECT count(*) AS n, count(embedding) AS e, coalesce(sum(length(CAST(text AS BLOB))), 0) AS bytes
-                    FROM chunks WHERE collection_id = ?
-                    """, arguments: [c.id])!
+                    FROM chunks WHERE collection_id = ? AND generation = ?
+                    """, arguments: [c.id, c.info.generation])!
                 return CollectionStats(documents: documents, chunks: row["n"], embeddedChunks: row["e"], textBytes: row["bytes"])
             }
         }

@@ -33,7 +33,7 @@ public enum VectorStoreConformance {
         ConformanceCase(name: "tenant separation", body: tenantSeparation),
         ConformanceCase(name: "manifest contents and verification", body: manifestVerification),
         ConformanceCase(name: "unknown collection", body: unknownCollection),
-    ]
+    ] + GenerationConformance.cases
 
     static let fx = Fixtures()
 

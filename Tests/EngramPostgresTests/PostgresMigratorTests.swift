@@ -152,12 +152,15 @@ struct PostgresMigratorTests {
             let fx = Fixtures()
             let docs = [("mem://a", "apples grow on trees\n\nthey are red or green"), ("mem://b", "bananas are yellow")]
             let store = try PostgresVectorStore(client: client, schema: config.schema)
-            _ = try await store.createCollection(fx.ref, identity: fx.identity)
             // Version 1's rows: the keyword tokens kept in search_text, the text search vector generated from them.
             let s = config.schema, logger = Logger(label: "test")
             try await client.withConnection { connection in
                 _ = try await connection.query("BEGIN", logger: logger)
                 _ = try await connection.query("SELECT set_config('engram.tenant_id', \(fx.ref.tenant), true)", logger: logger)
+                _ = try await connection.query("""
+                    INSERT INTO \(unescaped: s).collections (tenant_id, name, model, revision, dimension, distance, normalized)
+                    VALUES (\(fx.ref.tenant), \(fx.ref.name), \(fx.identity.model), \(fx.identity.revision), \(fx.identity.dimension), \(fx.identity.distance.rawValue), \(fx.identity.normalized))
+                    """, logger: logger)
                 for (source, text) in docs {
                     let (d, chunks) = fx.document(source, text)
                     _ = try await connection.query("""

@@ -40,8 +40,15 @@ struct SQLiteUpgradeTests {
                     }
                 }
             }
+            // A replaced document: the rowid sequence runs ahead of the rows left.
+            try await v1.write { db in
+                try db.execute(sql: "INSERT INTO chunks (collection_id, id, tenant_id, document_id, generation, ordinal, text, char_start, char_end, section, token_count, sha256, metadata) SELECT collection_id, 'chk_gone', tenant_id, document_id, 1, 99, 'x', 0, 1, '[]', 1, 'x', '{}' FROM chunks LIMIT 1")
+                try db.execute(sql: "DELETE FROM chunks WHERE id = 'chk_gone'")
+            }
             #expect(try await v1.read { db in try SQLiteSchema.migrator.appliedMigrations(db) } == ["v1_documents_chunks"])
         }
+        let sequenceBefore = try await DatabaseQueue(path: path).read { db in try Int64.fetchOne(db, sql: "SELECT seq FROM sqlite_sequence WHERE name = 'chunks'") } ?? 0
+        #expect(sequenceBefore == 5, "four chunks and a deleted one")
 
         // This build opens it: upgraded to the head, nothing lost.
         let store = try SQLiteVectorStore(path: path)
@@ -55,9 +62,26 @@ struct SQLiteUpgradeTests {
         #expect(vector.hits.first?.chunk.sourceURI == "mem://b")
         let keyword = try await store.search(SearchRequest(mode: .keyword, text: "red", k: 5), in: fx.ref)
         #expect(Set(keyword.hits.map(\.chunk.sourceURI)) == ["mem://a", "mem://c"])
-        // Writes and the tables added since work on the upgraded file.
+        // Writes and the tables added since work on the upgraded file; rowids are never handed out twice.
         try await fx.load(store, [("mem://d", "dates are sweet", [:])])
         #expect(try await store.stats(fx.ref).documents == 4)
+        let newRowID = try await DatabaseQueue(path: path).read { db in try Int64.fetchOne(db, sql: "SELECT rowid FROM chunks WHERE text = 'dates are sweet'") }
+        #expect(newRowID == sequenceBefore + 1)
+        // A chunk id may now exist in two generations (a reindex).
+        let next = HashEmbedder(dimension: 8)
+        let pending = try await store.beginGeneration(fx.ref, identity: next.identity)
+        var todo: [ChunkToEmbed] = []
+        var after: String?
+        repeat {
+            let page = try await store.chunksToEmbed(fx.ref, generation: pending.generation, after: after, limit: 2)
+            todo += page
+            after = page.last?.id
+        } while after != nil
+        #expect(todo.count == 5)
+        let written = try await store.writeGeneration(fx.ref, generation: pending.generation, vectors: todo.map { GenerationVector(chunkID: $0.id, sha256: $0.sha256, embedding: next.vector(for: $0.text)) })
+        #expect(written == 5)
+        #expect(try await store.activateGeneration(fx.ref, generation: pending.generation))
+        #expect(try await store.search(SearchRequest(mode: .keyword, text: "red", k: 5), in: fx.ref).hits.count == 2)
         let memories = try SQLiteMemoryStore(path: path)
         _ = try await memories.remember(MemoryDraft(tenant: "t1", subject: "u", content: "likes cherries"), actor: "test")
         #expect(try await memories.export(tenant: "t1", subject: nil).map(\.content) == ["likes cherries"])
