@@ -47,6 +47,8 @@ struct CLI {
         var status: Int32
         var stdout: String
         var stderr: String
+        /// True when a signal ended the process (`status` is then the signal's number).
+        var signaled = false
 
         func json() throws -> JSONValue { try JSONValue.parse(stdout) }
     }
@@ -68,7 +70,8 @@ struct CLI {
         let o = out.fileHandleForReading.readDataToEndOfFile()
         let e = err.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        return Result(status: process.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+        return Result(status: process.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self),
+                      signaled: process.terminationReason == .uncaughtSignal)
     }
 
     func write(_ path: String, _ bytes: [UInt8]) throws {
