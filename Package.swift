@@ -25,6 +25,7 @@ let package = Package(
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
     ],
     targets: [
         .target(
@@ -52,7 +53,7 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .target(name: "EngramPipeline", dependencies: ["EngramCore", "EngramEmbeddings"], swiftSettings: strict),
+        .target(name: "EngramPipeline", dependencies: ["EngramCore", "EngramEmbeddings", .product(name: "ZIPFoundation", package: "ZIPFoundation")], swiftSettings: strict),
         .target(
             name: "EngramSQLite",
             dependencies: ["EngramCore", .product(name: "GRDB", package: "GRDB.swift")],
@@ -87,6 +88,13 @@ let package = Package(
             swiftSettings: strict
         ),
         .executableTarget(
+            name: "engram-reindex-bench",
+            dependencies: ["EngramCore", "EngramEmbeddings", "EngramPipeline", "EngramSQLite", "EngramPostgres", "EngramTesting",
+                           .product(name: "GRDB", package: "GRDB.swift"), .product(name: "PostgresNIO", package: "postgres-nio")],
+            path: "Benchmarks/engram-reindex-bench",
+            swiftSettings: strict
+        ),
+        .executableTarget(
             name: "engram-memory-bench",
             dependencies: ["EngramCore", "EngramSQLite", "EngramPostgres", "EngramTesting", .product(name: "PostgresNIO", package: "postgres-nio")],
             path: "Benchmarks/engram-memory-bench",
@@ -111,7 +119,7 @@ let package = Package(
             resources: [.copy("Fixtures")],
             swiftSettings: strict
         ),
-        .testTarget(name: "EngramPipelineTests", dependencies: ["EngramCore", "EngramPipeline", "EngramTesting"], swiftSettings: strict),
+        .testTarget(name: "EngramPipelineTests", dependencies: ["EngramCore", "EngramPipeline", "EngramTesting", .product(name: "ZIPFoundation", package: "ZIPFoundation")], swiftSettings: strict),
         .testTarget(name: "EngramSQLiteTests", dependencies: ["EngramCore", "EngramSQLite", "EngramPipeline", "EngramTesting"], swiftSettings: strict),
         .testTarget(name: "EngramPostgresTests", dependencies: ["EngramCore", "EngramPostgres", "EngramTesting"], swiftSettings: strict),
         .testTarget(

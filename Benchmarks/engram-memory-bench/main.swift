@@ -19,14 +19,6 @@ import EngramTesting
 import Foundation
 import PostgresNIO
 
-func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
-func seconds(since start: UInt64) -> Double { Double(now() - start) / 1e9 }
-func say(_ line: String = "") { FileHandle.standardOutput.write(Data((line + "\n").utf8)) }
-func fmt(_ v: Double, _ digits: Int = 1) -> String { String(format: "%.\(digits)f", v) }
-func fail(_ message: String) -> Never {
-    FileHandle.standardError.write(Data("engram-memory-bench: \(message)\n".utf8))
-    exit(1)
-}
 
 let env = ProcessInfo.processInfo.environment
 guard CommandLine.arguments.count >= 2 else { fail("usage: engram-memory-bench WORK_DIR") }

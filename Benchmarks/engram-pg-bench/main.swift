@@ -21,19 +21,11 @@ import Foundation
 import GRDB
 import PostgresNIO
 
-func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
-func seconds(since start: UInt64) -> Double { Double(now() - start) / 1e9 }
-func say(_ line: String = "") { FileHandle.standardOutput.write(Data((line + "\n").utf8)) }
 /// User + system CPU time of this process so far, in seconds.
 func processCPUSeconds() -> Double {
     var usage = rusage()
     getrusage(RUSAGE_SELF.rawValue, &usage)
     return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
-}
-func fmt(_ v: Double, _ digits: Int = 1) -> String { String(format: "%.\(digits)f", v) }
-func fail(_ message: String) -> Never {
-    FileHandle.standardError.write(Data("engram-pg-bench: \(message)\n".utf8))
-    exit(1)
 }
 
 @discardableResult

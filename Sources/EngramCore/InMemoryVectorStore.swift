@@ -286,3 +286,22 @@ extension InMemoryVectorStore: GenerationalStore {
         return true
     }
 }
+
+extension InMemoryVectorStore: BackupSource {
+    public func exportRows(tenants: [String]?, vectors: Bool, to sink: any BackupSink) throws {
+        let chosen = collections.values.filter { tenants?.contains($0.info.ref.tenant) ?? true }
+            .sorted { ($0.info.ref.tenant, $0.info.ref.name) < ($1.info.ref.tenant, $1.info.ref.name) }
+        for s in chosen {
+            let ref = s.info.ref
+            try sink.write(.collection(BackupCollection(ref: ref, identity: s.info.identity, createdAt: s.info.createdAt)))
+            let documents = s.documents.values.sorted { $0.info.id < $1.info.id }
+            for d in documents { try sink.write(.document(BackupDocument(collection: ref, info: d.info, text: d.text))) }
+            for d in documents {
+                for id in d.chunkIDs {
+                    guard let e = s.entries[id] else { continue }
+                    try sink.write(.chunk(BackupChunk(collection: ref, chunk: e.chunk, embedding: vectors ? e.embedding : nil)))
+                }
+            }
+        }
+    }
+}

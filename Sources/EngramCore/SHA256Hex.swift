@@ -15,7 +15,18 @@ public enum SHA256Hex {
     }
 
     public static func hash(bytes: some DataProtocol) -> String {
-        let digest = SHA256.hash(data: bytes)
+        hex(SHA256.hash(data: bytes))
+    }
+
+    /// SHA-256 of bytes fed in parts.
+    public struct Stream {
+        private var inner = SHA256()
+        public init() {}
+        public mutating func update(_ bytes: some DataProtocol) { inner.update(data: bytes) }
+        public func finalize() -> String { SHA256Hex.hex(inner.finalize()) }
+    }
+
+    static func hex(_ digest: SHA256.Digest) -> String {
         var out = [UInt8]()
         out.reserveCapacity(64)
         for b in digest {

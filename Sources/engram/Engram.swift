@@ -17,7 +17,7 @@ struct Engram: AsyncParsableCommand {
             manifest, file); 66 not found (collection, document, path); 78 configuration (store URL, embedder).
             """,
         version: "0.1.0",
-        subcommands: [Init.self, Ingest.self, Search.self, Show.self, Verify.self, Delete.self, Stats.self, Collections.self, Migrate.self, Doctor.self, Reindex.self, MemoryCommand.self]
+        subcommands: [Init.self, Ingest.self, Search.self, Show.self, Verify.self, Delete.self, Stats.self, Collections.self, Migrate.self, Doctor.self, Reindex.self, Backup.self, Restore.self, MemoryCommand.self]
     )
 }
 

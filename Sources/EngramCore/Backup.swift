@@ -1,0 +1,188 @@
+import Foundation
+
+// The rows of a backup, the same for every backend: a collection, a document, a chunk of the active
+// generation. Each is one line of JSON in the archive (see `BackupArchive` in EngramPipeline).
+
+public struct BackupCollection: Sendable, Hashable {
+    public var ref: CollectionRef
+    public var identity: EmbeddingIdentity
+    public var createdAt: Date
+
+    public init(ref: CollectionRef, identity: EmbeddingIdentity, createdAt: Date) {
+        self.ref = ref
+        self.identity = identity
+        self.createdAt = createdAt
+    }
+}
+
+public struct BackupDocument: Sendable, Hashable {
+    public var collection: CollectionRef
+    public var info: DocumentInfo
+    public var text: String
+
+    public init(collection: CollectionRef, info: DocumentInfo, text: String) {
+        self.collection = collection
+        self.info = info
+        self.text = text
+    }
+}
+
+public struct BackupChunk: Sendable, Hashable {
+    public var collection: CollectionRef
+    /// Its metadata is the stored one (the document's merged with the chunk's own).
+    public var chunk: StoredChunk
+    /// Nil when the chunk has none, or when the backup leaves vectors out.
+    public var embedding: [Float]?
+
+    public init(collection: CollectionRef, chunk: StoredChunk, embedding: [Float]?) {
+        self.collection = collection
+        self.chunk = chunk
+        self.embedding = embedding
+    }
+}
+
+public enum BackupRow: Sendable, Hashable {
+    case collection(BackupCollection)
+    case document(BackupDocument)
+    case chunk(BackupChunk)
+}
+
+/// Receives the rows of an export, in order.
+public protocol BackupSink: Sendable {
+    func write(_ row: BackupRow) throws
+}
+
+/// A store that can export its rows for a backup.
+public protocol BackupSource: VectorStore {
+    /// Writes every collection of `tenants` (nil: all tenants the store can list) to `sink` from one
+    /// consistent snapshot: collections ordered by tenant and name, each followed by its documents
+    /// (ordered by id) and then its active generation's chunks (ordered by document id and ordinal).
+    /// Vectors are left out unless `vectors`.
+    func exportRows(tenants: [String]?, vectors: Bool, to sink: any BackupSink) async throws
+}
+
+// MARK: JSON lines
+
+extension BackupRow {
+    /// The row as one line of JSON (no newline).
+    public var jsonLine: String {
+        switch self {
+        case .collection(let c):
+            return JSONValue.object([
+                ("tenant", .string(c.ref.tenant)), ("name", .string(c.ref.name)), ("model", .string(c.identity.model)),
+                ("revision", .string(c.identity.revision)), ("dimension", .int(Int64(c.identity.dimension))),
+                ("distance", .string(c.identity.distance.rawValue)), ("normalized", .bool(c.identity.normalized)),
+                ("created_at", .string(MetadataValue.canonicalDateString(c.createdAt))),
+            ]).serialized()
+        case .document(let d):
+            let i = d.info
+            return JSONValue.object([
+                ("tenant", .string(d.collection.tenant)), ("collection", .string(d.collection.name)), ("id", .string(i.id)),
+                ("source_uri", .string(i.sourceURI)), ("sha256", .string(i.sha256)), ("fingerprint", .string(i.fingerprint)),
+                ("version", .int(Int64(i.version))), ("mime", .string(i.mime)), ("size", .int(Int64(i.size))),
+                ("chunk_count", .int(Int64(i.chunkCount))), ("metadata", Self.metadataJSON(i.metadata)), ("text", .string(d.text)),
+                ("created_at", .string(MetadataValue.canonicalDateString(i.createdAt))),
+                ("updated_at", .string(MetadataValue.canonicalDateString(i.updatedAt))),
+            ]).serialized()
+        case .chunk(let b):
+            let c = b.chunk
+            return JSONValue.object([
+                ("tenant", .string(b.collection.tenant)), ("collection", .string(b.collection.name)), ("id", .string(c.id)),
+                ("document_id", .string(c.documentID)), ("ordinal", .int(Int64(c.ordinal))), ("char_start", .int(Int64(c.charStart))),
+                ("char_end", .int(Int64(c.charEnd))), ("section", .array(c.section.map { .string($0) })),
+                ("token_count", .int(Int64(c.tokenCount))), ("sha256", .string(c.sha256)), ("metadata", Self.metadataJSON(c.metadata)),
+                ("text", .string(c.text)), ("embedding", b.embedding.map { .string(Self.base64(of: $0)) } ?? .null),
+            ]).serialized()
+        }
+    }
+
+    static func metadataJSON(_ m: Metadata) -> JSONValue {
+        (try? JSONValue.parse(m.canonicalJSON)) ?? .object([])
+    }
+
+    /// A vector as base64 of its little-endian float32 bytes: exact, and a third the size of decimal text.
+    public static func base64(of vector: [Float]) -> String {
+        var bytes = [UInt8]()
+        bytes.reserveCapacity(vector.count * 4)
+        for v in vector {
+            let bits = v.bitPattern.littleEndian
+            bytes += [UInt8(bits & 0xFF), UInt8((bits >> 8) & 0xFF), UInt8((bits >> 16) & 0xFF), UInt8(bits >> 24)]
+        }
+        return Data(bytes).base64EncodedString()
+    }
+
+    public static func vector(base64 text: String) -> [Float]? {
+        guard let data = Data(base64Encoded: text), data.count % 4 == 0 else { return nil }
+        let bytes = [UInt8](data)
+        return stride(from: 0, to: bytes.count, by: 4).map { i in
+            Float(bitPattern: UInt32(bytes[i]) | UInt32(bytes[i + 1]) << 8 | UInt32(bytes[i + 2]) << 16 | UInt32(bytes[i + 3]) << 24)
+        }
+    }
+
+    /// Parses one line of a part (`collections`, `documents` or `chunks`).
+    /// - Throws: `invalid_input` naming the field that is missing or malformed.
+    public static func parse(line: some Collection<UInt8>, part: String) throws -> BackupRow {
+        let v = try JSONValue.parse(line)
+        func string(_ key: String) throws -> String {
+            guard case .string(let s)? = v[key] else { throw EngramError(.invalidInput, "\(part): field '\(key)' is missing or not a string") }
+            return s
+        }
+        func int(_ key: String) throws -> Int {
+            guard case .int(let i)? = v[key] else { throw EngramError(.invalidInput, "\(part): field '\(key)' is missing or not an integer") }
+            return Int(i)
+        }
+        func date(_ key: String) throws -> Date {
+            guard let d = MetadataValue.parseDate(try string(key)) else { throw EngramError(.invalidInput, "\(part): field '\(key)' is not a date") }
+            return d
+        }
+        func metadata() throws -> Metadata {
+            guard let m = v["metadata"] else { throw EngramError(.invalidInput, "\(part): field 'metadata' is missing") }
+            return try Metadata.parse(json: m.serialized())
+        }
+        switch part {
+        case "collections":
+            guard case .bool(let normalized)? = v["normalized"] else { throw EngramError(.invalidInput, "\(part): field 'normalized' is missing") }
+            guard let distance = Distance(rawValue: try string("distance")) else { throw EngramError(.invalidInput, "\(part): unknown distance") }
+            return .collection(BackupCollection(
+                ref: CollectionRef(tenant: try string("tenant"), name: try string("name")),
+                identity: EmbeddingIdentity(model: try string("model"), revision: try string("revision"), dimension: try int("dimension"), distance: distance, normalized: normalized),
+                createdAt: try date("created_at")))
+        case "documents":
+            return .document(BackupDocument(
+                collection: CollectionRef(tenant: try string("tenant"), name: try string("collection")),
+                info: DocumentInfo(id: try string("id"), sourceURI: try string("source_uri"), sha256: try string("sha256"), fingerprint: try string("fingerprint"),
+                                   version: try int("version"), mime: try string("mime"), size: try int("size"), chunkCount: try int("chunk_count"),
+                                   metadata: try metadata(), createdAt: try date("created_at"), updatedAt: try date("updated_at")),
+                text: try string("text")))
+        case "chunks":
+            guard case .array(let sectionValues)? = v["section"] else { throw EngramError(.invalidInput, "\(part): field 'section' is missing") }
+            let section = try sectionValues.map { value -> String in
+                guard case .string(let s) = value else { throw EngramError(.invalidInput, "\(part): a section entry is not a string") }
+                return s
+            }
+            var embedding: [Float]?
+            switch v["embedding"] {
+            case .string(let text)?:
+                guard let vector = vector(base64: text) else { throw EngramError(.invalidInput, "\(part): field 'embedding' is not base64 float32") }
+                embedding = vector
+            case .null?, nil: embedding = nil
+            default: throw EngramError(.invalidInput, "\(part): field 'embedding' is neither base64 nor null")
+            }
+            let chunk = StoredChunk(id: try string("id"), documentID: try string("document_id"), sourceURI: "", documentSHA256: "", ordinal: try int("ordinal"),
+                                    text: try string("text"), charStart: try int("char_start"), charEnd: try int("char_end"), section: section,
+                                    tokenCount: try int("token_count"), sha256: try string("sha256"), metadata: try metadata(), generation: 1)
+            return .chunk(BackupChunk(collection: CollectionRef(tenant: try string("tenant"), name: try string("collection")), chunk: chunk, embedding: embedding))
+        default:
+            throw EngramError(.invalidInput, "unknown backup part '\(part)'")
+        }
+    }
+
+    /// The part (file) a row belongs in.
+    public var part: String {
+        switch self {
+        case .collection: "collections"
+        case .document: "documents"
+        case .chunk: "chunks"
+        }
+    }
+}

@@ -1,0 +1,178 @@
+import EngramCore
+import EngramPipeline
+import EngramTesting
+import Foundation
+import Testing
+import ZIPFoundation
+
+@Suite("Backup archives")
+struct BackupArchiveTests {
+    let fx = Fixtures()
+    let other = CollectionRef(tenant: "t2", name: "notes")
+
+    func source() async throws -> InMemoryVectorStore {
+        let store = InMemoryVectorStore()
+        try await fx.load(store, (0..<12).map { i in
+            ("mem://\(i)", "document \(i) about rivers\n\nmountains of \(i) and lakes\n\nforests, \(i) trees", ["n": .int(Int64(i)), "when": .date(Date(timeIntervalSince1970: 1_700_000_000 + Double(i)))])
+        })
+        try await fx.load(store, [("mem://x", "a note of another tenant", ["lang": .string("en")])], in: other)
+        return store
+    }
+
+    func temporaryURL(_ name: String) -> URL {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("engram-backup-test-\(UUID().uuidString)")
+        try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        return dir.appendingPathComponent(name)
+    }
+
+    /// Vector, keyword and filtered answers, as ids and scores.
+    func answers(_ store: any VectorStore, _ ref: CollectionRef) async throws -> [[String]] {
+        var out: [[String]] = []
+        for q in ["rivers of 3", "forests trees", "lakes"] {
+            for request in [SearchRequest(mode: .vector, vector: fx.query(q), vectorIdentity: fx.identity, k: 5),
+                            SearchRequest(mode: .keyword, text: q, k: 5),
+                            SearchRequest(mode: .hybrid, text: q, vector: fx.query(q), vectorIdentity: fx.identity, filter: .compare("n", .gte, .int(6)), k: 5)] {
+                out.append(try await store.search(request, in: ref).hits.map { "\($0.chunk.id) \($0.chunk.sha256) \(String(format: "%.6f", $0.score))" })
+            }
+        }
+        return out
+    }
+
+    @Test func aBackupRestoresWithTheSameAnswersAndRows() async throws {
+        let store = try await source()
+        let url = temporaryURL("b.zip")
+        let manifest = try await BackupArchive.write(from: store, tenants: nil, to: url)
+        #expect(manifest.tenants == ["t1", "t2"] && manifest.collections.map(\.chunks) == [36, 1] && manifest.collections.map(\.documents) == [12, 1])
+        #expect(manifest.parts.map(\.rows) == [2, 13, 37])
+        let restored = InMemoryVectorStore()
+        let report = try await BackupArchive.restore(url, into: restored, embedder: { _ in throw EngramError(.unsupported, "not needed") })
+        #expect(report.collections == 2 && report.documents == 13 && report.chunks == 37 && report.embedded == 0)
+        #expect(try await answers(restored, fx.ref) == answers(store, fx.ref))
+        // Every row as it was (document versions and times start again: the restore writes them).
+        for ref in [fx.ref, other] {
+            let a = try await store.documents(in: ref), b = try await restored.documents(in: ref)
+            #expect(a.map { [$0.id, $0.sourceURI, $0.sha256, $0.fingerprint, $0.metadata.canonicalJSON] } == b.map { [$0.id, $0.sourceURI, $0.sha256, $0.fingerprint, $0.metadata.canonicalJSON] })
+            for d in a {
+                let ids = (0..<d.chunkCount).map { ChunkRecord.makeID(documentID: d.id, ordinal: $0) }
+                #expect(try await store.chunks(ids: ids, in: ref) == restored.chunks(ids: ids, in: ref))
+                #expect(try await store.document(id: d.id, in: ref)?.text == restored.document(id: d.id, in: ref)?.text)
+            }
+        }
+        // One tenant only.
+        let one = try await BackupArchive.write(from: store, tenants: ["t2"], to: temporaryURL("one.zip"))
+        #expect(one.collections.map(\.ref) == [other])
+    }
+
+    @Test func withoutVectorsTheRestoreEmbedsAgain() async throws {
+        let store = try await source()
+        let url = temporaryURL("novec.zip")
+        let manifest = try await BackupArchive.write(from: store, tenants: nil, vectors: false, to: url)
+        #expect(!manifest.includesVectors)
+        let withVectors = try await BackupArchive.write(from: store, tenants: nil, to: temporaryURL("vec.zip"))
+        let perVector = BackupRow.base64(of: [Float](repeating: 0, count: fx.identity.dimension)).count + 2 - "null".count
+        #expect(manifest.parts[2].bytes + 37 * perVector == withVectors.parts[2].bytes, "each chunk line holds null instead of its quoted base64 vector")
+        let restored = InMemoryVectorStore()
+        let embedder = fx.embedder
+        let report = try await BackupArchive.restore(url, into: restored, embedder: { identity in
+            #expect(identity == embedder.identity)
+            return embedder
+        })
+        #expect(report.embedded == 37)
+        #expect(try await answers(restored, fx.ref) == answers(store, fx.ref))
+    }
+
+    @Test func aDamagedArchiveIsRejectedBeforeAnythingIsWritten() async throws {
+        let store = try await source()
+        let url = temporaryURL("good.zip")
+        _ = try await BackupArchive.write(from: store, tenants: nil, to: url)
+        let bytes = try Data(contentsOf: url)
+        let target = InMemoryVectorStore()
+        func refused(_ data: Data, _ expected: String) async throws {
+            let bad = temporaryURL("bad.zip")
+            try data.write(to: bad)
+            do {
+                _ = try await BackupArchive.restore(bad, into: target, embedder: { _ in fx.embedder })
+                Issue.record("restored a damaged archive (\(expected))")
+            } catch let e as EngramError {
+                #expect(e.code == .invalidInput, "\(expected): \(e)")
+                #expect(e.message.contains(expected), "\(e.message) names \(expected)")
+            }
+            #expect(await target.collections(tenant: "t1").isEmpty, "nothing was written")
+            #expect(await target.collections(tenant: "t2").isEmpty, "nothing was written")
+        }
+        try await refused(bytes.prefix(bytes.count / 2), "not a readable backup archive")
+        try await refused(bytes.prefix(bytes.count - 10), "not a readable backup archive")
+        // One flipped byte inside each part's compressed data.
+        let archive = try Archive(url: url, accessMode: .read)
+        for name in ["manifest.json", "collections.jsonl", "documents.jsonl", "chunks.jsonl"] {
+            let entry = try #require(archive[name])
+            var flipped = bytes
+            let at = try #require(Self.dataOffset(of: name, in: bytes)) + Int(entry.compressedSize) / 2
+            flipped[at] ^= 0x01
+            try await refused(flipped, name)
+        }
+    }
+
+    /// Where an entry's data starts: after its local header (30 bytes, the name, the extra field).
+    static func dataOffset(of name: String, in bytes: Data) -> Int? {
+        let b = [UInt8](bytes), n = Array(name.utf8)
+        var i = 0
+        while i + 30 + n.count <= b.count {
+            if b[i] == 0x50, b[i + 1] == 0x4B, b[i + 2] == 3, b[i + 3] == 4, Int(b[i + 26]) | Int(b[i + 27]) << 8 == n.count, Array(b[(i + 30)..<(i + 30 + n.count)]) == n {
+                return i + 30 + n.count + (Int(b[i + 28]) | Int(b[i + 29]) << 8)
+            }
+            i += 1
+        }
+        return nil
+    }
+
+    @Test func aNewerFormatOrAMismatchingTargetIsRefused() async throws {
+        let store = try await source()
+        let url = temporaryURL("good.zip")
+        _ = try await BackupArchive.write(from: store, tenants: nil, to: url)
+        // The same archive, its manifest saying format version 2.
+        let newer = temporaryURL("newer.zip")
+        let read = try Archive(url: url, accessMode: .read)
+        let write = try Archive(url: newer, accessMode: .create)
+        for entry in read {
+            var data = Data()
+            _ = try read.extract(entry) { data.append($0) }
+            if entry.path == "manifest.json" {
+                data = Data(String(decoding: data, as: UTF8.self).replacingOccurrences(of: "\"format_version\":1", with: "\"format_version\":2").utf8)
+            }
+            try write.addEntry(with: entry.path, type: .file, uncompressedSize: Int64(data.count), provider: { position, size in
+                data.subdata(in: Int(position)..<Int(position) + size)
+            })
+        }
+        let target = InMemoryVectorStore()
+        do {
+            _ = try await BackupArchive.restore(newer, into: target, embedder: { _ in fx.embedder })
+            Issue.record("restored a newer format")
+        } catch let e as EngramError {
+            #expect(e.code == .unsupported && e.message.contains("format version 2"), "\(e)")
+        }
+        // A target collection of the same name with another dimension: refused, target unchanged.
+        _ = try await target.createCollection(fx.ref, identity: HashEmbedder(dimension: 32).identity)
+        do {
+            _ = try await BackupArchive.restore(url, into: target, mode: .merge, embedder: { _ in fx.embedder })
+            Issue.record("restored into a collection of another dimension")
+        } catch let e as EngramError {
+            #expect(e.code == .embeddingMismatch, "\(e)")
+        }
+        #expect(try await target.stats(fx.ref).chunks == 0)
+        #expect(await target.collection(other) == nil)
+        // A target that is not empty: refused unless merging, which keeps its other documents.
+        let busy = InMemoryVectorStore()
+        try await fx.load(busy, [("mem://own", "a document only the target has", [:]), ("mem://0", "an older version of document 0", [:])])
+        do {
+            _ = try await BackupArchive.restore(url, into: busy, embedder: { _ in fx.embedder })
+            Issue.record("restored into a store that is not empty")
+        } catch let e as EngramError {
+            #expect(e.code == .conflict && e.message.contains("merge"), "\(e)")
+        }
+        #expect(try await busy.stats(fx.ref).documents == 2)
+        _ = try await BackupArchive.restore(url, into: busy, mode: .merge, embedder: { _ in fx.embedder })
+        #expect(try await busy.stats(fx.ref).documents == 13, "12 restored, one of them replacing the target's, and the target's own")
+        #expect(try await busy.document(sourceURI: "mem://0", in: fx.ref)?.text == store.document(sourceURI: "mem://0", in: fx.ref)?.text)
+    }
+}

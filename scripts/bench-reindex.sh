@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Reindex benchmark (issue: operations): reindex throughput of the linux-doc collection (117,048 chunks) on
+# SQLite and PostgreSQL with the hash embedder, beside the embedder alone; vector search latency before and
+# during the reindex; and a MiniLM reindex of a slice (ENGRAM_REINDEX_MINILM_CHUNKS, default 2,000).
+# Uses the store scripts/bench.sh builds (runs it first when missing) and the local server of
+# scripts/postgres.sh. Prints the figures.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+store=bench-data/work/bench.sqlite
+[ -f "$store" ] || scripts/bench.sh 10
+eval "$(scripts/postgres.sh start)"
+trap 'scripts/postgres.sh stop >/dev/null 2>&1 || true' EXIT
+swift build -c release --product engram-reindex-bench
+"$(swift build -c release --show-bin-path)/engram-reindex-bench" "$store" bench-data/reindex-work
