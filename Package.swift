@@ -95,6 +95,13 @@ let package = Package(
             swiftSettings: strict
         ),
         .executableTarget(
+            name: "engram-backup-bench",
+            dependencies: ["EngramCore", "EngramPipeline", "EngramSQLite", "EngramPostgres", "EngramTesting",
+                           .product(name: "GRDB", package: "GRDB.swift"), .product(name: "PostgresNIO", package: "postgres-nio")],
+            path: "Benchmarks/engram-backup-bench",
+            swiftSettings: strict
+        ),
+        .executableTarget(
             name: "engram-memory-bench",
             dependencies: ["EngramCore", "EngramSQLite", "EngramPostgres", "EngramTesting", .product(name: "PostgresNIO", package: "postgres-nio")],
             path: "Benchmarks/engram-memory-bench",

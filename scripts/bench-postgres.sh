@@ -9,11 +9,7 @@
 # ENGRAM_BENCH_EMBEDDER=minilm re-embeds chunks and queries with the native MiniLM first (cached in
 # bench-data/pg-work): recall is only meaningful on real embeddings.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-store=bench-data/work/bench.sqlite
-[ -f "$store" ] || scripts/bench.sh 10
-eval "$(scripts/postgres.sh start)"
-trap 'scripts/postgres.sh stop >/dev/null 2>&1 || true' EXIT
+source "$(dirname "$0")/bench-setup.sh"
 venv=${ENGRAM_LANGCHAIN_VENV:-/tmp/engram-lc-venv}
 if ! "$venv/bin/python" -c "import langchain_postgres, psycopg, numpy" 2>/dev/null; then
     python3 -m venv "$venv"

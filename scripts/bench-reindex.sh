@@ -5,10 +5,6 @@
 # Uses the store scripts/bench.sh builds (runs it first when missing) and the local server of
 # scripts/postgres.sh. Prints the figures.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-store=bench-data/work/bench.sqlite
-[ -f "$store" ] || scripts/bench.sh 10
-eval "$(scripts/postgres.sh start)"
-trap 'scripts/postgres.sh stop >/dev/null 2>&1 || true' EXIT
+source "$(dirname "$0")/bench-setup.sh"
 swift build -c release --product engram-reindex-bench
 "$(swift build -c release --show-bin-path)/engram-reindex-bench" "$store" bench-data/reindex-work

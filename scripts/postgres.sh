@@ -36,6 +36,7 @@ print_env() {
     echo "export ENGRAM_POSTGRES_APP_URL=postgres://engram_app@127.0.0.1:$port/engram"
     echo "export ENGRAM_POSTGRES_LOG=$log"
     echo "export ENGRAM_POSTGRES_SUPERUSER_URL=postgres://postgres@127.0.0.1:$port/engram"
+    echo "export ENGRAM_PG_BIN=$(bin_dir)"
 }
 
 start() {

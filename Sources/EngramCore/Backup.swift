@@ -45,6 +45,8 @@ public enum BackupRow: Sendable, Hashable {
     case collection(BackupCollection)
     case document(BackupDocument)
     case chunk(BackupChunk)
+    case memory(Memory)
+    case memoryEvent(MemoryEvent)
 }
 
 /// Receives the rows of an export, in order.
@@ -93,8 +95,27 @@ extension BackupRow {
                 ("token_count", .int(Int64(c.tokenCount))), ("sha256", .string(c.sha256)), ("metadata", Self.metadataJSON(c.metadata)),
                 ("text", .string(c.text)), ("embedding", b.embedding.map { .string(Self.base64(of: $0)) } ?? .null),
             ]).serialized()
+        case .memory(let m):
+            return JSONValue.object([
+                ("id", .string(m.id)), ("tenant", .string(m.tenant)), ("subject", .string(m.subject)), ("namespace", .string(m.namespace)),
+                ("kind", .string(m.kind.rawValue)), ("content", .string(m.content)), ("content_sha256", .string(m.contentSHA256)),
+                ("metadata", Self.metadataJSON(m.metadata)), ("importance", .double(m.importance)),
+                ("provenance", (try? JSONValue.parse(MemoryRules.storedJSON(m.provenance))) ?? .null),
+                ("created_at", Self.dateJSON(m.createdAt)), ("updated_at", Self.dateJSON(m.updatedAt)), ("last_accessed_at", Self.dateJSON(m.lastAccessedAt)),
+                ("access_count", .int(Int64(m.accessCount))), ("expires_at", Self.dateJSON(m.expiresAt)), ("retention", .string(m.retention)),
+                ("legal_hold", .bool(m.legalHold)), ("supersedes", m.supersedes.map { .string($0) } ?? .null),
+                ("embedding_identity", m.embeddingIdentity.flatMap { try? JSONValue.parse(MemoryRules.storedJSON($0)) } ?? .null),
+                ("embedding", m.embedding.map { .string(Self.base64(of: $0)) } ?? .null),
+            ]).serialized()
+        case .memoryEvent(let e):
+            return JSONValue.object([
+                ("tenant", .string(e.tenant)), ("memory_id", .string(e.memoryID)), ("event", .string(e.kind.rawValue)), ("actor", .string(e.actor)),
+                ("reason", .string(e.reason)), ("content_sha256", .string(e.contentSHA256)), ("at", Self.dateJSON(e.at)),
+            ]).serialized()
         }
     }
+
+    static func dateJSON(_ d: Date?) -> JSONValue { d.map { .string(MetadataValue.canonicalDateString($0)) } ?? .null }
 
     static func metadataJSON(_ m: Metadata) -> JSONValue {
         (try? JSONValue.parse(m.canonicalJSON)) ?? .object([])
@@ -135,6 +156,23 @@ extension BackupRow {
             guard let d = MetadataValue.parseDate(try string(key)) else { throw EngramError(.invalidInput, "\(part): field '\(key)' is not a date") }
             return d
         }
+        func optionalDate(_ key: String) throws -> Date? {
+            if case .null? = v[key] { return nil }
+            return try date(key)
+        }
+        func optionalString(_ key: String) throws -> String? {
+            if case .null? = v[key] { return nil }
+            return try string(key)
+        }
+        func vectorField() throws -> [Float]? {
+            switch v["embedding"] {
+            case .string(let text)?:
+                guard let vector = vector(base64: text) else { throw EngramError(.invalidInput, "\(part): field 'embedding' is not base64 float32") }
+                return vector
+            case .null?, nil: return nil
+            default: throw EngramError(.invalidInput, "\(part): field 'embedding' is neither base64 nor null")
+            }
+        }
         func metadata() throws -> Metadata {
             guard let m = v["metadata"] else { throw EngramError(.invalidInput, "\(part): field 'metadata' is missing") }
             return try Metadata.parse(json: m.serialized())
@@ -160,18 +198,34 @@ extension BackupRow {
                 guard case .string(let s) = value else { throw EngramError(.invalidInput, "\(part): a section entry is not a string") }
                 return s
             }
-            var embedding: [Float]?
-            switch v["embedding"] {
-            case .string(let text)?:
-                guard let vector = vector(base64: text) else { throw EngramError(.invalidInput, "\(part): field 'embedding' is not base64 float32") }
-                embedding = vector
-            case .null?, nil: embedding = nil
-            default: throw EngramError(.invalidInput, "\(part): field 'embedding' is neither base64 nor null")
-            }
+            let embedding = try vectorField()
             let chunk = StoredChunk(id: try string("id"), documentID: try string("document_id"), sourceURI: "", documentSHA256: "", ordinal: try int("ordinal"),
                                     text: try string("text"), charStart: try int("char_start"), charEnd: try int("char_end"), section: section,
                                     tokenCount: try int("token_count"), sha256: try string("sha256"), metadata: try metadata(), generation: 1)
             return .chunk(BackupChunk(collection: CollectionRef(tenant: try string("tenant"), name: try string("collection")), chunk: chunk, embedding: embedding))
+        case "memories":
+            let importance: Double
+            switch v["importance"] {
+            case .double(let d)?: importance = d
+            case .int(let i)?: importance = Double(i)
+            default: throw EngramError(.invalidInput, "\(part): field 'importance' is missing or not a number")
+            }
+            guard case .bool(let hold)? = v["legal_hold"], let provenance = v["provenance"] else {
+                throw EngramError(.invalidInput, "\(part): legal_hold or provenance is missing")
+            }
+            var identity: EmbeddingIdentity?
+            if let i = v["embedding_identity"], i != .null { identity = try MemoryRules.fromStoredJSON(EmbeddingIdentity.self, i.serialized()) }
+            return .memory(Memory(
+                id: try string("id"), tenant: try string("tenant"), subject: try string("subject"), namespace: try string("namespace"),
+                kind: MemoryKind(rawValue: try string("kind")), content: try string("content"), metadata: try metadata(), importance: importance,
+                provenance: try MemoryRules.fromStoredJSON(MemoryProvenance.self, provenance.serialized()), createdAt: try date("created_at"),
+                updatedAt: try date("updated_at"), lastAccessedAt: try optionalDate("last_accessed_at"), accessCount: try int("access_count"),
+                expiresAt: try optionalDate("expires_at"), retention: try string("retention"), legalHold: hold, supersedes: try optionalString("supersedes"),
+                embedding: try vectorField(), embeddingIdentity: identity))
+        case "memory_events":
+            guard let kind = MemoryEvent.Kind(rawValue: try string("event")) else { throw EngramError(.invalidInput, "\(part): unknown event") }
+            return .memoryEvent(MemoryEvent(sequence: 0, tenant: try string("tenant"), memoryID: try string("memory_id"), kind: kind, actor: try string("actor"),
+                                            reason: try string("reason"), contentSHA256: try string("content_sha256"), at: try date("at")))
         default:
             throw EngramError(.invalidInput, "unknown backup part '\(part)'")
         }
@@ -183,6 +237,8 @@ extension BackupRow {
         case .collection: "collections"
         case .document: "documents"
         case .chunk: "chunks"
+        case .memory: "memories"
+        case .memoryEvent: "memory_events"
         }
     }
 }

@@ -164,6 +164,24 @@ public actor InMemoryMemoryStore: MemoryStore {
         try MemoryRules.validateTenant(tenant)
         return auditLog.filter { $0.tenant == tenant && (memoryID == nil || $0.memoryID == memoryID) }
     }
+
+    public func memoryTenants() -> [String] {
+        Array(Set(memories.values.map(\.tenant)).union(auditLog.map(\.tenant))).sorted()
+    }
+
+    public func restore(memories restored: [Memory], events: [MemoryEvent]) throws {
+        for m in restored {
+            try MemoryRules.validateTenant(m.tenant)
+            if let other = memories.values.first(where: { $0.id != m.id && $0.tenant == m.tenant && $0.subject == m.subject && $0.namespace == m.namespace && $0.contentSHA256 == m.contentSHA256 }) {
+                throw EngramError(.conflict, "memory \(m.id) has the content of memory \(other.id) of the same subject and namespace")
+            }
+        }
+        for m in restored { memories[m.id] = m }
+        for e in events {
+            auditLog.append(MemoryEvent(sequence: Int64(auditLog.count + 1), tenant: e.tenant, memoryID: e.memoryID, kind: e.kind, actor: e.actor, reason: e.reason,
+                                        contentSHA256: e.contentSHA256, at: e.at))
+        }
+    }
 }
 
 extension Memory {

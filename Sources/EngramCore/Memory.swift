@@ -489,4 +489,10 @@ public protocol MemoryStore: Sendable {
     func setLegalHold(id: String, tenant: String, held: Bool, actor: String, reason: String) async throws -> Memory
     /// Audit events of a tenant (or of one memory), oldest first.
     func events(tenant: String, memoryID: String?) async throws -> [MemoryEvent]
+    /// Every tenant that has memories or audit events (for a backup of all tenants).
+    func memoryTenants() async throws -> [String]
+    /// Writes memories and audit events as a backup holds them, in one transaction: ids, times, access
+    /// counts, expiry and holds are kept (retention policies are not applied again); a memory whose id
+    /// exists is replaced; events are appended after the store's own, with their original times.
+    func restore(memories: [Memory], events: [MemoryEvent]) async throws
 }

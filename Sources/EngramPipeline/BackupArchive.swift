@@ -7,7 +7,7 @@ import ZIPFoundation
 public struct BackupManifest: Sendable, Hashable {
     /// The archive layout this build writes and reads; a newer one is refused.
     public static let currentFormatVersion = 1
-    public static let parts = ["collections", "documents", "chunks"]
+    public static let parts = ["collections", "documents", "chunks", "memories", "memory_events"]
 
     public struct Collection: Sendable, Hashable {
         public var ref: CollectionRef
@@ -30,6 +30,8 @@ public struct BackupManifest: Sendable, Hashable {
     public var sourceKind: String
     public var sourceSchemaVersion: Int
     public var tenants: [String]
+    /// Tenants whose long-term memories and audit events the archive holds.
+    public var memoryTenants: [String]
     public var includesVectors: Bool
     public var collections: [Collection]
     public var parts: [Part]
@@ -39,7 +41,8 @@ public struct BackupManifest: Sendable, Hashable {
             ("format", .string("engram-backup")), ("format_version", .int(Int64(formatVersion))),
             ("created_at", .string(MetadataValue.canonicalDateString(createdAt))),
             ("source", .object([("kind", .string(sourceKind)), ("schema_version", .int(Int64(sourceSchemaVersion)))])),
-            ("tenants", .array(tenants.map { .string($0) })), ("vectors", .bool(includesVectors)),
+            ("tenants", .array(tenants.map { .string($0) })), ("memory_tenants", .array(memoryTenants.map { .string($0) })),
+            ("vectors", .bool(includesVectors)),
             ("collections", .array(collections.map { c in
                 .object([("tenant", .string(c.ref.tenant)), ("name", .string(c.ref.name)),
                          ("embedding", .object([("model", .string(c.identity.model)), ("revision", .string(c.identity.revision)),
@@ -70,12 +73,14 @@ public struct BackupManifest: Sendable, Hashable {
             return Int(i)
         }
         guard case .array(let collections)? = v["collections"], case .array(let files)? = v["files"], case .array(let tenants)? = v["tenants"],
-              case .bool(let vectors)? = v["vectors"] else { throw bad("collections, files, tenants or vectors is missing") }
+              case .array(let memoryTenants)? = v["memory_tenants"], case .bool(let vectors)? = v["vectors"] else {
+            throw bad("collections, files, tenants, memory_tenants or vectors is missing")
+        }
         return BackupManifest(
             formatVersion: Int(version),
             createdAt: MetadataValue.parseDate(try string(v["created_at"], "created_at")) ?? Date(timeIntervalSince1970: 0),
             sourceKind: try string(v["source"]?["kind"], "source.kind"), sourceSchemaVersion: try int(v["source"]?["schema_version"], "source.schema_version"),
-            tenants: try tenants.map { try string($0, "a tenant") }, includesVectors: vectors,
+            tenants: try tenants.map { try string($0, "a tenant") }, memoryTenants: try memoryTenants.map { try string($0, "a memory tenant") }, includesVectors: vectors,
             collections: try collections.map { c in
                 let e = c["embedding"]
                 guard let distance = Distance(rawValue: try string(e?["distance"], "a collection's distance")), case .bool(let normalized)? = e?["normalized"] else {
@@ -100,6 +105,8 @@ public struct RestoreReport: Sendable {
     public var chunks: Int
     /// Chunks embedded again because the archive holds no vectors.
     public var embedded: Int
+    public var memories = 0
+    public var memoryEvents = 0
 }
 
 /// Backups as one zip file: `manifest.json` and one JSON-lines file per table (`collections.jsonl`,
@@ -153,6 +160,7 @@ public enum BackupArchive {
                 case .collection(let c): collections.append(.init(ref: c.ref, identity: c.identity, documents: 0, chunks: 0))
                 case .document: collections[collections.count - 1].documents += 1
                 case .chunk: collections[collections.count - 1].chunks += 1
+                case .memory, .memoryEvent: break
                 }
             }
         }
@@ -169,19 +177,33 @@ public enum BackupArchive {
         }
     }
 
-    /// Backs up the tenants' collections (nil: every tenant the store can list) to a zip file at `url`,
-    /// written beside it under a temporary name and moved into place when complete.
-    public static func write(from store: any BackupSource, tenants: [String]?, vectors: Bool = true, to url: URL,
-                             now: Date = Date()) async throws -> BackupManifest {
+    /// Backs up the tenants' collections (nil: every tenant the store can list) and, with a memory
+    /// store, their long-term memories and audit events, to a zip file at `url`, written beside it under
+    /// a temporary name and moved into place when complete. The collections come from one snapshot; the
+    /// memories of each tenant from one read of their own.
+    public static func write(from store: any BackupSource, memories: (any MemoryStore)? = nil, tenants: [String]?, vectors: Bool = true,
+                             to url: URL, now: Date = Date()) async throws -> BackupManifest {
         let work = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: work) }
         let writer = try PartWriter(directory: work)
         try await store.exportRows(tenants: tenants, vectors: vectors, to: writer)
+        var memoryTenants: [String] = []
+        if let memories {
+            if let tenants { memoryTenants = tenants } else { memoryTenants = try await memories.memoryTenants() }
+            for tenant in memoryTenants {
+                for m in try await memories.export(tenant: tenant, subject: nil) {
+                    var m = m
+                    if !vectors { m.embedding = nil }
+                    try writer.write(.memory(m))
+                }
+                for e in try await memories.events(tenant: tenant, memoryID: nil) { try writer.write(.memoryEvent(e)) }
+            }
+        }
         let parts = try writer.finish()
         let manifest = BackupManifest(
             formatVersion: BackupManifest.currentFormatVersion, createdAt: now, sourceKind: store.descriptor.kind,
             sourceSchemaVersion: store.descriptor.schemaVersion, tenants: tenants ?? Array(Set(writer.collections.map(\.ref.tenant))).sorted(),
-            includesVectors: vectors, collections: writer.collections, parts: parts)
+            memoryTenants: memoryTenants, includesVectors: vectors, collections: writer.collections, parts: parts)
         let manifestURL = work.appendingPathComponent("manifest.json")
         try Data(manifest.json.serialized(sortedKeys: false).utf8).write(to: manifestURL)
         let partial = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).partial-\(UUID().uuidString.prefix(8))")
@@ -292,13 +314,34 @@ public enum BackupArchive {
     /// - Throws: before writing anything: a damaged archive (`invalid_input`), a newer format
     ///   (`unsupported`), a target that is not empty (`conflict`) or whose collection has another
     ///   embedding identity (`embedding_mismatch`), a missing embedder.
-    public static func restore(_ url: URL, into store: any VectorStore, mode: RestoreMode = .emptyOnly,
+    public static func restore(_ url: URL, into store: any VectorStore, memories memoryStore: (any MemoryStore)? = nil, mode: RestoreMode = .emptyOnly,
                                embedder: @Sendable (EmbeddingIdentity) async throws -> any Embedder,
                                batchChunks: Int = 2_000) async throws -> RestoreReport {
         let verified = try verify(url)
         defer { verified.remove() }
         let manifest = verified.manifest
         // Every check before the first write.
+        let memoryRows = manifest.parts.filter { $0.file.hasPrefix("memor") }.reduce(0) { $0 + $1.rows }
+        var memoryEmbedders: [EmbeddingIdentity: any Embedder] = [:]
+        if memoryRows > 0 {
+            guard let memoryStore else { throw EngramError(.invalidInput, "the backup holds long-term memories: restore it with a memory store") }
+            if !manifest.includesVectors {
+                // Memories that had vectors are embedded again: every embedder they need must be there first.
+                var lines = try LineReader(verified.directory.appendingPathComponent("memories.jsonl"))
+                while let line = try lines.next() {
+                    if case .memory(let m) = try BackupRow.parse(line: line, part: "memories"), let identity = m.embeddingIdentity, memoryEmbedders[identity] == nil {
+                        memoryEmbedders[identity] = try await embedder(identity)
+                    }
+                }
+            }
+            for tenant in manifest.memoryTenants where mode == .emptyOnly {
+                let held = try await memoryStore.list(MemoryListRequest(tenant: tenant, limit: 1)).memories.count
+                let events = try await memoryStore.events(tenant: tenant, memoryID: nil).count
+                if held > 0 || events > 0 {
+                    throw EngramError(.conflict, "the target store is not empty: tenant '\(tenant)' has long-term memories; restore into an empty store, or choose --mode merge")
+                }
+            }
+        }
         var embedders: [CollectionRef: any Embedder] = [:]
         for tenant in manifest.tenants where mode == .emptyOnly {
             if let existing = try await store.collections(tenant: tenant).first {
@@ -375,6 +418,38 @@ public enum BackupArchive {
         }
         guard pendingDocument == nil, pendingChunk == nil else {
             throw EngramError(.invalidInput, "the backup's documents or chunks are not grouped by collection and document as its collections are listed")
+        }
+        if let memoryStore, memoryRows > 0 {
+            var batch: [Memory] = []
+            var lines = try LineReader(verified.directory.appendingPathComponent("memories.jsonl"))
+            while let line = try lines.next() {
+                guard case .memory(var m) = try BackupRow.parse(line: line, part: "memories") else { continue }
+                if m.embedding == nil, let identity = m.embeddingIdentity, let e = memoryEmbedders[identity] {
+                    m.embedding = try await e.embed(m.content)
+                    report.embedded += 1
+                }
+                batch.append(m)
+                if batch.count >= 1_000 {
+                    try await memoryStore.restore(memories: batch, events: [])
+                    report.memories += batch.count
+                    batch = []
+                }
+            }
+            try await memoryStore.restore(memories: batch, events: [])
+            report.memories += batch.count
+            var events: [MemoryEvent] = []
+            lines = try LineReader(verified.directory.appendingPathComponent("memory_events.jsonl"))
+            while let line = try lines.next() {
+                guard case .memoryEvent(let e) = try BackupRow.parse(line: line, part: "memory_events") else { continue }
+                events.append(e)
+                if events.count >= 5_000 {
+                    try await memoryStore.restore(memories: [], events: events)
+                    report.memoryEvents += events.count
+                    events = []
+                }
+            }
+            try await memoryStore.restore(memories: [], events: events)
+            report.memoryEvents += events.count
         }
         return report
     }

@@ -385,4 +385,39 @@ public final class PostgresMemoryStore: MemoryStore, Sendable {
             }
         }
     }
+
+    public func memoryTenants() async throws -> [String] {
+        try await db.reading("") { c in
+            try await self.db.rows(c, "SELECT tenant_id FROM \(self.schema).memory_tenants ORDER BY tenant_id COLLATE \"C\"").map { try $0["tenant_id"].decode(String.self) }
+        }
+    }
+
+    /// One transaction per tenant (row-level security), in tenant order.
+    public func restore(memories: [Memory], events: [MemoryEvent]) async throws {
+        for m in memories { try MemoryRules.validateTenant(m.tenant) }
+        let types = try await db.vectorTypes()
+        let tenants = Set(memories.map(\.tenant)).union(events.map(\.tenant)).sorted()
+        for tenant in tenants {
+            try await db.inTenant(tenant) { c in
+                for m in memories where m.tenant == tenant {
+                    var b = BoundSQL()
+                    let exists = !(try await self.db.rows(c, "SELECT 1 FROM \(self.schema).memories WHERE id = \(b.bind(m.id))", b)).isEmpty
+                    try await self.write(c, m, insert: !exists, types: types)
+                }
+                var b = BoundSQL()
+                _ = try await self.db.rows(c, "INSERT INTO \(self.schema).memory_tenants (tenant_id) VALUES (\(b.bind(tenant))) ON CONFLICT DO NOTHING", b)
+                let own = events.filter { $0.tenant == tenant }
+                guard !own.isEmpty else { return }
+                b = BoundSQL()
+                _ = try await self.db.rows(c, """
+                    INSERT INTO \(self.schema).memory_events (tenant_id, memory_id, event, actor, reason, content_sha256, at)
+                    SELECT \(b.bind(tenant)), u.i, u.e, u.a, u.r, u.h, u.t
+                    FROM unnest(\(b.bind(own.map(\.memoryID)))::text[], \(b.bind(own.map(\.kind.rawValue)))::text[], \(b.bind(own.map(\.actor)))::text[],
+                                \(b.bind(own.map(\.reason)))::text[], \(b.bind(own.map(\.contentSHA256)))::text[], \(b.bind(own.map(\.at)))::timestamptz[])
+                         WITH ORDINALITY AS u(i, e, a, r, h, t, n)
+                    ORDER BY u.n
+                    """, b)
+            }
+        }
+    }
 }

@@ -340,4 +340,27 @@ public final class SQLiteMemoryStore: MemoryStore, Sendable {
             }
         }
     }
+
+    public func memoryTenants() async throws -> [String] {
+        try wrap {
+            try pool.read { db in
+                try String.fetchAll(db, sql: "SELECT tenant_id FROM memories UNION SELECT tenant_id FROM memory_events ORDER BY tenant_id")
+            }
+        }
+    }
+
+    public func restore(memories: [Memory], events: [MemoryEvent]) async throws {
+        for m in memories { try MemoryRules.validateTenant(m.tenant) }
+        try wrap {
+            try pool.write { db in
+                for m in memories {
+                    let exists = try Bool.fetchOne(db, sql: "SELECT 1 FROM memories WHERE id = ?", arguments: [m.id]) ?? false
+                    try Self.write(db, m, insert: !exists)
+                }
+                for e in events {
+                    try Self.record(db, e.kind, MemoryTrace(id: e.memoryID, tenant: e.tenant, contentSHA256: e.contentSHA256), actor: e.actor, reason: e.reason, at: e.at)
+                }
+            }
+        }
+    }
 }

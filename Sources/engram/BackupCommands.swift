@@ -1,6 +1,8 @@
 import ArgumentParser
 import EngramCore
 import EngramPipeline
+import EngramPostgres
+import EngramSQLite
 import Foundation
 
 struct Backup: AsyncParsableCommand {
@@ -20,10 +22,10 @@ struct Backup: AsyncParsableCommand {
 
     func run() async throws {
         try await reporting(global) {
-            try await global.withStore(create: false) { any in
+            try await global.withStores(create: false) { any, memories in
                 guard let store = any as? any BackupSource else { throw EngramError(.unsupported, "this store cannot be backed up") }
                 let started = Date()
-                let manifest = try await BackupArchive.write(from: store, tenants: allTenants ? nil : [global.tenant], vectors: !noVectors,
+                let manifest = try await BackupArchive.write(from: store, memories: memories, tenants: allTenants ? nil : [global.tenant], vectors: !noVectors,
                                                              to: URL(fileURLWithPath: out))
                 let seconds = Date().timeIntervalSince(started)
                 let size = (try? FileManager.default.attributesOfItem(atPath: out)[.size] as? Int) ?? 0
@@ -81,18 +83,36 @@ struct Restore: AsyncParsableCommand {
                 }
                 return
             }
-            try await global.withStore(create: true) { store in
+            try await global.withStores(create: true) { store, memories in
                 let started = Date()
-                let report = try await BackupArchive.restore(url, into: store, mode: BackupArchive.RestoreMode(rawValue: mode)!,
+                let report = try await BackupArchive.restore(url, into: store, memories: memories, mode: BackupArchive.RestoreMode(rawValue: mode)!,
                                                              embedder: { try await EmbedderSpec.embedder(for: $0) })
                 let seconds = Date().timeIntervalSince(started)
                 if global.json {
                     Output.printJSON(.object([("collections", .int(Int64(report.collections))), ("documents", .int(Int64(report.documents))),
-                                              ("chunks", .int(Int64(report.chunks))), ("embedded", .int(Int64(report.embedded))), ("seconds", .double(seconds))]))
+                                              ("chunks", .int(Int64(report.chunks))), ("memories", .int(Int64(report.memories))),
+                                              ("memory_events", .int(Int64(report.memoryEvents))), ("embedded", .int(Int64(report.embedded))), ("seconds", .double(seconds))]))
                 } else {
-                    print("restored \(report.collections) collections, \(report.documents) documents, \(report.chunks) chunks\(report.embedded > 0 ? " (\(report.embedded) embedded again)" : "") in \(String(format: "%.2f", seconds)) s")
+                    print("restored \(report.collections) collections, \(report.documents) documents, \(report.chunks) chunks, \(report.memories) memories, \(report.memoryEvents) memory events\(report.embedded > 0 ? " (\(report.embedded) embedded again)" : "") in \(String(format: "%.2f", seconds)) s")
                 }
             }
         }
+    }
+}
+
+extension GlobalOptions {
+    /// Runs `body` with the vector store and the memory store of the store URL (one PostgreSQL client for both).
+    func withStores<T>(create: Bool, _ body: (any VectorStore, any MemoryStore) async throws -> T) async throws -> T {
+        let url = storeURL
+        let policies = try ProcessInfo.processInfo.environment["ENGRAM_RETENTION_POLICIES"].map(RetentionPolicies.parse) ?? .standard
+        if url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") {
+            return try await withPostgres(create: create) { client, config in
+                try await body(try PostgresVectorStore(client: client, schema: config.schema, options: config.storeOptions),
+                               try PostgresMemoryStore(client: client, schema: config.schema, retention: policies))
+            }
+        }
+        let store = try StoreLocator.open(url, create: create)
+        guard let sqlite = store as? SQLiteVectorStore else { throw EngramError(.unsupported, "backups need a SQLite or PostgreSQL store") }
+        return try await body(store, try SQLiteMemoryStore(path: sqlite.path, retention: policies))
     }
 }

@@ -34,10 +34,18 @@ struct BackupCLITests {
         #expect(before.allSatisfy { $0.count == 4 })
         #expect(try sqlite.run(queries[0] + ["--manifest", sqlite.path("evidence.json")]).status == 0)
 
+        for (subject, text) in [("alice", "prefers tea in the morning"), ("alice", "works on the river project"), ("bob", "is allergic to nuts")] {
+            #expect(try sqlite.run(["memory", "remember", text, "--subject", subject]).status == 0)
+        }
+        let forgotten = try sqlite.run(["memory", "forget", "--subject", "bob", "--reason", "asked", "--json"])
+        #expect(forgotten.status == 0, "\(forgotten.stderr)")
+        let memoriesBefore = try sqlite.run(["memory", "export", "--json"]).stdout
+        #expect(memoriesBefore.contains("river project") && !memoriesBefore.contains("allergic"))
+
         let archive = sqlite.path("backup.zip")
         let backup = try sqlite.run(["backup", "--out", archive, "--all-tenants", "--json"])
         #expect(backup.status == 0, "\(backup.stderr)")
-        #expect(try backup.json()["files"]?.array?.count == 3)
+        #expect(try backup.json()["files"]?.array?.count == 5)
         let check = try sqlite.run(["restore", archive, "--verify-only", "--json"], useStore: false)
         #expect(try check.json()["verified"] == .bool(true), "\(check.stderr)")
 
@@ -45,6 +53,8 @@ struct BackupCLITests {
         let restore = try postgres.run(["restore", archive, "--json"])
         #expect(restore.status == 0, "\(restore.stderr)")
         #expect(try restore.json()["embedded"]?.int == 0)
+        #expect(try restore.json()["memories"]?.int == 2 && restore.json()["memory_events"]?.int == 4, "3 created, 1 deleted")
+        #expect(try postgres.run(["memory", "export", "--json"]).stdout == memoriesBefore, "the same memories on PostgreSQL")
         #expect(try vectorQueries.map { try Self.hitIDs(postgres.run($0)) } == Array(before.prefix(2)), "the same chunks answer on PostgreSQL")
         #expect(try Self.hitIDs(postgres.run(queries[2])).count == 4)
         let verify = try postgres.run(["verify", sqlite.path("evidence.json"), "--json"])

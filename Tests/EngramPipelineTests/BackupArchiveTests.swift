@@ -43,7 +43,7 @@ struct BackupArchiveTests {
         let url = temporaryURL("b.zip")
         let manifest = try await BackupArchive.write(from: store, tenants: nil, to: url)
         #expect(manifest.tenants == ["t1", "t2"] && manifest.collections.map(\.chunks) == [36, 1] && manifest.collections.map(\.documents) == [12, 1])
-        #expect(manifest.parts.map(\.rows) == [2, 13, 37])
+        #expect(manifest.parts.map(\.rows) == [2, 13, 37, 0, 0], "no memory store: empty memory files")
         let restored = InMemoryVectorStore()
         let report = try await BackupArchive.restore(url, into: restored, embedder: { _ in throw EngramError(.unsupported, "not needed") })
         #expect(report.collections == 2 && report.documents == 13 && report.chunks == 37 && report.embedded == 0)
@@ -174,5 +174,54 @@ struct BackupArchiveTests {
         _ = try await BackupArchive.restore(url, into: busy, mode: .merge, embedder: { _ in fx.embedder })
         #expect(try await busy.stats(fx.ref).documents == 13, "12 restored, one of them replacing the target's, and the target's own")
         #expect(try await busy.document(sourceURI: "mem://0", in: fx.ref)?.text == store.document(sourceURI: "mem://0", in: fx.ref)?.text)
+    }
+
+    /// Memories of two tenants with an audit trail: created, updated, a hold, a forgotten one.
+    func memories() async throws -> InMemoryMemoryStore {
+        let store = InMemoryMemoryStore(now: { Date(timeIntervalSince1970: 1_750_000_000) })
+        for (i, (tenant, subject)) in [("t1", "alice"), ("t1", "bob"), ("t2", "carol")].enumerated() {
+            for j in 0..<3 {
+                let content = "\(subject) likes item \(j) of list \(i)"
+                _ = try await store.remember(MemoryDraft(tenant: tenant, subject: subject, content: content, metadata: ["j": .int(Int64(j))], importance: 0.25 * Double(j),
+                                                         provenance: MemoryProvenance(runID: "run-\(i)", chunkIDs: ["chk_\(j)"]),
+                                                         embedding: fx.embedder.vector(for: content), embeddingIdentity: fx.identity), actor: "agent")
+            }
+        }
+        let bob = try await store.export(tenant: "t1", subject: "bob")
+        _ = try await store.setLegalHold(id: bob[0].id, tenant: "t1", held: true, actor: "lawyer", reason: "case 7")
+        _ = try await store.forget(ForgetRequest(tenant: "t1", selector: .ids([bob[1].id]), actor: "user", reason: "asked to"))
+        return store
+    }
+
+    @Test func longTermMemoriesAndTheirAuditTrailRoundTrip() async throws {
+        let store = try await source()
+        let memories = try await memories()
+        for vectors in [true, false] {
+            let url = temporaryURL("m.zip")
+            let manifest = try await BackupArchive.write(from: store, memories: memories, tenants: nil, vectors: vectors, to: url)
+            #expect(manifest.memoryTenants == ["t1", "t2"])
+            #expect(manifest.parts.map(\.rows) == [2, 13, 37, 8, 11], "8 memories; 9 created, a hold and a deletion")
+            let target = InMemoryVectorStore(), targetMemories = InMemoryMemoryStore()
+            let report = try await BackupArchive.restore(url, into: target, memories: targetMemories, embedder: { _ in fx.embedder })
+            #expect(report.memories == 8 && report.memoryEvents == 11)
+            for tenant in ["t1", "t2"] {
+                #expect(try await targetMemories.export(tenant: tenant, subject: nil) == memories.export(tenant: tenant, subject: nil), "every field, vectors \(vectors)")
+                let strip = { (e: MemoryEvent) in [e.tenant, e.memoryID, e.kind.rawValue, e.actor, e.reason, e.contentSHA256, MetadataValue.canonicalDateString(e.at)] }
+                #expect(try await targetMemories.events(tenant: tenant, memoryID: nil).map(strip) == memories.events(tenant: tenant, memoryID: nil).map(strip))
+            }
+            #expect(vectors || report.embedded == 37 + 8, "chunks and memories embedded again")
+            do {
+                _ = try await BackupArchive.restore(url, into: InMemoryVectorStore(), memories: targetMemories, embedder: { _ in fx.embedder })
+                Issue.record("restored into a memory store that is not empty")
+            } catch let e as EngramError {
+                #expect(e.code == .conflict && e.message.contains("long-term memories"))
+            }
+            do {
+                _ = try await BackupArchive.restore(url, into: InMemoryVectorStore(), embedder: { _ in fx.embedder })
+                Issue.record("restored memories without a memory store")
+            } catch let e as EngramError {
+                #expect(e.code == .invalidInput)
+            }
+        }
     }
 }
