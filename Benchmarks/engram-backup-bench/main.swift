@@ -57,10 +57,10 @@ let jsonMB = Double(manifest.parts.reduce(0) { $0 + $1.bytes }) / 1e6
 say("Engram backup benchmark — \(stats.documents) documents, \(stats.chunks) chunks with \(identity.dimension)-d vectors (linux-doc)")
 say()
 func line(_ name: String, _ s: Double, _ extra: String = "") {
-    say("\(name.padding(toLength: 44, withPad: " ", startingAt: 0)) \(fmt(s, 2)) s  \(Int(Double(rows) / s)) rows/s  \(fmt(jsonMB / s, 1)) MB/s\(extra)")
+    say("\(name.padding(toLength: 48, withPad: " ", startingAt: 0)) \(fmt(s, 2)) s  \(Int(Double(rows) / s)) rows/s  \(fmt(jsonMB / s, 1)) MB/s\(extra)")
 }
 line("SQLite: engram backup (zip, vectors)", backupSeconds, "  archive \(fmt(fileMB(archive.path), 1)) MB of \(fmt(jsonMB, 1)) MB JSON lines")
-say("SQLite: VACUUM INTO (SQLite's own copy)       \(fmt(vacuumSeconds, 2)) s  -> engram backup = \(fmt(vacuumSeconds / backupSeconds, 2)) x its speed (file \(fmt(fileMB(copyPath), 1)) MB)")
+say("SQLite: VACUUM INTO (SQLite's own copy)           \(fmt(vacuumSeconds, 2)) s  -> engram backup = \(fmt(vacuumSeconds / backupSeconds, 2)) x its speed (file \(fmt(fileMB(copyPath), 1)) MB)")
 let (_, verifySeconds) = try await timed { try BackupArchive.verify(archive).remove() }
 line("check the archive (restore --verify-only)", verifySeconds)
 let restored = try SQLiteVectorStore(path: fresh("restored.sqlite"))
@@ -86,7 +86,8 @@ if let url = env["ENGRAM_POSTGRES_URL"] {
             let dump = work + "/engram.dump"
             let process = Process()
             process.executableURL = URL(fileURLWithPath: bin + "/pg_dump")
-            process.arguments = ["-Fc", "-n", config.schema, "-f", dump, "postgresql://\(config.username)@\(config.host):\(config.port)/\(config.database)"]
+            // As the superuser: row-level security is forced on Engram's tables, so the owner cannot dump them.
+            process.arguments = ["-Fc", "-n", config.schema, "-f", dump, env["ENGRAM_POSTGRES_SUPERUSER_URL"] ?? "postgresql://postgres@\(config.host):\(config.port)/\(config.database)"]
             let start = now()
             try process.run()
             process.waitUntilExit()

@@ -78,23 +78,22 @@ extension BackupRow {
             ]).serialized()
         case .document(let d):
             let i = d.info
-            return JSONValue.object([
+            return Self.line(JSONValue.object([
                 ("tenant", .string(d.collection.tenant)), ("collection", .string(d.collection.name)), ("id", .string(i.id)),
                 ("source_uri", .string(i.sourceURI)), ("sha256", .string(i.sha256)), ("fingerprint", .string(i.fingerprint)),
                 ("version", .int(Int64(i.version))), ("mime", .string(i.mime)), ("size", .int(Int64(i.size))),
-                ("chunk_count", .int(Int64(i.chunkCount))), ("metadata", Self.metadataJSON(i.metadata)), ("text", .string(d.text)),
+                ("chunk_count", .int(Int64(i.chunkCount))), ("text", .string(d.text)),
                 ("created_at", .string(MetadataValue.canonicalDateString(i.createdAt))),
                 ("updated_at", .string(MetadataValue.canonicalDateString(i.updatedAt))),
-            ]).serialized()
+            ]), raw: [("metadata", i.metadata.canonicalJSON)])
         case .chunk(let b):
             let c = b.chunk
-            return JSONValue.object([
+            return Self.line(JSONValue.object([
                 ("tenant", .string(b.collection.tenant)), ("collection", .string(b.collection.name)), ("id", .string(c.id)),
                 ("document_id", .string(c.documentID)), ("ordinal", .int(Int64(c.ordinal))), ("char_start", .int(Int64(c.charStart))),
                 ("char_end", .int(Int64(c.charEnd))), ("section", .array(c.section.map { .string($0) })),
-                ("token_count", .int(Int64(c.tokenCount))), ("sha256", .string(c.sha256)), ("metadata", Self.metadataJSON(c.metadata)),
-                ("text", .string(c.text)), ("embedding", b.embedding.map { .string(Self.base64(of: $0)) } ?? .null),
-            ]).serialized()
+                ("token_count", .int(Int64(c.tokenCount))), ("sha256", .string(c.sha256)), ("text", .string(c.text)),
+            ]), raw: [("metadata", c.metadata.canonicalJSON), ("embedding", b.embedding.map { "\"" + Self.base64(of: $0) + "\"" } ?? "null")])
         case .memory(let m):
             return JSONValue.object([
                 ("id", .string(m.id)), ("tenant", .string(m.tenant)), ("subject", .string(m.subject)), ("namespace", .string(m.namespace)),
@@ -115,6 +114,15 @@ extension BackupRow {
         }
     }
 
+    /// An object's JSON with members appended whose values are already JSON text (canonical metadata, a
+    /// quoted base64 vector): they are not parsed and escaped again.
+    static func line(_ object: JSONValue, raw: [(String, String)]) -> String {
+        var text = object.serialized()
+        text.removeLast()
+        for (key, value) in raw { text += ",\"\(key)\":\(value)" }
+        return text + "}"
+    }
+
     static func dateJSON(_ d: Date?) -> JSONValue { d.map { .string(MetadataValue.canonicalDateString($0)) } ?? .null }
 
     static func metadataJSON(_ m: Metadata) -> JSONValue {
@@ -123,21 +131,21 @@ extension BackupRow {
 
     /// A vector as base64 of its little-endian float32 bytes: exact, and a third the size of decimal text.
     public static func base64(of vector: [Float]) -> String {
-        var bytes = [UInt8]()
-        bytes.reserveCapacity(vector.count * 4)
-        for v in vector {
-            let bits = v.bitPattern.littleEndian
-            bytes += [UInt8(bits & 0xFF), UInt8((bits >> 8) & 0xFF), UInt8((bits >> 16) & 0xFF), UInt8(bits >> 24)]
-        }
-        return Data(bytes).base64EncodedString()
+        #if _endian(little)
+        return vector.withUnsafeBytes { Data($0).base64EncodedString() }
+        #else
+        return Data(vector.flatMap { v in withUnsafeBytes(of: v.bitPattern.littleEndian) { Array($0) } }).base64EncodedString()
+        #endif
     }
 
     public static func vector(base64 text: String) -> [Float]? {
         guard let data = Data(base64Encoded: text), data.count % 4 == 0 else { return nil }
-        let bytes = [UInt8](data)
-        return stride(from: 0, to: bytes.count, by: 4).map { i in
-            Float(bitPattern: UInt32(bytes[i]) | UInt32(bytes[i + 1]) << 8 | UInt32(bytes[i + 2]) << 16 | UInt32(bytes[i + 3]) << 24)
-        }
+        var vector = [Float](repeating: 0, count: data.count / 4)
+        _ = vector.withUnsafeMutableBytes { data.copyBytes(to: $0) }
+        #if !_endian(little)
+        vector = vector.map { Float(bitPattern: UInt32(littleEndian: $0.bitPattern)) }
+        #endif
+        return vector
     }
 
     /// Parses one line of a part (`collections`, `documents` or `chunks`).

@@ -3,9 +3,6 @@ import Foundation
 import PostgresNIO
 
 extension PostgresVectorStore: BackupSource {
-    /// Rows read per statement: each page continues where the previous one ended, inside the snapshot.
-    static let backupPageRows = 2_000
-
     /// One repeatable-read, read-only transaction: every tenant and page is read from the same snapshot.
     /// Row-level security shows one tenant at a time, so the tenants must be named (`tenants` nil is
     /// refused); the transaction switches `engram.tenant_id` from one to the next.
@@ -40,35 +37,27 @@ extension PostgresVectorStore: BackupSource {
         for c in collections {
             let ref = c.info.ref
             try sink.write(.collection(BackupCollection(ref: ref, identity: c.info.identity, createdAt: c.info.createdAt)))
-            var after = ""
-            while true {
-                b = BoundSQL()
-                let page = try await rows(connection, """
-                    SELECT \(Self.documentColumns), text FROM \(schema).documents
-                    WHERE collection_id = \(b.bind(c.id)) AND id COLLATE "C" > \(b.bind(after)) ORDER BY id COLLATE "C" LIMIT \(Self.backupPageRows)
-                    """, b)
-                for r in page {
-                    try sink.write(.document(BackupDocument(collection: ref, info: try Self.documentInfo(r), text: try r["text"].decode(String.self))))
-                }
-                guard page.count == Self.backupPageRows, let last = page.last else { break }
-                after = try last["id"].decode(String.self)
+            // Each table in one statement whose rows stream in as the sink takes them (one sort on the server).
+            b = BoundSQL()
+            let documents = try await connection.query(PostgresQuery(unsafeSQL: """
+                SELECT \(Self.documentColumns), text FROM \(schema).documents
+                WHERE collection_id = \(b.bind(c.id)) ORDER BY id COLLATE "C"
+                """, binds: b.bindings), logger: logger)
+            for try await row in documents {
+                let r = row.makeRandomAccess()
+                try sink.write(.document(BackupDocument(collection: ref, info: try Self.documentInfo(r), text: try r["text"].decode(String.self))))
             }
-            var cursor = ("", -1)
-            while true {
-                b = BoundSQL()
-                let page = try await rows(connection, """
-                    SELECT \(Self.chunkColumns)\(vectors ? ", c.embedding::real[] AS vector" : "")
-                    FROM \(schema).chunks c JOIN \(schema).documents d ON d.collection_id = c.collection_id AND d.id = c.document_id
-                    WHERE c.collection_id = \(b.bind(c.id)) AND c.generation = \(b.bind(c.info.generation))
-                      AND (c.document_id COLLATE "C", c.ordinal) > (\(b.bind(cursor.0)) COLLATE "C", \(b.bind(cursor.1)))
-                    ORDER BY c.document_id COLLATE "C", c.ordinal LIMIT \(Self.backupPageRows)
-                    """, b)
-                for r in page {
-                    let embedding = vectors ? try r["vector"].decode([Float]?.self) : nil
-                    try sink.write(.chunk(BackupChunk(collection: ref, chunk: try Self.storedChunk(r), embedding: embedding)))
-                }
-                guard page.count == Self.backupPageRows, let last = page.last else { break }
-                cursor = (try last["document_id"].decode(String.self), try last["ordinal"].decode(Int.self))
+            b = BoundSQL()
+            let chunks = try await connection.query(PostgresQuery(unsafeSQL: """
+                SELECT \(Self.chunkColumns)\(vectors ? ", c.embedding::real[] AS vector" : "")
+                FROM \(schema).chunks c JOIN \(schema).documents d ON d.collection_id = c.collection_id AND d.id = c.document_id
+                WHERE c.collection_id = \(b.bind(c.id)) AND c.generation = \(b.bind(c.info.generation))
+                ORDER BY c.document_id COLLATE "C", c.ordinal
+                """, binds: b.bindings), logger: logger)
+            for try await row in chunks {
+                let r = row.makeRandomAccess()
+                let embedding = vectors ? try r["vector"].decode([Float]?.self) : nil
+                try sink.write(.chunk(BackupChunk(collection: ref, chunk: try Self.storedChunk(r), embedding: embedding)))
             }
         }
         _ = types

@@ -58,6 +58,13 @@ struct ReindexerTests {
         #expect(await store.collection(fx.ref)?.identity == embedder.identity)
         let hits = try await store.search(SearchRequest(mode: .vector, vector: embedder.inner.vector(for: "its middle part 7"), vectorIdentity: embedder.identity, k: 1), in: fx.ref)
         #expect(hits.hits.first?.chunk.text == "its middle part 7")
+        // A query embedded by the old model is refused, saying how to move to it.
+        do {
+            _ = try await store.search(SearchRequest(mode: .vector, vector: fx.query("its middle part 7"), vectorIdentity: fx.identity, k: 1), in: fx.ref)
+            Issue.record("a query of the old identity was answered")
+        } catch let e as EngramError {
+            #expect(e.code == .embeddingMismatch && e.message.contains("engram reindex"), "\(e.message)")
+        }
         // Again with the same embedder: nothing to do.
         let again = try await Reindexer(store: store, embedder: embedder).run(fx.ref)
         #expect(!again.switched && again.embedded == 0 && embedder.embedded == 30)
