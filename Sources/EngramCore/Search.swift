@@ -49,10 +49,11 @@ public struct SearchRequest: Sendable, Hashable {
             guard let vector else {
                 throw EngramError(.invalidInput, "\(mode.rawValue) search needs a query vector")
             }
-            try identity.validate(vector: vector, context: "query vector")
+            // The identity first: a query of another model is told how to move the collection to it.
             if let vectorIdentity {
                 try identity.requireCompatible(vectorIdentity, context: "query")
             }
+            try identity.validate(vector: vector, context: "query vector")
         }
         if mode != .vector {
             guard let text, !KeywordTokenizer.tokens(text).isEmpty else {
