@@ -59,8 +59,10 @@ public protocol BackupSource: VectorStore {
     /// Writes every collection of `tenants` (nil: all tenants the store can list) to `sink` from one
     /// consistent snapshot: collections ordered by tenant and name, each followed by its documents
     /// (ordered by id) and then its active generation's chunks (ordered by document id and ordinal).
-    /// Vectors are left out unless `vectors`.
-    func exportRows(tenants: [String]?, vectors: Bool, to sink: any BackupSink) async throws
+    /// Vectors are left out unless `vectors`. With `memories`, a store whose long-term memory tables live
+    /// in the same database writes each tenant's memories and audit events too, from the same snapshot,
+    /// and returns those tenants; a store without them returns nil.
+    func exportRows(tenants: [String]?, vectors: Bool, memories: Bool, to sink: any BackupSink) async throws -> [String]?
 }
 
 // MARK: JSON lines

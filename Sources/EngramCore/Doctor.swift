@@ -96,6 +96,27 @@ public enum DoctorChecks {
         return findings
     }
 
+    /// Generations beside the active one: an unfinished reindex (`pending`, with how many chunks it has
+    /// copied), and rows of generations that are neither active nor pending (a reindex stopped after its
+    /// switch, before dropping them).
+    public static func generations(ref: CollectionRef, active: EmbeddingIdentity, pending: PendingGeneration?, progress: GenerationProgress?, leftoverRows: Int) -> [DoctorFinding] {
+        var findings: [DoctorFinding] = []
+        let target = "--tenant \(ref.tenant) --collection \(ref.name)"
+        if let pending, let progress {
+            findings.append(DoctorFinding(
+                check: "reindex", subject: "\(ref)",
+                problem: "an unfinished reindex to \(pending.identity) (generation \(pending.generation)) has copied \(progress.copied) of \(progress.chunks) chunks; searches still use \(active)",
+                fix: "finish it: engram reindex \(target) --embedder SPEC (the embedder of \(pending.identity.model)); or drop it: engram reindex \(target) --abandon"))
+        }
+        if leftoverRows > 0 {
+            findings.append(DoctorFinding(
+                check: "old_generation", subject: "\(ref)",
+                problem: "\(leftoverRows) chunk rows of an old generation are left (a reindex stopped after switching to \(active))",
+                fix: "drop them: engram reindex \(target) --embedder SPEC (the collection's embedder, \(active.model))"))
+        }
+        return findings
+    }
+
     public static func orphans(ref: CollectionRef, count: Int) -> DoctorFinding {
         DoctorFinding(check: "orphan_chunks", subject: "\(ref)", problem: "\(count) chunks belong to no document", fix: "delete them: they can never be returned by a search that cites its document (engram delete --drop-collection and re-ingest, or remove the rows)")
     }

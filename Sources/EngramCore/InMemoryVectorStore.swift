@@ -288,7 +288,8 @@ extension InMemoryVectorStore: GenerationalStore {
 }
 
 extension InMemoryVectorStore: BackupSource {
-    public func exportRows(tenants: [String]?, vectors: Bool, to sink: any BackupSink) throws {
+    /// Memories live in a separate ``InMemoryMemoryStore``: never exported here (nil).
+    public func exportRows(tenants: [String]?, vectors: Bool, memories: Bool, to sink: any BackupSink) throws -> [String]? {
         let chosen = collections.values.filter { tenants?.contains($0.info.ref.tenant) ?? true }
             .sorted { ($0.info.ref.tenant, $0.info.ref.name) < ($1.info.ref.tenant, $1.info.ref.name) }
         for s in chosen {
@@ -303,5 +304,6 @@ extension InMemoryVectorStore: BackupSource {
                 }
             }
         }
+        return nil
     }
 }

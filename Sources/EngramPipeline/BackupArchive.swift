@@ -179,16 +179,16 @@ public enum BackupArchive {
 
     /// Backs up the tenants' collections (nil: every tenant the store can list) and, with a memory
     /// store, their long-term memories and audit events, to a zip file at `url`, written beside it under
-    /// a temporary name and moved into place when complete. The collections come from one snapshot; the
-    /// memories of each tenant from one read of their own.
+    /// a temporary name and moved into place when complete. Everything comes from one snapshot when the
+    /// memory tables live in the store's database (SQLite, PostgreSQL); from the memory store otherwise.
     public static func write(from store: any BackupSource, memories: (any MemoryStore)? = nil, tenants: [String]?, vectors: Bool = true,
                              to url: URL, now: Date = Date()) async throws -> BackupManifest {
         let work = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: work) }
         let writer = try PartWriter(directory: work)
-        try await store.exportRows(tenants: tenants, vectors: vectors, to: writer)
-        var memoryTenants: [String] = []
-        if let memories {
+        let inSnapshot = try await store.exportRows(tenants: tenants, vectors: vectors, memories: memories != nil, to: writer)
+        var memoryTenants = inSnapshot ?? []
+        if let memories, inSnapshot == nil {
             if let tenants { memoryTenants = tenants } else { memoryTenants = try await memories.memoryTenants() }
             for tenant in memoryTenants {
                 for m in try await memories.export(tenant: tenant, subject: nil) {

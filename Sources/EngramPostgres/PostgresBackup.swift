@@ -6,7 +6,7 @@ extension PostgresVectorStore: BackupSource {
     /// One repeatable-read, read-only transaction: every tenant and page is read from the same snapshot.
     /// Row-level security shows one tenant at a time, so the tenants must be named (`tenants` nil is
     /// refused); the transaction switches `engram.tenant_id` from one to the next.
-    public func exportRows(tenants: [String]?, vectors: Bool, to sink: any BackupSink) async throws {
+    public func exportRows(tenants: [String]?, vectors: Bool, memories: Bool, to sink: any BackupSink) async throws -> [String]? {
         guard let tenants else {
             throw EngramError(.invalidInput, "a PostgreSQL backup names its tenants: row-level security shows the store one tenant at a time")
         }
@@ -17,6 +17,7 @@ extension PostgresVectorStore: BackupSource {
                 do {
                     for tenant in tenants.sorted() {
                         try await self.export(connection, tenant: tenant, vectors: vectors, types: types, to: sink)
+                        if memories { try await self.exportMemories(connection, tenant: tenant, vectors: vectors, to: sink) }
                     }
                 } catch {
                     _ = try? await self.rows(connection, "ROLLBACK")
@@ -27,6 +28,24 @@ extension PostgresVectorStore: BackupSource {
         } catch {
             throw PostgresStoreConfiguration.describe(error)
         }
+        return memories ? tenants.sorted() : nil
+    }
+
+    /// The tenant's memories and audit events, in the export's transaction (the tenant is set).
+    func exportMemories(_ connection: PostgresConnection, tenant: String, vectors: Bool, to sink: any BackupSink) async throws {
+        var b = BoundSQL()
+        let memories = try await connection.query(PostgresQuery(unsafeSQL: """
+            SELECT \(PostgresMemoryStore.columns) FROM \(schema).memories m WHERE m.tenant_id = \(b.bind(tenant))
+            ORDER BY \(PostgresMemoryStore.createdMillisecond), m.id COLLATE "C"
+            """, binds: b.bindings), logger: logger)
+        for try await row in memories {
+            var m = try PostgresMemoryStore.memory(row.makeRandomAccess())
+            if !vectors { m.embedding = nil }
+            try sink.write(.memory(m))
+        }
+        b = BoundSQL()
+        let events = try await rows(connection, "SELECT \(PostgresMemoryStore.eventColumns) FROM \(schema).memory_events WHERE tenant_id = \(b.bind(tenant)) ORDER BY sequence", b)
+        for r in events { try sink.write(.memoryEvent(try PostgresMemoryStore.event(r))) }
     }
 
     func export(_ connection: PostgresConnection, tenant: String, vectors: Bool, types: PGVectorTypes, to sink: any BackupSink) async throws {

@@ -26,6 +26,16 @@ extension PostgresVectorStore: StoreDoctor {
                                count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM \(self.schema).documents d WHERE d.collection_id = ch.collection_id AND d.id = ch.document_id)) AS orphans
                         FROM \(self.schema).chunks ch WHERE ch.collection_id = \(q.bind(col.id)) AND ch.generation = \(q.bind(col.info.generation))
                         """, q)[0]
+                    var g = BoundSQL()
+                    let generations = try await self.rows(c, """
+                        SELECT count(*) FILTER (WHERE a.generation <> \(g.bind(col.info.generation)) AND a.generation <> \(g.bind(col.pending?.generation ?? col.info.generation))) AS leftover,
+                               count(*) FILTER (WHERE a.generation = \(g.bind(col.info.generation))) AS active,
+                               count(*) FILTER (WHERE a.generation = \(g.bind(col.info.generation)) AND \(self.hasCopy(generation: col.pending?.generation ?? -1, &g))) AS copied
+                        FROM \(self.schema).chunks a WHERE a.collection_id = \(g.bind(col.id))
+                        """, g)[0]
+                    let progress = col.pending == nil ? nil : GenerationProgress(chunks: try generations["active"].decode(Int.self), copied: try generations["copied"].decode(Int.self))
+                    part.findings += DoctorChecks.generations(ref: ref, active: col.info.identity, pending: col.pending, progress: progress,
+                                                              leftoverRows: try generations["leftover"].decode(Int.self))
                     let embedded = try counts["embedded"].decode(Int.self), orphans = try counts["orphans"].decode(Int.self)
                     if orphans > 0 { part.findings.append(DoctorChecks.orphans(ref: ref, count: orphans)) }
                     if embedded >= self.options.exactThreshold, col.info.identity.dimension <= PostgresVectorStore.maxIndexedDimension {

@@ -52,6 +52,16 @@ public final class PostgresMemoryStore: MemoryStore, Sendable {
             embeddingIdentity: try identityText.map { try MemoryRules.fromStoredJSON(EmbeddingIdentity.self, $0) })
     }
 
+    static let eventColumns = "sequence, tenant_id, memory_id, event, actor, reason, content_sha256, at"
+
+    static func event(_ r: PostgresRandomAccessRow) throws -> MemoryEvent {
+        let name = try r["event"].decode(String.self)
+        guard let kind = MemoryEvent.Kind(rawValue: name) else { throw EngramError(.storageFailure, "unknown memory event '\(name)'") }
+        return MemoryEvent(sequence: try r["sequence"].decode(Int64.self), tenant: try r["tenant_id"].decode(String.self), memoryID: try r["memory_id"].decode(String.self),
+                           kind: kind, actor: try r["actor"].decode(String.self), reason: try r["reason"].decode(String.self),
+                           contentSHA256: try r["content_sha256"].decode(String.self), at: try r["at"].decode(Date.self))
+    }
+
     /// The distinct folded words of a content, as stored in `terms`.
     static func terms(_ content: String) -> [String] { Array(Set(KeywordTokenizer.tokens(content))).sorted() }
 
@@ -376,13 +386,7 @@ public final class PostgresMemoryStore: MemoryStore, Sendable {
             var b = BoundSQL()
             var sql = "SELECT sequence, tenant_id, memory_id, event, actor, reason, content_sha256, at FROM \(self.schema).memory_events WHERE tenant_id = \(b.bind(tenant))"
             if let memoryID { sql += " AND memory_id = \(b.bind(memoryID))" }
-            return try await self.db.rows(c, sql + " ORDER BY sequence", b).map { r in
-                let name = try r["event"].decode(String.self)
-                guard let kind = MemoryEvent.Kind(rawValue: name) else { throw EngramError(.storageFailure, "unknown memory event '\(name)'") }
-                return MemoryEvent(sequence: try r["sequence"].decode(Int64.self), tenant: try r["tenant_id"].decode(String.self), memoryID: try r["memory_id"].decode(String.self),
-                                   kind: kind, actor: try r["actor"].decode(String.self), reason: try r["reason"].decode(String.self),
-                                   contentSHA256: try r["content_sha256"].decode(String.self), at: try r["at"].decode(Date.self))
-            }
+            return try await self.db.rows(c, sql + " ORDER BY sequence", b).map(Self.event)
         }
     }
 

@@ -4,7 +4,7 @@ import GRDB
 
 extension SQLiteVectorStore: BackupSource {
     /// One read transaction: in WAL mode it sees one snapshot while writers go on.
-    public func exportRows(tenants: [String]?, vectors: Bool, to sink: any BackupSink) async throws {
+    public func exportRows(tenants: [String]?, vectors: Bool, memories: Bool, to sink: any BackupSink) async throws -> [String]? {
         try await wrap {
             try await reader.read { db in
                 var collections = try Row.fetchAll(db, sql: "SELECT * FROM collections ORDER BY tenant_id, name").map(Self.collectionRow)
@@ -32,6 +32,19 @@ extension SQLiteVectorStore: BackupSource {
                         try sink.write(.chunk(BackupChunk(collection: ref, chunk: try Self.storedChunk(row), embedding: embedding)))
                     }
                 }
+                guard memories else { return nil }
+                let memoryTenants = try tenants ?? String.fetchAll(db, sql: "SELECT tenant_id FROM memories UNION SELECT tenant_id FROM memory_events ORDER BY tenant_id")
+                for tenant in memoryTenants {
+                    let rows = try Row.fetchCursor(db, sql: "SELECT \(SQLiteMemoryStore.columns) FROM memories WHERE tenant_id = ? ORDER BY created_ms, id", arguments: [tenant])
+                    while let row = try rows.next() {
+                        var m = try SQLiteMemoryStore.memory(row)
+                        if !vectors { m.embedding = nil }
+                        try sink.write(.memory(m))
+                    }
+                    let events = try Row.fetchCursor(db, sql: "SELECT * FROM memory_events WHERE tenant_id = ? ORDER BY sequence", arguments: [tenant])
+                    while let row = try events.next() { try sink.write(.memoryEvent(try SQLiteMemoryStore.event(row))) }
+                }
+                return memoryTenants
             }
         }
     }

@@ -58,6 +58,12 @@ public final class SQLiteMemoryStore: MemoryStore, Sendable {
             embeddingIdentity: try identityText.map { try MemoryRules.fromStoredJSON(EmbeddingIdentity.self, $0) })
     }
 
+    static func event(_ r: Row) throws -> MemoryEvent {
+        guard let kind = MemoryEvent.Kind(rawValue: r["event"]) else { throw EngramError(.storageFailure, "unknown memory event '\(r["event"] as String)'") }
+        return MemoryEvent(sequence: r["sequence"], tenant: r["tenant_id"], memoryID: r["memory_id"], kind: kind, actor: r["actor"], reason: r["reason"],
+                           contentSHA256: r["content_sha256"], at: date(r["at_ms"]))
+    }
+
     static func blob(_ v: [Float]?) -> Data? {
         v.map { $0.withUnsafeBufferPointer { Data(buffer: $0) } }
     }
@@ -332,11 +338,7 @@ public final class SQLiteMemoryStore: MemoryStore, Sendable {
                 var sql = "SELECT * FROM memory_events WHERE tenant_id = ?"
                 var args: [any DatabaseValueConvertible] = [tenant]
                 if let memoryID { sql += " AND memory_id = ?"; args.append(memoryID) }
-                return try Row.fetchAll(db, sql: sql + " ORDER BY sequence", arguments: StatementArguments(args.map { $0.databaseValue })).map { r in
-                    guard let kind = MemoryEvent.Kind(rawValue: r["event"]) else { throw EngramError(.storageFailure, "unknown memory event '\(r["event"] as String)'") }
-                    return MemoryEvent(sequence: r["sequence"], tenant: r["tenant_id"], memoryID: r["memory_id"], kind: kind, actor: r["actor"], reason: r["reason"],
-                                       contentSHA256: r["content_sha256"], at: Self.date(r["at_ms"]))
-                }
+                return try Row.fetchAll(db, sql: sql + " ORDER BY sequence", arguments: StatementArguments(args.map { $0.databaseValue })).map(Self.event)
             }
         }
     }

@@ -29,6 +29,8 @@ struct ReindexCLITests {
         #expect(try status()["pending"]?["copied"]?.int == 8)
         #expect(try status()["embedding"]?["dimension"]?.int == 64)
         #expect(try cli.run(query).json()["hits"]?.array?.compactMap { $0["chunk_id"]?.string } == before, "searches still answer from the old generation")
+        let unfinished = try cli.run(["doctor", "--json"])
+        #expect(unfinished.status == 2 && unfinished.stdout.contains("\"reindex\"") && unfinished.stdout.contains("--abandon"), "\(unfinished.stdout)")
 
         // Killed before the switch: every chunk copied, nothing switched.
         let second = try reindex("hash:32", killAt: "reindex.before-switch")
@@ -53,6 +55,8 @@ struct ReindexCLITests {
         #expect(fourth.signaled, "\(fourth.stderr)")
         #expect(try status()["embedding"]?["dimension"]?.int == 48 && status()["pending"] == nil)
         #expect(try cli.run(query).json()["hits"]?.array?.count == 5)
+        let leftover = try cli.run(["doctor", "--json"])
+        #expect(leftover.status == 2 && leftover.stdout.contains("old_generation") && leftover.stdout.contains("\(chunks) chunk rows"), "\(leftover.stdout)")
         let fifth = try reindex("hash:48")
         #expect(fifth.status == 0, "\(fifth.stderr)")
         #expect(try fifth.json()["switched"] == .bool(false) && fifth.json()["dropped_rows"]?.int == chunks && fifth.json()["embedded"]?.int == 0)
