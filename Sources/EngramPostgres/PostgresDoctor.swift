@@ -22,7 +22,7 @@ extension PostgresVectorStore: StoreDoctor {
                     let ref = col.info.ref
                     var q = BoundSQL()
                     let counts = try await self.rows(c, """
-                        SELECT count(*) FILTER (WHERE embedding IS NOT NULL) AS embedded,
+                        SELECT count(*) AS total, count(*) FILTER (WHERE embedding IS NOT NULL) AS embedded,
                                count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM \(self.schema).documents d WHERE d.collection_id = ch.collection_id AND d.id = ch.document_id)) AS orphans
                         FROM \(self.schema).chunks ch WHERE ch.collection_id = \(q.bind(col.id)) AND ch.generation = \(q.bind(col.info.generation))
                         """, q)[0]
@@ -43,6 +43,15 @@ extension PostgresVectorStore: StoreDoctor {
                         if state != .valid {
                             part.findings.append(DoctorFinding(check: "index", subject: "\(ref)",
                                                                problem: "the vector index of generation \(col.info.generation) is \(state == .absent ? "missing" : "invalid (an interrupted build)"); searches rank all \(embedded) chunks exactly",
+                                                               fix: "build it: engram ingest into the collection builds it at the end, or call PostgresVectorStore.buildIndexes"))
+                        }
+                    }
+                    let total = try counts["total"].decode(Int.self)
+                    if total >= self.options.exactThreshold {
+                        let state = try await self.indexState(c, name: self.keywordIndexName(collectionID: col.id, generation: col.info.generation))
+                        if state != .valid {
+                            part.findings.append(DoctorFinding(check: "index", subject: "\(ref)",
+                                                               problem: "the keyword index of generation \(col.info.generation) is \(state == .absent ? "missing" : "invalid (an interrupted build)"); keyword searches scan all \(total) chunks",
                                                                fix: "build it: engram ingest into the collection builds it at the end, or call PostgresVectorStore.buildIndexes"))
                         }
                     }

@@ -163,15 +163,17 @@ extension PostgresVectorStore: GenerationalStore {
     func dropIndexes(_ c: CollectionRow, keeping: [Int]) async throws {
         do {
             try await client.withConnection { connection in
-                var b = BoundSQL()
-                let names = try await self.rows(connection, """
-                    SELECT indexname FROM pg_catalog.pg_indexes WHERE schemaname = \(b.bind(self.schema)) AND tablename = 'chunks'
-                      AND indexname LIKE \(b.bind("\(self.indexNamePrefix)\(c.id)\\_g%"))
-                    """, b).map { try $0["indexname"].decode(String.self) }
-                let keep = Set(keeping.map { self.indexName(collectionID: c.id, generation: $0) })
-                // Names come from the catalog and match Engram's own pattern (integers only).
-                for name in names where !keep.contains(name) && name.hasPrefix("\(self.indexNamePrefix)\(c.id)_g") && Int(name.dropFirst("\(self.indexNamePrefix)\(c.id)_g".count)) != nil {
-                    _ = try await self.rows(connection, "DROP INDEX CONCURRENTLY IF EXISTS \(self.schema).\(name)")
+                let keep = Set(keeping.flatMap { [self.indexName(collectionID: c.id, generation: $0), self.keywordIndexName(collectionID: c.id, generation: $0)] })
+                for prefix in ["\(self.indexNamePrefix)\(c.id)_g", "\(Self.keywordIndexPrefix)\(c.id)_g"] {
+                    var b = BoundSQL()
+                    let names = try await self.rows(connection, """
+                        SELECT indexname FROM pg_catalog.pg_indexes WHERE schemaname = \(b.bind(self.schema)) AND tablename = 'chunks'
+                          AND starts_with(indexname, \(b.bind(prefix)))
+                        """, b).map { try $0["indexname"].decode(String.self) }
+                    // Names come from the catalog and match Engram's own pattern (integers only).
+                    for name in names where !keep.contains(name) && Int(name.dropFirst(prefix.count)) != nil {
+                        _ = try await self.rows(connection, "DROP INDEX CONCURRENTLY IF EXISTS \(self.schema).\(name)")
+                    }
                 }
             }
         } catch {

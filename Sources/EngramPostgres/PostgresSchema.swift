@@ -277,5 +277,14 @@ public enum PostgresSchema {
             DROP INDEX {{schema}}.chunks_by_generation
             """,
         ]),
+        // The keyword (GIN) index covered every collection, so each chunk written paid for it: 30% of a
+        // bulk load measured with psql (100,000 chunks: 12.5 s with it, 8.6 s without). Each collection
+        // generation now gets its own, built like its vector index: after a bulk load, or once it holds
+        // enough chunks to need one (PostgresVectorStore.buildIndexes).
+        PostgresMigration(version: 6, name: "keyword_index_per_generation", statements: [
+            """
+            DROP INDEX {{schema}}.chunks_text_search
+            """,
+        ]),
     ]
 }

@@ -111,27 +111,39 @@ public final class PostgresVectorStore: VectorStore, Sendable {
     }
 
     func indexState(_ connection: PostgresConnection, collectionID: Int64, generation: Int) async throws -> IndexState {
+        try await indexState(connection, name: indexName(collectionID: collectionID, generation: generation))
+    }
+
+    func indexState(_ connection: PostgresConnection, name indexName: String) async throws -> IndexState {
         var b = BoundSQL()
-        let name = b.bind(indexName(collectionID: collectionID, generation: generation))
+        let name = b.bind(indexName)
         let valid = try await rows(connection, "SELECT \(indexValidity(named: name, &b)) AS valid", b)[0]["valid"].decode(Bool?.self)
         return valid.map { $0 ? .valid : .invalid } ?? .absent
     }
 
-    /// Builds the vector index of the collection's active generation if it has none and holds at least
-    /// ``Options/exactThreshold`` embedded chunks (smaller ones are always ranked exactly): the bulk-load
-    /// step after ``upsert(batch:identity:in:deferIndexing:)`` with `deferIndexing`. Idempotent.
+    /// Builds the vector and keyword indexes of the collection's active generation if it has none and
+    /// holds at least ``Options/exactThreshold`` chunks (smaller ones are always ranked by a scan): the
+    /// bulk-load step after ``upsert(batch:identity:in:deferIndexing:)`` with `deferIndexing`. Idempotent.
     public func buildIndexes(_ ref: CollectionRef) async throws {
         try await buildIndexes(ref, minimumRows: options.exactThreshold)
     }
 
-    /// Builds the index once the generation holds at least `minimumRows` embedded chunks (fewer are
-    /// always ranked exactly, so an index would only slow writes down).
+    /// The name of a generation's keyword index: this prefix, the collection id, `_g`, the generation.
+    static let keywordIndexPrefix = "chunks_tsv_c"
+
+    func keywordIndexName(collectionID: Int64, generation: Int) -> String {
+        "\(Self.keywordIndexPrefix)\(collectionID)_g\(generation)"
+    }
+
+    /// Builds the indexes once the generation holds at least `minimumRows` chunks (embedded ones for the
+    /// vector index): smaller generations are scanned, and an index would only slow writes down. Each is
+    /// partial, on one collection generation, so writes elsewhere never pay for it.
     ///
-    /// The build is `CREATE INDEX CONCURRENTLY`, so other tenants keep writing meanwhile; an index an
+    /// The builds are `CREATE INDEX CONCURRENTLY`, so other tenants keep writing meanwhile; an index an
     /// interrupted build left invalid is dropped and built again. Returns without an index when the role
-    /// may not create one (it does not own the table): searches then rank exactly.
+    /// may not create one (it does not own the table): searches then scan.
     func buildIndexes(_ ref: CollectionRef, minimumRows: Int, generation wanted: Int? = nil) async throws {
-        let (c, generation, identity, rowsNow, state) = try await reading(ref.tenant) { connection in
+        let (c, generation, identity, counts, states) = try await reading(ref.tenant) { connection in
             let c = try await self.requireCollection(connection, ref)
             var generation = c.info.generation, identity = c.info.identity
             if let wanted, wanted != generation {
@@ -141,37 +153,49 @@ public final class PostgresVectorStore: VectorStore, Sendable {
                 (generation, identity) = (pending.generation, pending.identity)
             }
             var b = BoundSQL()
-            let n = try await rows(connection, """
-                SELECT count(*) AS n FROM \(self.schema).chunks
-                WHERE collection_id = \(b.bind(c.id)) AND generation = \(b.bind(generation)) AND embedding IS NOT NULL
-                """, b)[0]["n"].decode(Int.self)
-            return (c, generation, identity, n, try await self.indexState(connection, collectionID: c.id, generation: generation))
-        }
-        guard state != .valid, rowsNow >= max(1, minimumRows), identity.dimension <= PostgresVectorStore.maxIndexedDimension else { return }
-        let name = indexName(collectionID: c.id, generation: generation)
-        let (opclass, _) = PostgresVectorStore.operatorClass(identity.distance)
-        let method: String
-        switch options.indexType {
-        case .hnsw:
-            method = "hnsw ((embedding::vector(\(identity.dimension))) \(opclass)) WITH (m = \(options.hnswM), ef_construction = \(options.hnswEfConstruction))"
-        case .ivfflat:
-            // pgvector's advice: rows / 1000 lists up to a million rows, sqrt(rows) beyond.
-            let lists = options.ivfflatLists ?? max(1, rowsNow <= 1_000_000 ? rowsNow / 1000 : Int(Double(rowsNow).squareRoot()))
-            method = "ivfflat ((embedding::vector(\(identity.dimension))) \(opclass)) WITH (lists = \(lists))"
+            let r = try await rows(connection, """
+                SELECT count(*) AS n, count(embedding) AS embedded FROM \(self.schema).chunks
+                WHERE collection_id = \(b.bind(c.id)) AND generation = \(b.bind(generation))
+                """, b)[0]
+            let counts = (rows: try r["n"].decode(Int.self), embedded: try r["embedded"].decode(Int.self))
+            let states = (vector: try await self.indexState(connection, name: self.indexName(collectionID: c.id, generation: generation)),
+                          keyword: try await self.indexState(connection, name: self.keywordIndexName(collectionID: c.id, generation: generation)))
+            return (c, generation, identity, counts, states)
         }
         // Only integers from the database and validated names are spliced.
+        let predicate = "WHERE collection_id = \(c.id) AND generation = \(generation)"
+        if states.vector != .valid, counts.embedded >= max(1, minimumRows), identity.dimension <= PostgresVectorStore.maxIndexedDimension {
+            let (opclass, _) = PostgresVectorStore.operatorClass(identity.distance)
+            let method: String
+            switch options.indexType {
+            case .hnsw:
+                method = "hnsw ((embedding::vector(\(identity.dimension))) \(opclass)) WITH (m = \(options.hnswM), ef_construction = \(options.hnswEfConstruction))"
+            case .ivfflat:
+                // pgvector's advice: rows / 1000 lists up to a million rows, sqrt(rows) beyond.
+                let rows = counts.embedded
+                let lists = options.ivfflatLists ?? max(1, rows <= 1_000_000 ? rows / 1000 : Int(Double(rows).squareRoot()))
+                method = "ivfflat ((embedding::vector(\(identity.dimension))) \(opclass)) WITH (lists = \(lists))"
+            }
+            try await createIndex(indexName(collectionID: c.id, generation: generation), method: method, predicate: predicate, replacingInvalid: states.vector == .invalid)
+        }
+        if states.keyword != .valid, counts.rows >= max(1, minimumRows) {
+            try await createIndex(keywordIndexName(collectionID: c.id, generation: generation), method: "gin (text_search)", predicate: predicate,
+                                  replacingInvalid: states.keyword == .invalid)
+        }
+    }
+
+    /// `CREATE INDEX CONCURRENTLY` with the build memory of ``Options/indexBuildMemoryMB``; a role that may
+    /// not create it (not the table's owner) is told in the log, and searches scan.
+    func createIndex(_ name: String, method: String, predicate: String, replacingInvalid: Bool) async throws {
         do {
             try await client.withConnection { connection in
                 // A session setting on a pooled connection: reset on every way out.
                 _ = try await rows(connection, "SET maintenance_work_mem = '\(self.options.indexBuildMemoryMB)MB'")
                 do {
-                    if state == .invalid {
+                    if replacingInvalid {
                         _ = try await rows(connection, "DROP INDEX CONCURRENTLY IF EXISTS \(self.schema).\(name)")
                     }
-                    _ = try await rows(connection, """
-                        CREATE INDEX CONCURRENTLY IF NOT EXISTS \(name) ON \(self.schema).chunks USING \(method)
-                        WHERE collection_id = \(c.id) AND generation = \(generation)
-                        """)
+                    _ = try await rows(connection, "CREATE INDEX CONCURRENTLY IF NOT EXISTS \(name) ON \(self.schema).chunks USING \(method) \(predicate)")
                 } catch {
                     _ = try? await rows(connection, "RESET maintenance_work_mem")
                     throw error
@@ -182,7 +206,7 @@ public final class PostgresVectorStore: VectorStore, Sendable {
             let e = PostgresStoreConfiguration.describe(error)
             // insufficient_privilege: not the table's owner.
             if Self.sqlState(error) == "42501" {
-                logger.warning("cannot create the vector index; searches rank exactly", metadata: ["error": "\(e.message)"])
+                logger.warning("cannot create an index; searches scan", metadata: ["index": "\(name)", "error": "\(e.message)"])
                 return
             }
             throw e
@@ -864,7 +888,8 @@ public final class PostgresVectorStore: VectorStore, Sendable {
             let terms = KeywordTokenizer.queryTerms(text).joined(separator: " | ")
             let query = "to_tsquery(\(b.bind(c.textSearchConfig))::regconfig, \(b.bind(terms)))"
             let filter = try request.filter.map { try PostgresFilterCompiler(column: "c.metadata").compile($0, into: &b) } ?? "true"
-            let from = "FROM \(self.schema).chunks c WHERE c.collection_id = \(b.bind(c.id)) AND c.generation = \(b.bind(c.info.generation)) AND c.text_search @@ \(query) AND \(filter)"
+            // Integers from the database, inlined so the generation's partial keyword index visibly matches.
+            let from = "FROM \(self.schema).chunks c WHERE c.collection_id = \(c.id) AND c.generation = \(c.info.generation) AND c.text_search @@ \(query) AND \(filter)"
             let rows = try await self.rows(connection, "SELECT c.id, ts_rank_cd(c.text_search, \(query))::float8 AS score \(from) ORDER BY score DESC, c.id COLLATE \"C\" LIMIT \(depth)", b)
             keywordRanking = try Self.scored(rows)
             if request.mode == .keyword {

@@ -3,8 +3,9 @@ import Foundation
 import Testing
 
 /// `engram backup` and `engram restore` across backends.
-@Suite("engram backup and restore")
-struct BackupCLITests {
+// In the serialized CLI suite: a CLI test blocks a thread while the process runs, and two at once could
+// hold every thread of the test process's pool while their processes wait on a lock one of its tasks holds.
+extension CLITests {
     static func hitIDs(_ r: CLI.Result) throws -> [String] {
         try #require(try r.json()["hits"]?.array).compactMap { $0["chunk_id"]?.string }
     }

@@ -3,8 +3,9 @@ import Foundation
 import Testing
 
 /// `engram reindex`, killed with SIGKILL at each of its steps (ENGRAM_FAULT_POINT) and run again.
-@Suite("engram reindex")
-struct ReindexCLITests {
+// In the serialized CLI suite: a CLI test blocks a thread while the process runs, and two at once could
+// hold every thread of the test process's pool while their processes wait on a lock one of its tasks holds.
+extension CLITests {
     @Test(arguments: CLITests.backends)
     func aReindexKilledAtAnyStepIsFinishedByARerun(backend: String) async throws {
         let cli = try CLI(backend: backend)

@@ -257,7 +257,8 @@ struct PostgresVectorIndexTests {
             let batch = (0..<150).map { i in Self.item(i, (0..<32).map { _ in Float(rng.nextDouble() * 2 - 1) }) }
             _ = try await store.upsert(batch: batch, identity: Self.identity, in: Self.ref, deferIndexing: true)
             let unindexed = try await store.diagnose(tenants: ["t"])
-            #expect(unindexed.findings.map(\.check) == ["index"] && unindexed.documents == 150 && unindexed.chunks == 150)
+            #expect(unindexed.findings.map(\.check) == ["index", "index"] && unindexed.documents == 150 && unindexed.chunks == 150)
+            #expect(unindexed.findings.map(\.problem).joined().contains("vector index") && unindexed.findings.map(\.problem).joined().contains("keyword index"))
             try await store.buildIndexes(Self.ref)
             #expect(try await store.diagnose(tenants: ["t"]).healthy)
 
