@@ -546,7 +546,7 @@ if let t = langchain["load_seconds"] {
     let rate = Double(chunkTotal) / t
     say("langchain-postgres add_embeddings                \(fmt(t, 2)) s   \(fmt(rate, 0)) chunks/s   -> engram = \(fmt(engramRate / rate, 1)) x langchain")
 }
-say("engram HNSW build (m 16, ef_construction 64)      \(fmt(engramIndex, 2)) s")
+say("engram index builds: HNSW (m 16, ef_construction 64) and keyword GIN   \(fmt(engramIndex, 2)) s")
 if let t = langchain["index_seconds"] { say("langchain table HNSW build (same parameters)      \(fmt(t, 2)) s") }
 say("")
 say("k=10 queries (\(queries.count) each); filter bucket == \"b7\" matches \(filterRows) chunks (\(fmt(100 * Double(filterRows) / Double(chunkTotal), 2))%)")
