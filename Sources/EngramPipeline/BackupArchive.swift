@@ -321,6 +321,9 @@ public enum BackupArchive {
         defer { verified.remove() }
         let manifest = verified.manifest
         // Every check before the first write.
+        if manifest.sourceKind == store.descriptor.kind, manifest.sourceSchemaVersion > store.descriptor.schemaVersion {
+            throw EngramError(.unsupported, "the backup was taken from a \(manifest.sourceKind) store at schema version \(manifest.sourceSchemaVersion), newer than this build's (\(store.descriptor.schemaVersion)): restore it with a newer Engram")
+        }
         let memoryRows = manifest.parts.filter { $0.file.hasPrefix("memor") }.reduce(0) { $0 + $1.rows }
         var memoryEmbedders: [EmbeddingIdentity: any Embedder] = [:]
         if memoryRows > 0 {

@@ -130,26 +130,31 @@ struct BackupArchiveTests {
         let store = try await source()
         let url = temporaryURL("good.zip")
         _ = try await BackupArchive.write(from: store, tenants: nil, to: url)
-        // The same archive, its manifest saying format version 2.
-        let newer = temporaryURL("newer.zip")
-        let read = try Archive(url: url, accessMode: .read)
-        let write = try Archive(url: newer, accessMode: .create)
-        for entry in read {
-            var data = Data()
-            _ = try read.extract(entry) { data.append($0) }
-            if entry.path == "manifest.json" {
-                data = Data(String(decoding: data, as: UTF8.self).replacingOccurrences(of: "\"format_version\":1", with: "\"format_version\":2").utf8)
-            }
-            try write.addEntry(with: entry.path, type: .file, uncompressedSize: Int64(data.count), provider: { position, size in
-                data.subdata(in: Int(position)..<Int(position) + size)
-            })
-        }
+        // The same archive, its manifest saying format version 2, or a source schema newer than the target's.
         let target = InMemoryVectorStore()
-        do {
-            _ = try await BackupArchive.restore(newer, into: target, embedder: { _ in fx.embedder })
-            Issue.record("restored a newer format")
-        } catch let e as EngramError {
-            #expect(e.code == .unsupported && e.message.contains("format version 2"), "\(e)")
+        for (from, to, expected) in [("\"format_version\":1", "\"format_version\":2", "format version 2"), ("\"schema_version\":1", "\"schema_version\":2", "schema version 2")] {
+            let newer = temporaryURL("newer.zip")
+            let read = try Archive(url: url, accessMode: .read)
+            let write = try Archive(url: newer, accessMode: .create)
+            for entry in read {
+                var data = Data()
+                _ = try read.extract(entry) { data.append($0) }
+                if entry.path == "manifest.json" {
+                    let text = String(decoding: data, as: UTF8.self)
+                    #expect(text.contains(from))
+                    data = Data(text.replacingOccurrences(of: from, with: to).utf8)
+                }
+                try write.addEntry(with: entry.path, type: .file, uncompressedSize: Int64(data.count), provider: { position, size in
+                    data.subdata(in: Int(position)..<Int(position) + size)
+                })
+            }
+            do {
+                _ = try await BackupArchive.restore(newer, into: target, embedder: { _ in fx.embedder })
+                Issue.record("restored a newer archive (\(expected))")
+            } catch let e as EngramError {
+                #expect(e.code == .unsupported && e.message.contains(expected), "\(e)")
+            }
+            #expect(await target.collections(tenant: "t1").isEmpty)
         }
         // A target collection of the same name with another dimension: refused, target unchanged.
         _ = try await target.createCollection(fx.ref, identity: HashEmbedder(dimension: 32).identity)
