@@ -324,7 +324,7 @@ public enum BackupArchive {
         if manifest.sourceKind == store.descriptor.kind, manifest.sourceSchemaVersion > store.descriptor.schemaVersion {
             throw EngramError(.unsupported, "the backup was taken from a \(manifest.sourceKind) store at schema version \(manifest.sourceSchemaVersion), newer than this build's (\(store.descriptor.schemaVersion)): restore it with a newer Engram")
         }
-        let memoryRows = manifest.parts.filter { $0.file.hasPrefix("memor") }.reduce(0) { $0 + $1.rows }
+        let memoryRows = manifest.parts.filter { ["memories.jsonl", "memory_events.jsonl"].contains($0.file) }.reduce(0) { $0 + $1.rows }
         var memoryEmbedders: [EmbeddingIdentity: any Embedder] = [:]
         if memoryRows > 0 {
             guard let memoryStore else { throw EngramError(.invalidInput, "the backup holds long-term memories: restore it with a memory store") }

@@ -10,13 +10,12 @@ extension PostgresVectorStore: BackupSource {
         guard let tenants else {
             throw EngramError(.invalidInput, "a PostgreSQL backup names its tenants: row-level security shows the store one tenant at a time")
         }
-        let types = try await vectorTypes()
         do {
             try await client.withConnection { connection in
                 _ = try await self.rows(connection, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
                 do {
                     for tenant in tenants.sorted() {
-                        try await self.export(connection, tenant: tenant, vectors: vectors, types: types, to: sink)
+                        try await self.export(connection, tenant: tenant, vectors: vectors, to: sink)
                         if memories { try await self.exportMemories(connection, tenant: tenant, vectors: vectors, to: sink) }
                     }
                 } catch {
@@ -48,7 +47,7 @@ extension PostgresVectorStore: BackupSource {
         for r in events { try sink.write(.memoryEvent(try PostgresMemoryStore.event(r))) }
     }
 
-    func export(_ connection: PostgresConnection, tenant: String, vectors: Bool, types: PGVectorTypes, to sink: any BackupSink) async throws {
+    func export(_ connection: PostgresConnection, tenant: String, vectors: Bool, to sink: any BackupSink) async throws {
         var b = BoundSQL()
         _ = try await rows(connection, "SELECT set_config('engram.tenant_id', \(b.bind(tenant)), true)", b)
         b = BoundSQL()
@@ -79,6 +78,5 @@ extension PostgresVectorStore: BackupSource {
                 try sink.write(.chunk(BackupChunk(collection: ref, chunk: try Self.storedChunk(r), embedding: embedding)))
             }
         }
-        _ = types
     }
 }

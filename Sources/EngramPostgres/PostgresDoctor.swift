@@ -27,15 +27,13 @@ extension PostgresVectorStore: StoreDoctor {
                         FROM \(self.schema).chunks ch WHERE ch.collection_id = \(q.bind(col.id)) AND ch.generation = \(q.bind(col.info.generation))
                         """, q)[0]
                     var g = BoundSQL()
-                    let generations = try await self.rows(c, """
-                        SELECT count(*) FILTER (WHERE a.generation <> \(g.bind(col.info.generation)) AND a.generation <> \(g.bind(col.pending?.generation ?? col.info.generation))) AS leftover,
-                               count(*) FILTER (WHERE a.generation = \(g.bind(col.info.generation))) AS active,
-                               count(*) FILTER (WHERE a.generation = \(g.bind(col.info.generation)) AND \(self.hasCopy(generation: col.pending?.generation ?? -1, &g))) AS copied
-                        FROM \(self.schema).chunks a WHERE a.collection_id = \(g.bind(col.id))
-                        """, g)[0]
-                    let progress = col.pending == nil ? nil : GenerationProgress(chunks: try generations["active"].decode(Int.self), copied: try generations["copied"].decode(Int.self))
-                    part.findings += DoctorChecks.generations(ref: ref, active: col.info.identity, pending: col.pending, progress: progress,
-                                                              leftoverRows: try generations["leftover"].decode(Int.self))
+                    let leftover = try await self.rows(c, """
+                        SELECT count(*) AS n FROM \(self.schema).chunks WHERE collection_id = \(g.bind(col.id))
+                          AND generation <> \(g.bind(col.info.generation)) AND generation <> \(g.bind(col.pending?.generation ?? col.info.generation))
+                        """, g)[0]["n"].decode(Int.self)
+                    var progress: GenerationProgress?
+                    if let pending = col.pending { progress = try await self.progress(c, col, generation: pending.generation) }
+                    part.findings += DoctorChecks.generations(ref: ref, active: col.info.identity, pending: col.pending, progress: progress, leftoverRows: leftover)
                     let embedded = try counts["embedded"].decode(Int.self), orphans = try counts["orphans"].decode(Int.self)
                     if orphans > 0 { part.findings.append(DoctorChecks.orphans(ref: ref, count: orphans)) }
                     if embedded >= self.options.exactThreshold, col.info.identity.dimension <= PostgresVectorStore.maxIndexedDimension {

@@ -107,13 +107,18 @@ extension PostgresVectorStore: GenerationalStore {
     public func generationProgress(_ ref: CollectionRef, generation: Int) async throws -> GenerationProgress {
         try await reading(ref.tenant) { connection in
             let (c, _) = try await self.pendingCollection(connection, ref, generation: generation)
-            var b = BoundSQL()
-            let r = try await self.rows(connection, """
-                SELECT count(*) AS n, count(*) FILTER (WHERE \(self.hasCopy(generation: generation, &b))) AS copied
-                FROM \(self.schema).chunks a WHERE a.collection_id = \(b.bind(c.id)) AND a.generation = \(b.bind(c.info.generation))
-                """, b)[0]
-            return GenerationProgress(chunks: try r["n"].decode(Int.self), copied: try r["copied"].decode(Int.self))
+            return try await self.progress(connection, c, generation: generation)
         }
+    }
+
+    /// Active chunks of `c`, and how many have a copy in `generation`.
+    func progress(_ connection: PostgresConnection, _ c: CollectionRow, generation: Int) async throws -> GenerationProgress {
+        var b = BoundSQL()
+        let r = try await rows(connection, """
+            SELECT count(*) AS n, count(*) FILTER (WHERE \(hasCopy(generation: generation, &b))) AS copied
+            FROM \(schema).chunks a WHERE a.collection_id = \(b.bind(c.id)) AND a.generation = \(b.bind(c.info.generation))
+            """, b)[0]
+        return GenerationProgress(chunks: try r["n"].decode(Int.self), copied: try r["copied"].decode(Int.self))
     }
 
     /// Builds the generation's vector index first (concurrently, outside the switch), then switches in a

@@ -403,21 +403,21 @@ public final class PostgresMemoryStore: MemoryStore, Sendable {
         let tenants = Set(memories.map(\.tenant)).union(events.map(\.tenant)).sorted()
         for tenant in tenants {
             try await db.inTenant(tenant) { c in
-                for m in memories where m.tenant == tenant {
-                    var b = BoundSQL()
-                    let exists = !(try await self.db.rows(c, "SELECT 1 FROM \(self.schema).memories WHERE id = \(b.bind(m.id))", b)).isEmpty
-                    try await self.write(c, m, insert: !exists, types: types)
-                }
+                let ownMemories = memories.filter { $0.tenant == tenant }
                 var b = BoundSQL()
+                let existing = Set(try await self.db.rows(c, "SELECT id FROM \(self.schema).memories WHERE id = ANY(\(b.bind(ownMemories.map(\.id)))::text[])", b)
+                    .map { try $0["id"].decode(String.self) })
+                for m in ownMemories { try await self.write(c, m, insert: !existing.contains(m.id), types: types) }
+                b = BoundSQL()
                 _ = try await self.db.rows(c, "INSERT INTO \(self.schema).memory_tenants (tenant_id) VALUES (\(b.bind(tenant))) ON CONFLICT DO NOTHING", b)
-                let own = events.filter { $0.tenant == tenant }
-                guard !own.isEmpty else { return }
+                let ownEvents = events.filter { $0.tenant == tenant }
+                guard !ownEvents.isEmpty else { return }
                 b = BoundSQL()
                 _ = try await self.db.rows(c, """
                     INSERT INTO \(self.schema).memory_events (tenant_id, memory_id, event, actor, reason, content_sha256, at)
                     SELECT \(b.bind(tenant)), u.i, u.e, u.a, u.r, u.h, u.t
-                    FROM unnest(\(b.bind(own.map(\.memoryID)))::text[], \(b.bind(own.map(\.kind.rawValue)))::text[], \(b.bind(own.map(\.actor)))::text[],
-                                \(b.bind(own.map(\.reason)))::text[], \(b.bind(own.map(\.contentSHA256)))::text[], \(b.bind(own.map(\.at)))::timestamptz[])
+                    FROM unnest(\(b.bind(ownEvents.map(\.memoryID)))::text[], \(b.bind(ownEvents.map(\.kind.rawValue)))::text[], \(b.bind(ownEvents.map(\.actor)))::text[],
+                                \(b.bind(ownEvents.map(\.reason)))::text[], \(b.bind(ownEvents.map(\.contentSHA256)))::text[], \(b.bind(ownEvents.map(\.at)))::timestamptz[])
                          WITH ORDINALITY AS u(i, e, a, r, h, t, n)
                     ORDER BY u.n
                     """, b)

@@ -30,13 +30,7 @@ extension SQLiteVectorStore: StoreDoctor {
                     }
                     let leftover = try Int.fetchOne(db, sql: "SELECT count(*) FROM chunks WHERE collection_id = ? AND generation NOT IN (?, ?)",
                                                     arguments: [c.id, c.info.generation, c.pending?.generation ?? c.info.generation]) ?? 0
-                    var progress: GenerationProgress?
-                    if let pending = c.pending {
-                        let row = try Row.fetchOne(db, sql: """
-                            SELECT count(*) AS n, coalesce(sum(\(Self.hasCopy)), 0) AS copied FROM chunks a WHERE a.collection_id = ? AND a.generation = ?
-                            """, arguments: [pending.generation, c.id, c.info.generation])!
-                        progress = GenerationProgress(chunks: row["n"], copied: row["copied"])
-                    }
+                    let progress = try c.pending.map { try Self.progress(db, c, generation: $0.generation) }
                     report.findings += DoctorChecks.generations(ref: ref, active: c.info.identity, pending: c.pending, progress: progress, leftoverRows: leftover)
                     let orphans = try Int.fetchOne(db, sql: """
                         SELECT count(*) FROM chunks c LEFT JOIN documents d ON d.collection_id = c.collection_id AND d.id = c.document_id

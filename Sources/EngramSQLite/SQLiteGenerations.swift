@@ -108,12 +108,17 @@ extension SQLiteVectorStore: GenerationalStore {
         try await wrap {
             try await reader.read { db in
                 let (c, _) = try Self.pendingCollection(db, ref, generation: generation)
-                let row = try Row.fetchOne(db, sql: """
-                    SELECT count(*) AS n, coalesce(sum(\(Self.hasCopy)), 0) AS copied FROM chunks a WHERE a.collection_id = ? AND a.generation = ?
-                    """, arguments: [generation, c.id, c.info.generation])!
-                return GenerationProgress(chunks: row["n"], copied: row["copied"])
+                return try Self.progress(db, c, generation: generation)
             }
         }
+    }
+
+    /// Active chunks of `c`, and how many have a copy in `generation`.
+    static func progress(_ db: Database, _ c: CollectionRow, generation: Int) throws -> GenerationProgress {
+        let row = try Row.fetchOne(db, sql: """
+            SELECT count(*) AS n, coalesce(sum(\(hasCopy)), 0) AS copied FROM chunks a WHERE a.collection_id = ? AND a.generation = ?
+            """, arguments: [generation, c.id, c.info.generation])!
+        return GenerationProgress(chunks: row["n"], copied: row["copied"])
     }
 
     /// SQLite has no vector index (searches rank exactly); the keyword index is moved to the new

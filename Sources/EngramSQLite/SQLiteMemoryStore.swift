@@ -355,10 +355,13 @@ public final class SQLiteMemoryStore: MemoryStore, Sendable {
         for m in memories { try MemoryRules.validateTenant(m.tenant) }
         try wrap {
             try pool.write { db in
-                for m in memories {
-                    let exists = try Bool.fetchOne(db, sql: "SELECT 1 FROM memories WHERE id = ?", arguments: [m.id]) ?? false
-                    try Self.write(db, m, insert: !exists)
+                var existing = Set<String>()
+                for start in stride(from: 0, to: memories.count, by: 500) {
+                    let ids = memories[start..<min(memories.count, start + 500)].map(\.id)
+                    let placeholders = Array(repeating: "?", count: ids.count).joined(separator: ", ")
+                    existing.formUnion(try String.fetchAll(db, sql: "SELECT id FROM memories WHERE id IN (\(placeholders))", arguments: StatementArguments(ids)))
                 }
+                for m in memories { try Self.write(db, m, insert: !existing.contains(m.id)) }
                 for e in events {
                     try Self.record(db, e.kind, MemoryTrace(id: e.memoryID, tenant: e.tenant, contentSHA256: e.contentSHA256), actor: e.actor, reason: e.reason, at: e.at)
                 }

@@ -104,7 +104,7 @@ extension GlobalOptions {
     /// Runs `body` with the vector store and the memory store of the store URL (one PostgreSQL client for both).
     func withStores<T>(create: Bool, _ body: (any VectorStore, any MemoryStore) async throws -> T) async throws -> T {
         let url = storeURL
-        let policies = try ProcessInfo.processInfo.environment["ENGRAM_RETENTION_POLICIES"].map(RetentionPolicies.parse) ?? .standard
+        let policies = try retentionPolicies()
         if url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") {
             return try await withPostgres(create: create) { client, config in
                 try await body(try PostgresVectorStore(client: client, schema: config.schema, options: config.storeOptions),

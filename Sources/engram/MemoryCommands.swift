@@ -41,7 +41,7 @@ struct MemoryOptions: ParsableArguments {
     /// Runs `body` with the memory store of `--store`. With `create` false a missing SQLite file is an
     /// error, not a new empty store.
     func withMemoryStore<T>(create: Bool, _ body: (any MemoryStore) async throws -> T) async throws -> T {
-        let policies = try ProcessInfo.processInfo.environment["ENGRAM_RETENTION_POLICIES"].map(RetentionPolicies.parse) ?? .standard
+        let policies = try global.retentionPolicies()
         let url = global.storeURL
         if url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") {
             return try await global.withPostgres(create: create) { client, config in
@@ -305,5 +305,12 @@ extension MemoryCommand {
                 }
             }
         }
+    }
+}
+
+extension GlobalOptions {
+    /// The retention policies of ENGRAM_RETENTION_POLICIES, or the standard ones.
+    func retentionPolicies() throws -> RetentionPolicies {
+        try ProcessInfo.processInfo.environment["ENGRAM_RETENTION_POLICIES"].map(RetentionPolicies.parse) ?? .standard
     }
 }
