@@ -103,7 +103,8 @@ let package = Package(
         ),
         .executableTarget(
             name: "engram-memory-bench",
-            dependencies: ["EngramCore", "EngramSQLite", "EngramPostgres", "EngramTesting", .product(name: "PostgresNIO", package: "postgres-nio")],
+            dependencies: ["EngramCore", "EngramSQLite", "EngramPostgres", "EngramTesting",
+                           .product(name: "GRDB", package: "GRDB.swift"), .product(name: "PostgresNIO", package: "postgres-nio")],
             path: "Benchmarks/engram-memory-bench",
             swiftSettings: strict
         ),

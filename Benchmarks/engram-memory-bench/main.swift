@@ -11,7 +11,7 @@
 //      complete: the subject exports nothing, and there is one `deleted` event per memory;
 //   4. a sweep two days later of the expiring tenant, timed and proved the same way.
 //
-// Usage: engram-memory-bench WORK_DIR
+// Usage: engram-memory-bench WORK_DIR [scale]   (scale: see Scale.swift)
 import EngramCore
 import EngramPostgres
 import EngramSQLite
@@ -21,8 +21,9 @@ import PostgresNIO
 
 
 let env = ProcessInfo.processInfo.environment
-guard CommandLine.arguments.count >= 2 else { fail("usage: engram-memory-bench WORK_DIR") }
+guard CommandLine.arguments.count >= 2 else { fail("usage: engram-memory-bench WORK_DIR [scale]") }
 let work = CommandLine.arguments[1]
+let scale = CommandLine.arguments.dropFirst(2).first == "scale"
 try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
 func setting(_ name: String, _ value: Int) -> Int { Int(env[name] ?? "") ?? value }
 let big = setting("ENGRAM_MEMBENCH_BIG", 100_000)
@@ -51,10 +52,10 @@ func draft(tenant: String, subject: String, content: String, retention: String =
 var rng = SplitMix64(seed: 42)
 var drafts: [MemoryDraft] = []
 for i in 0..<big { drafts.append(draft(tenant: "t000", subject: subjects[i % subjects.count], content: sentence(i, &rng))) }
-for t in 1..<tenants {
+for t in 1..<(scale ? 1 : tenants) {
     for i in 0..<small { drafts.append(draft(tenant: String(format: "t%03d", t), subject: subjects[i % subjects.count], content: sentence(i, &rng))) }
 }
-for i in 0..<sweepCount { drafts.append(draft(tenant: "texp", subject: "scratch", content: sentence(i, &rng), retention: "session")) }
+for i in 0..<(scale ? 0 : sweepCount) { drafts.append(draft(tenant: "texp", subject: "scratch", content: sentence(i, &rng), retention: "session")) }
 var queries: [RecallQuery] = []
 for i in 0..<queryCount {
     let text = nouns[i % nouns.count] + " " + verbs[(i / nouns.count) % verbs.count] + " " + times[i % times.count]
@@ -122,19 +123,59 @@ struct Figures {
     return f
 }
 
+/// A configuration for `schema` on the server at `url`, the schema dropped and migrated anew.
+func freshSchema(url: String, schema: String, poolSize: Int) async throws -> PostgresStoreConfiguration {
+    var config = try PostgresStoreConfiguration(url: url)
+    config.schema = schema
+    config.poolSize = poolSize
+    try await config.withClient { client in
+        try await client.query(PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS \(schema) CASCADE"))
+        _ = try await PostgresMigrator(schema: schema).migrate(client)
+    }
+    return config
+}
+
+if scale {
+    let tenantCount = setting("ENGRAM_MEMBENCH_SCALE_TENANTS", 100)
+    guard tenantCount >= 3, tenantCount < 4096 else { fail("ENGRAM_MEMBENCH_SCALE_TENANTS must be 3 to 4095") }
+    func show(_ name: String, _ f: ScaleFigures) {
+        let total = tenantCount * big
+        say("\(name): \(tenantCount) tenants × \(big) memories = \(total) memories, \(f.bytes / 1_000_000) MB (memories and audit events)")
+        say("  template tenant through the API            \(fmt(f.templateSeconds)) s (\(fmt(Double(big) / f.templateSeconds, 0)) memories/s)")
+        say("  copies by SQL, tenants in turn             \(f.copied) in \(fmt(f.copySeconds)) s")
+        say("  recall k=10, each query in another copy    p50 \(fmt(f.coldP50, 1)) ms  p95 \(fmt(f.coldP95, 1)) ms")
+        say("  recall k=10, one copied tenant again       p50 \(fmt(f.warmP50, 1)) ms  p95 \(fmt(f.warmP95, 1)) ms")
+        say("  recall k=10, the template tenant           p50 \(fmt(f.templateP50, 1)) ms  p95 \(fmt(f.templateP95, 1)) ms")
+        say("  forget subject '\(forgetSubject)' of t\(String(format: "%03d", tenantCount / 2)): \(f.forgotten) of \(forgetExpected) in \(fmt(f.forgetSeconds, 2)) s; \(f.forgetEvents) deleted events; \(f.rowsLeft) rows left in the table")
+        guard f.forgotten == forgetExpected, f.forgetEvents == forgetExpected, f.rowsLeft == 0 else { fail("\(name): the forget was incomplete") }
+    }
+    let sqlitePath = work + "/memory-scale.sqlite"
+    func removeSQLite() { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: sqlitePath + suffix) } }
+    removeSQLite()
+    let f = try await runScale(try SQLiteMemoryStore(path: sqlitePath), copier: SQLiteTenantCopier(path: sqlitePath), name: "SQLite",
+                               tenants: tenantCount, perTenant: big, templateDrafts: drafts, queries: queries, forgetSubject: forgetSubject)
+    show("SQLite", f)
+    removeSQLite()  // the disk holds one backend's copy at a time
+    if let url = env["ENGRAM_POSTGRES_URL"], let superuser = env["ENGRAM_POSTGRES_SUPERUSER_URL"] {
+        let config = try await freshSchema(url: url, schema: "engram_memscale", poolSize: 4), schema = config.schema
+        try await config.withClient { client in
+            let f = try await runScale(try PostgresMemoryStore(client: client, schema: schema), copier: PostgresTenantCopier(superuserURL: superuser, schema: schema),
+                                       name: "PostgreSQL", tenants: tenantCount, perTenant: big, templateDrafts: drafts, queries: queries, forgetSubject: forgetSubject)
+            show("PostgreSQL", f)
+            try await client.query(PostgresQuery(unsafeSQL: "DROP SCHEMA \(schema) CASCADE"))
+        }
+    }
+    exit(0)
+}
+
 var results: [(String, Figures)] = []
 let sqlitePath = work + "/memory-bench.sqlite"
 for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: sqlitePath + suffix) }
 results.append(("SQLite", try await run(try SQLiteMemoryStore(path: sqlitePath), name: "SQLite")))
 
 if let url = env["ENGRAM_POSTGRES_URL"] {
-    var config = try PostgresStoreConfiguration(url: url)
-    config.schema = "engram_membench"
-    config.poolSize = 8
-    let schema = config.schema
+    let config = try await freshSchema(url: url, schema: "engram_membench", poolSize: 8), schema = config.schema
     try await config.withClient { client in
-        try await client.query(PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS \(schema) CASCADE"))
-        _ = try await PostgresMigrator(schema: schema).migrate(client)
         results.append(("PostgreSQL", try await run(try PostgresMemoryStore(client: client, schema: schema), name: "PostgreSQL")))
     }
 }

@@ -242,6 +242,13 @@ public enum MemoryRules {
         /// The query's distinct words (folded), for stores that count matches themselves.
         public var queryTerms: [String] { terms }
 
+        /// The highest total a memory with these inputs can reach whatever words it holds (its keyword
+        /// share taken as 1), so that a store scanning many memories reads the text only of those that could
+        /// still rank. Never below the memory's real total: the score only grows with the keyword share.
+        public func bound(similarity: Double?, importance: Double, updatedAt: Date, now: Date) -> Double {
+            score(similarity: similarity, keyword: terms.isEmpty ? nil : 1, importance: importance, updatedAt: updatedAt, now: now)?.total ?? -.infinity
+        }
+
         /// The score from its inputs, or nil when there is a query (text or vector) and the memory shares
         /// no word with the text and has no vector in the query's space.
         public func score(similarity: Double?, keyword: Double?, importance: Double, updatedAt: Date, now: Date) -> RecallScore? {
@@ -259,6 +266,29 @@ public enum MemoryRules {
             let recency = pow(0.5, age / w.halfLife)
             let total = w.similarity * relevance + w.recency * recency + w.importance * importance
             return RecallScore(similarity: similarity, keyword: keyword, relevance: relevance, recency: recency, importance: importance, total: total)
+        }
+    }
+
+    /// The best `limit` scored memories seen so far, in recall order.
+    public struct TopScores: Sendable {
+        public let limit: Int
+        public private(set) var best: [(id: String, score: RecallScore)] = []
+
+        public init(limit: Int) { self.limit = limit }
+
+        /// The total a memory must exceed to be kept, once `limit` memories are held (ties are decided by
+        /// id, so a memory scoring exactly this may still rank); nil before.
+        public var floor: Double? { best.count == limit ? best.last?.score.total : nil }
+
+        public mutating func offer(id: String, score: RecallScore) {
+            func before(_ a: (id: String, score: RecallScore), _ b: (id: String, score: RecallScore)) -> Bool {
+                a.score.total != b.score.total ? a.score.total > b.score.total : a.id < b.id
+            }
+            let entry = (id: id, score: score)
+            guard limit > 0, best.count < limit || before(entry, best[best.count - 1]) else { return }
+            let at = best.firstIndex { before(entry, $0) } ?? best.count
+            best.insert(entry, at: at)
+            if best.count > limit { best.removeLast() }
         }
     }
 

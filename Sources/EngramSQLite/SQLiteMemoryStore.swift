@@ -76,12 +76,29 @@ public final class SQLiteMemoryStore: MemoryStore, Sendable {
         ]
         let names = "tenant_id, subject, namespace, kind, content, content_sha256, metadata, importance, provenance, created_ms, updated_ms, accessed_ms, access_count, expires_ms, retention, legal_hold, supersedes, embedding_identity, embedding"
         if insert {
-            try db.execute(sql: "INSERT INTO memories (id, \(names)) VALUES (?, \(Array(repeating: "?", count: values.count).joined(separator: ", ")))",
-                           arguments: StatementArguments([m.id] + values))
+            try db.execute(sql: "INSERT INTO memories (rowid, id, \(names)) VALUES (?, ?, \(Array(repeating: "?", count: values.count).joined(separator: ", ")))",
+                           arguments: StatementArguments([try nextRowID(db, tenant: m.tenant), m.id] + values))
         } else {
             let sets = names.split(separator: ",").map { "\($0.trimmingCharacters(in: .whitespaces)) = ?" }.joined(separator: ", ")
             try db.execute(sql: "UPDATE memories SET \(sets) WHERE id = ?", arguments: StatementArguments(values + [m.id]))
         }
+    }
+
+    /// The rowid of a tenant's next memory: after the tenant's last, in the tenant's slot (see migration
+    /// v4_memories_in_tenant_order), so that a tenant's memories are stored together.
+    static func nextRowID(_ db: Database, tenant: String) throws -> Int64 {
+        let slot: Int64
+        if let known = try Int64.fetchOne(db, sql: "SELECT slot FROM memory_tenant_slots WHERE tenant_id = ?", arguments: [tenant]) {
+            slot = known
+        } else {
+            slot = (try Int64.fetchOne(db, sql: "SELECT max(slot) FROM memory_tenant_slots") ?? 0) + 1
+            guard slot < 1 << 31 else { throw EngramError(.storageFailure, "this SQLite store has no memory slot left for another tenant") }
+            try db.execute(sql: "INSERT INTO memory_tenant_slots (tenant_id, slot) VALUES (?, ?)", arguments: [tenant, slot])
+        }
+        let first = slot << 32, last = first | 0xFFFF_FFFF
+        let previous = try Int64.fetchOne(db, sql: "SELECT max(rowid) FROM memories WHERE rowid BETWEEN ? AND ?", arguments: [first, last]) ?? first
+        guard previous < last else { throw EngramError(.storageFailure, "tenant \(tenant) has used every memory row of this SQLite store") }
+        return previous + 1
     }
 
     static func record(_ db: Database, _ kind: MemoryEvent.Kind, _ m: MemoryTrace, actor: String, reason: String, at: Date) throws {
@@ -155,8 +172,10 @@ public final class SQLiteMemoryStore: MemoryStore, Sendable {
         let (condition, args) = try Self.selection(tenant: query.tenant, subject: query.subject, namespace: query.namespace, kinds: query.kinds, filter: query.filter, now: now)
         return try wrap {
             try pool.write { db in
-                // Scored from the columns the score needs; whole rows are read for the best ones only.
-                var scored: [(id: String, score: RecallScore)] = []
+                // Scored from the columns the score needs; whole rows are read for the best ones only. A
+                // memory whose score could not reach the current best even if it held every query word is
+                // passed over before its text is read.
+                var top = MemoryRules.TopScores(limit: query.limit)
                 // Only vectors embedded the way the query was are compared (their identity column is the
                 // query identity's JSON, written by the same encoder).
                 let space = try query.vectorIdentity.map(MemoryRules.storedJSON)
@@ -164,7 +183,7 @@ public final class SQLiteMemoryStore: MemoryStore, Sendable {
                                                  arguments: StatementArguments((space.map { [$0] } ?? []) + args.map { $0.databaseValue }))
                 while let row = try cursor.next() {
                     var similarity: Double?
-                    if let blob = row.dataNoCopy(named: "embedding") {
+                    if let blob = row.dataNoCopy(atIndex: 4) {
                         similarity = blob.withUnsafeBytes { raw in
                             if let base = raw.baseAddress, Int(bitPattern: base) % MemoryLayout<Float>.alignment == 0 {
                                 return prepared.similarity(UnsafeBufferPointer(start: base.assumingMemoryBound(to: Float.self), count: raw.count / 4))
@@ -172,14 +191,15 @@ public final class SQLiteMemoryStore: MemoryStore, Sendable {
                             return Array(raw.bindMemory(to: UInt8.self)).withUnsafeBytes { prepared.similarity($0.bindMemory(to: Float.self)) }
                         }
                     }
-                    let keyword = prepared.keywordShare(row["content"])
-                    if let score = prepared.score(similarity: similarity, keyword: keyword, importance: row["importance"], updatedAt: Self.date(row["updated_ms"]), now: now) {
-                        scored.append((row["id"], score))
+                    let importance: Double = row[2], updatedAt = Self.date(row[3])
+                    if let floor = top.floor, prepared.bound(similarity: similarity, importance: importance, updatedAt: updatedAt, now: now) < floor { continue }
+                    let keyword = prepared.keywordShare(row[1])
+                    if let score = prepared.score(similarity: similarity, keyword: keyword, importance: importance, updatedAt: updatedAt, now: now) {
+                        top.offer(id: row[0], score: score)
                     }
                 }
-                scored.sort { $0.score.total != $1.score.total ? $0.score.total > $1.score.total : $0.id < $1.id }
                 var hits: [RecallHit] = []
-                for (id, score) in scored.prefix(query.limit) {
+                for (id, score) in top.best {
                     guard var m = try Self.owned(db, id, query.tenant) else { continue }
                     m.touch(now)
                     try db.execute(sql: "UPDATE memories SET accessed_ms = ?, access_count = access_count + 1 WHERE id = ?", arguments: [Self.ms(now), id])

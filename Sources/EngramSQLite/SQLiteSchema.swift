@@ -145,6 +145,19 @@ enum SQLiteSchema {
                 """)
             try db.execute(sql: "UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = 'chunks'", arguments: [sequence])
         }
+        m.registerMigration("v4_memories_in_tenant_order") { db in
+            // A rowid table keeps its rows in rowid order. Memories took the next rowid of the whole table,
+            // so the memories of tenants writing at the same time were interleaved, and a recall (which
+            // reads every memory of its tenant) touched a page per memory. Each tenant now gets a slot and
+            // its memories the rowids slot × 2^32 + 1, + 2, …, so a tenant's memories share pages. Memories
+            // written before keep their rowids (all below 2^32, slot 0).
+            try db.execute(sql: """
+                CREATE TABLE memory_tenant_slots (
+                    tenant_id TEXT PRIMARY KEY,
+                    slot INTEGER NOT NULL UNIQUE CHECK (slot > 0)
+                );
+                """)
+        }
         return m
     }
 

@@ -32,3 +32,8 @@ func expectError<T>(_ code: EngramError.Code, _ message: @autoclosure () -> Stri
     }
     throw ConformanceFailure(message: "\(message()): expected error \(code), but the call succeeded", location: "\(file):\(line)")
 }
+
+func expectValue<T>(_ value: T?, _ message: @autoclosure () -> String, file: StaticString = #fileID, line: UInt = #line) throws -> T {
+    guard let value else { throw ConformanceFailure(message: message(), location: "\(file):\(line)") }
+    return value
+}

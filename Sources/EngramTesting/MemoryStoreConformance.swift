@@ -41,6 +41,7 @@ public enum MemoryStoreConformance {
         MemoryConformanceCase(name: "bad input is refused and changes nothing", body: badInput),
         MemoryConformanceCase(name: "recall scores: similarity, keywords, recency, importance", body: recallScores),
         MemoryConformanceCase(name: "recall selection: subject, namespace, kinds, filter, expiry", body: recallSelection),
+        MemoryConformanceCase(name: "recall among many memories ranks as the reference score", body: recallAmongMany),
         MemoryConformanceCase(name: "list pages with a stable cursor", body: listPages),
         MemoryConformanceCase(name: "update records an event; conflicts and holds refuse", body: updates),
         MemoryConformanceCase(name: "forget by id, subject, filter and all, with receipts", body: forgetting),
@@ -204,6 +205,41 @@ public enum MemoryStoreConformance {
         try expectEqual(Array(byImportance.prefix(2).map(\.memory.id)), [high.id, low.id])
         let limited = try await store.recall(recall("wifi password fridge", limit: 1))
         try expectEqual(limited.count, 1)
+    }
+
+    /// Several hundred memories of varied words, importance and age, some without a vector: each recall's
+    /// hits are the best by the reference score computed over an export (stores may skip memories that
+    /// cannot rank, but never one that should).
+    static func recallAmongMany(_ store: any MemoryStore, _ clock: TestClock) async throws {
+        let words = ["tea", "coffee", "train", "invoice", "garden", "report", "budget", "flight", "server", "holiday", "dentist", "backup"]
+        var rng = SplitMix64(seed: 7)
+        func word() -> String { words[Int(rng.next() % UInt64(words.count))] }
+        for i in 0..<360 {
+            if i % 40 == 0 { clock.advance(by: 3 * 86_400) }
+            let importance = Double(rng.next() % 101) / 100
+            _ = try await store.remember(draft("note \(i): \(word()) \(word()) and \(word())", subject: i % 3 == 0 ? "bob" : "alice",
+                                               importance: importance, embed: i % 5 != 0), actor: "a")
+        }
+        clock.advance(by: 86_400)
+        let all = try await store.export(tenant: "t1", subject: nil)
+        try expectEqual(all.count, 360)
+        for (text, vector, limit) in [("tea and coffee", true, 1), ("garden budget report", true, 7), ("flight holiday", false, 25), ("server backup dentist train", true, 40)] {
+            let query = recall(text, vector: vector, limit: limit)
+            let prepared = MemoryRules.PreparedRecall(query)
+            let reference = all.compactMap { m in prepared.score(m, now: clock.now).map { (m.id, $0.total) } }
+                .sorted { $0.1 != $1.1 ? $0.1 > $1.1 : $0.0 < $1.0 }
+            let hits = try await store.recall(query)
+            try expectEqual(hits.count, min(limit, reference.count), "\(text): as many hits as the limit allows")
+            let expected = Dictionary(uniqueKeysWithValues: reference.map { ($0.0, $0.1) })
+            let cut = reference[hits.count - 1].1
+            for (rank, hit) in hits.enumerated() {
+                let total = try expectValue(expected[hit.memory.id], "\(text): hit \(hit.memory.id) is a memory the reference scores")
+                // A backend computing in SQL may differ in the last digits, never by more.
+                try expect(abs(total - hit.score.total) < 1e-6, "\(text): the hit's total \(hit.score.total) is the reference's \(total)")
+                try expect(total >= cut - 1e-6, "\(text): hit \(rank) scores \(total), below the reference's rank-\(limit) total \(cut)")
+                try expect(abs(total - reference[rank].1) < 1e-6, "\(text): rank \(rank) scores \(total), the reference's rank \(rank) \(reference[rank].1)")
+            }
+        }
     }
 
     static func recallSelection(_ store: any MemoryStore, _ clock: TestClock) async throws {

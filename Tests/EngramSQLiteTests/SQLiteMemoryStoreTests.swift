@@ -48,6 +48,27 @@ struct SQLiteMemoryStoreTests {
         #expect(try await DatabaseQueue(path: path).read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM memory_events WHERE reason LIKE ? OR actor LIKE ?", arguments: ["%\(secret)%", "%\(secret)%"]) } == 0)
     }
 
+    @Test func aTenantsMemoriesAreStoredTogetherWhenTenantsWriteInTurn() async throws {
+        let path = temporaryStorePath()
+        let store = try SQLiteMemoryStore(path: path)
+        for i in 0..<60 {
+            for tenant in ["a", "b", "c"] {
+                _ = try await store.remember(MemoryDraft(tenant: tenant, subject: "u", content: "memory \(i) of \(tenant)"), actor: "x")
+            }
+        }
+        let rows = try await DatabaseQueue(path: path).read { db in
+            try Row.fetchAll(db, sql: "SELECT tenant_id, min(rowid) AS low, max(rowid) AS high, count(*) AS n FROM memories GROUP BY tenant_id ORDER BY low")
+        }
+        #expect(rows.map { $0["tenant_id"] as String } == ["a", "b", "c"])
+        for r in rows {
+            let low: Int64 = r["low"], high: Int64 = r["high"], n: Int64 = r["n"]
+            #expect(high - low + 1 == n, "tenant \(r["tenant_id"] as String): \(n) memories in one run of rowids, \(low)...\(high)")
+            #expect(low >> 32 > 0, "in the tenant's slot, not among the rowids of memories written before the slots")
+        }
+        let listed = try await store.list(MemoryListRequest(tenant: "b", limit: 100)).memories.map(\.content)
+        #expect(Set(listed) == Set((0..<60).map { "memory \($0) of b" }))
+    }
+
     @Test func theAuditTrailIsAppendOnly() async throws {
         let path = temporaryStorePath()
         let store = try SQLiteMemoryStore(path: path)

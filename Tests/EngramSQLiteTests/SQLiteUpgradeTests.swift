@@ -86,4 +86,34 @@ struct SQLiteUpgradeTests {
         _ = try await memories.remember(MemoryDraft(tenant: "t1", subject: "u", content: "likes cherries"), actor: "test")
         #expect(try await memories.export(tenant: "t1", subject: nil).map(\.content) == ["likes cherries"])
     }
+
+    /// Memories written before v4_memories_in_tenant_order keep their rowids and are found as before; the
+    /// tenant's next memories go to its slot.
+    @Test func memoriesWrittenBeforeTenantSlotsStayAndNewOnesGoToTheSlot() async throws {
+        let path = temporaryStorePath()
+        do {
+            let v3 = try DatabasePool(path: path)
+            try SQLiteSchema.migrator.migrate(v3, upTo: "v3_chunk_generations")
+            try await v3.write { db in
+                for (i, content) in ["tea in the morning", "coffee after lunch"].enumerated() {
+                    try db.execute(sql: """
+                        INSERT INTO memories (id, tenant_id, subject, namespace, kind, content_sha256, importance, retention, legal_hold,
+                            created_ms, updated_ms, access_count, provenance, metadata, content)
+                        VALUES (?, 't', 'u', 'default', 'fact', ?, 0.5, 'forever', 0, ?, ?, 0, '{"chunkIDs":[]}', '{}', ?)
+                        """, arguments: ["mem_00000000000000000000000\(i)", SHA256Hex.hash(content), 1_000 + i, 1_000 + i, content])
+                }
+            }
+        }
+        let store = try SQLiteMemoryStore(path: path)
+        let fresh = try await store.remember(MemoryDraft(tenant: "t", subject: "u", content: "water all day"), actor: "a").memory
+        let again = try await store.remember(MemoryDraft(tenant: "t", subject: "u", content: "tea in the morning"), actor: "a")
+        #expect(again.memory.id == "mem_000000000000000000000000", "the memory written before is found and refreshed, not duplicated")
+        let rowids = try await DatabaseQueue(path: path).read { db in
+            try Dictionary(uniqueKeysWithValues: Row.fetchAll(db, sql: "SELECT id, rowid FROM memories").map { ($0["id"] as String, $0["rowid"] as Int64) })
+        }
+        #expect(rowids["mem_000000000000000000000000"] == 1 && rowids["mem_000000000000000000000001"] == 2)
+        #expect(rowids[fresh.id] == Int64(4_294_967_297), "slot 1 × 2^32 + 1: the tenant's first slot row")
+        let recalled = try await store.recall(RecallQuery(tenant: "t", text: "coffee lunch", limit: 3))
+        #expect(recalled.first?.memory.content == "coffee after lunch")
+    }
 }
