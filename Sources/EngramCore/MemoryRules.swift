@@ -286,8 +286,12 @@ public enum MemoryRules {
             }
             let entry = (id: id, score: score)
             guard limit > 0, best.count < limit || before(entry, best[best.count - 1]) else { return }
-            let at = best.firstIndex { before(entry, $0) } ?? best.count
-            best.insert(entry, at: at)
+            var low = 0, high = best.count  // the first held entry the new one ranks before
+            while low < high {
+                let mid = (low + high) / 2
+                if before(entry, best[mid]) { high = mid } else { low = mid + 1 }
+            }
+            best.insert(entry, at: low)
             if best.count > limit { best.removeLast() }
         }
     }
