@@ -282,7 +282,7 @@ public enum MemoryRules {
 
         public mutating func offer(id: String, score: RecallScore) {
             func before(_ a: (id: String, score: RecallScore), _ b: (id: String, score: RecallScore)) -> Bool {
-                a.score.total != b.score.total ? a.score.total > b.score.total : a.id < b.id
+                MemoryRules.ranksBefore(total: a.score.total, id: a.id, total: b.score.total, id: b.id)
             }
             let entry = (id: id, score: score)
             guard limit > 0, best.count < limit || before(entry, best[best.count - 1]) else { return }
@@ -298,7 +298,12 @@ public enum MemoryRules {
 
     /// Recall order: higher total first, then id.
     public static func ranksBefore(_ a: RecallHit, _ b: RecallHit) -> Bool {
-        a.score.total != b.score.total ? a.score.total > b.score.total : a.memory.id < b.memory.id
+        ranksBefore(total: a.score.total, id: a.memory.id, total: b.score.total, id: b.memory.id)
+    }
+
+    /// Recall order from a total and an id each.
+    public static func ranksBefore(total a: Double, id aID: String, total b: Double, id bID: String) -> Bool {
+        a != b ? a > b : aID < bID
     }
 
     /// List order: creation time (milliseconds), then id.

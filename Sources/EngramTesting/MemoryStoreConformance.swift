@@ -227,7 +227,7 @@ public enum MemoryStoreConformance {
             let query = recall(text, vector: vector, limit: limit)
             let prepared = MemoryRules.PreparedRecall(query)
             let reference = all.compactMap { m in prepared.score(m, now: clock.now).map { (m.id, $0.total) } }
-                .sorted { $0.1 != $1.1 ? $0.1 > $1.1 : $0.0 < $1.0 }
+                .sorted { MemoryRules.ranksBefore(total: $0.1, id: $0.0, total: $1.1, id: $1.0) }
             let hits = try await store.recall(query)
             try expectEqual(hits.count, min(limit, reference.count), "\(text): as many hits as the limit allows")
             let expected = Dictionary(uniqueKeysWithValues: reference.map { ($0.0, $0.1) })
