@@ -15,7 +15,7 @@ echo "== ingest README.md, docs/ and Sources/ into $ENGRAM_STORE"
 echo
 echo "== search: how are filters compiled to SQL?   (filter: extension == \"swift\")"
 "$engram" search "how are metadata filters compiled to SQL with bound parameters" \
-    --filter 'extension == "swift"' -k 5 --manifest .engram/last-manifest.json
+    --filter 'extension == "swift"' -k 5 --manifest .engram/last-manifest.json --force
 
 echo
 echo "== evidence manifest (.engram/last-manifest.json)"

@@ -112,6 +112,7 @@ extension BackupRow {
             return JSONValue.object([
                 ("tenant", .string(e.tenant)), ("memory_id", .string(e.memoryID)), ("event", .string(e.kind.rawValue)), ("actor", .string(e.actor)),
                 ("reason", .string(e.reason)), ("content_sha256", .string(e.contentSHA256)), ("at", Self.dateJSON(e.at)),
+                ("origin", e.origin.map { .string($0) } ?? .null),
             ]).serialized()
         }
     }
@@ -171,8 +172,10 @@ extension BackupRow {
             return try date(key)
         }
         func optionalString(_ key: String) throws -> String? {
-            if case .null? = v[key] { return nil }
-            return try string(key)
+            switch v[key] {
+            case nil, .null?: return nil
+            default: return try string(key)
+            }
         }
         func vectorField() throws -> [Float]? {
             switch v["embedding"] {
@@ -225,9 +228,13 @@ extension BackupRow {
             }
             var identity: EmbeddingIdentity?
             if let i = v["embedding_identity"], i != .null { identity = try MemoryRules.fromStoredJSON(EmbeddingIdentity.self, i.serialized()) }
+            let content = try string("content")
+            guard SHA256Hex.hash(content) == (try string("content_sha256")) else {
+                throw EngramError(.invalidInput, "\(part): content_sha256 does not match the content")
+            }
             return .memory(Memory(
                 id: try string("id"), tenant: try string("tenant"), subject: try string("subject"), namespace: try string("namespace"),
-                kind: MemoryKind(rawValue: try string("kind")), content: try string("content"), metadata: try metadata(), importance: importance,
+                kind: MemoryKind(rawValue: try string("kind")), content: content, metadata: try metadata(), importance: importance,
                 provenance: try MemoryRules.fromStoredJSON(MemoryProvenance.self, provenance.serialized()), createdAt: try date("created_at"),
                 updatedAt: try date("updated_at"), lastAccessedAt: try optionalDate("last_accessed_at"), accessCount: try int("access_count"),
                 expiresAt: try optionalDate("expires_at"), retention: try string("retention"), legalHold: hold, supersedes: try optionalString("supersedes"),
@@ -235,7 +242,7 @@ extension BackupRow {
         case "memory_events":
             guard let kind = MemoryEvent.Kind(rawValue: try string("event")) else { throw EngramError(.invalidInput, "\(part): unknown event") }
             return .memoryEvent(MemoryEvent(sequence: 0, tenant: try string("tenant"), memoryID: try string("memory_id"), kind: kind, actor: try string("actor"),
-                                            reason: try string("reason"), contentSHA256: try string("content_sha256"), at: try date("at")))
+                                            reason: try string("reason"), contentSHA256: try string("content_sha256"), at: try date("at"), origin: try optionalString("origin")))
         default:
             throw EngramError(.invalidInput, "unknown backup part '\(part)'")
         }

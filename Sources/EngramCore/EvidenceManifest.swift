@@ -128,6 +128,9 @@ public struct EvidenceManifest: Sendable, Hashable {
         return JSONValue.object(members).serialized(sortedKeys: true)
     }
 
+    /// The largest manifest read (k is at most 10,000 hits of about half a kilobyte each).
+    public static let maxBytes = 64 << 20
+
     /// Reads a manifest and checks that its id matches its content.
     /// - Throws: `invalid_manifest` naming the missing or malformed field, or an id mismatch.
     public static func parse(_ text: String) throws -> EvidenceManifest {

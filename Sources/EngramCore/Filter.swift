@@ -163,11 +163,45 @@ extension Filter {
         }
     }
 
-    /// Checks every key and operand; parsers call this, and stores call it on filters built in code.
+    /// How deep `and`, `or` and `not` may nest (parentheses and `not` in the readable form).
+    public static let maxDepth = 64
+    /// How many conditions and listed values a filter may hold in all (every backend compiles each to a
+    /// few bound parameters; SQLite allows 32,766 per statement).
+    public static let maxTerms = 4_096
+
+    /// Checks every key and operand, and the filter's depth and size; parsers call this, and stores call
+    /// it on filters built in code.
+    /// - Throws: `invalid_filter` naming what is wrong.
     public func validate() throws {
+        try checkSize()
+        try validateNodes()
+    }
+
+    /// Depth and size, walked without recursion so that a filter built in code of any depth is refused
+    /// instead of overflowing the stack.
+    func checkSize() throws {
+        var stack: [(Filter, Int)] = [(self, 1)]
+        var terms = 0
+        while let (f, depth) = stack.popLast() {
+            guard depth <= Filter.maxDepth else {
+                throw EngramError(.invalidFilter, "filter nests deeper than \(Filter.maxDepth) levels of and, or, not and parentheses")
+            }
+            switch f {
+            case .and(let fs), .or(let fs): stack += fs.map { ($0, depth + 1) }
+            case .not(let inner): stack.append((inner, depth + 1))
+            case .oneOf(_, let list), .noneOf(_, let list): terms += max(1, list.count)
+            case .compare, .exists, .contains: terms += 1
+            }
+            guard terms <= Filter.maxTerms else {
+                throw EngramError(.invalidFilter, "filter has more than \(Filter.maxTerms) conditions and listed values")
+            }
+        }
+    }
+
+    func validateNodes() throws {
         switch self {
-        case .and(let fs), .or(let fs): for f in fs { try f.validate() }
-        case .not(let f): try f.validate()
+        case .and(let fs), .or(let fs): for f in fs { try f.validateNodes() }
+        case .not(let f): try f.validateNodes()
         case .exists(let k, _): try Filter.validateKey(k)
         case .compare(let k, let op, let v):
             try Filter.validateKey(k)

@@ -128,6 +128,9 @@ struct FilterParser {
 
     var tokens: [FilterToken]
     var index = 0
+    /// Open parentheses and `not`s around the current token: bounded, so that no input can overflow the
+    /// parser's stack.
+    var depth = 0
 
     init(_ text: String) throws {
         tokens = try FilterParser.tokenize(text)
@@ -169,12 +172,20 @@ struct FilterParser {
     }
 
     mutating func parseUnary() throws -> Filter {
+        if isKeyword(peek, "not") || (peek.kind == .symbol && peek.text == "(") {
+            depth += 1
+            guard depth < Filter.maxDepth else {
+                throw EngramError(.invalidFilter, "filter error at position \(peek.position): nests deeper than \(Filter.maxDepth) levels of parentheses and not")
+            }
+        }
         if isKeyword(peek, "not") {
             _ = next()
+            defer { depth -= 1 }
             return .not(try parseUnary())
         }
         if peek.kind == .symbol, peek.text == "(" {
             _ = next()
+            defer { depth -= 1 }
             let inner = try parseExpression()
             let close = next()
             guard close.kind == .symbol, close.text == ")" else { throw unexpected(close, expected: "')'") }

@@ -162,25 +162,61 @@ public actor InMemoryMemoryStore: MemoryStore {
 
     public func events(tenant: String, memoryID: String?) throws -> [MemoryEvent] {
         try MemoryRules.validateTenant(tenant)
-        return auditLog.filter { $0.tenant == tenant && (memoryID == nil || $0.memoryID == memoryID) }
+        return auditLog.filter { $0.tenant == tenant }.enumerated().compactMap { i, e in
+            guard memoryID == nil || e.memoryID == memoryID else { return nil }
+            var numbered = e
+            numbered.sequence = Int64(i + 1)
+            return numbered
+        }
     }
 
     public func memoryTenants() -> [String] {
         Array(Set(memories.values.map(\.tenant)).union(auditLog.map(\.tenant))).sorted()
     }
 
-    public func restore(memories restored: [Memory], events: [MemoryEvent]) throws {
+    public func restore(memories restored: [Memory], tenant: String, plan: RestorePlan) throws -> MemoryRestoreOutcome {
+        try MemoryRules.validateTenant(tenant)
         for m in restored {
-            try MemoryRules.validateTenant(m.tenant)
-            if let other = memories.values.first(where: { $0.id != m.id && $0.tenant == m.tenant && $0.subject == m.subject && $0.namespace == m.namespace && $0.contentSHA256 == m.contentSHA256 }) {
-                throw EngramError(.conflict, "memory \(m.id) has the content of memory \(other.id) of the same subject and namespace")
+            guard m.tenant == tenant else { throw EngramError(.invalidInput, "memory \(m.id) belongs to tenant '\(m.tenant)', not '\(tenant)'") }
+            try MemoryRules.validateRestored(m)
+            if let other = memories[m.id], other.tenant != tenant { throw MemoryRules.idOfAnotherTenant(m.id, tenant: tenant) }
+        }
+        // Written to a copy and swapped in: all of the batch or none of it.
+        var staged = memories
+        var byContent: [String: String] = [:]
+        func contentKey(_ m: Memory) -> String { "\(m.subject)\u{0}\(m.namespace)\u{0}\(m.contentSHA256)" }
+        for m in staged.values where m.tenant == tenant { byContent[contentKey(m)] = m.id }
+        var outcome = MemoryRestoreOutcome()
+        var log: [MemoryEvent] = []
+        for m in restored {
+            switch MemoryRules.restoreDecision(existing: staged[m.id].map(\.legalHold), contentHeldBy: byContent[contentKey(m)], id: m.id) {
+            case .keepHeld: outcome.keptHeld.append(m.id)
+            case .keepDuplicate: outcome.keptDuplicate.append(m.id)
+            case .insert, .replace:
+                if let old = staged[m.id] { byContent[contentKey(old)] = nil }
+                staged[m.id] = m
+                byContent[contentKey(m)] = m.id
+                log.append(MemoryEvent(sequence: 0, tenant: tenant, memoryID: m.id, kind: .restored, actor: plan.actor, reason: MemoryRules.restoredReason(plan),
+                                       contentSHA256: m.contentSHA256, at: plan.at))
+                outcome.written.append(m.id)
             }
         }
-        for m in restored { memories[m.id] = m }
+        memories = staged
+        auditLog += log
+        return outcome
+    }
+
+    public func importEvents(_ events: [MemoryEvent], tenant: String, plan: RestorePlan) throws -> Int {
+        try MemoryRules.validateTenant(tenant)
         for e in events {
-            auditLog.append(MemoryEvent(sequence: Int64(auditLog.count + 1), tenant: e.tenant, memoryID: e.memoryID, kind: e.kind, actor: e.actor, reason: e.reason,
-                                        contentSHA256: e.contentSHA256, at: e.at))
+            guard e.tenant == tenant else { throw EngramError(.invalidInput, "an event of memory \(e.memoryID) belongs to tenant '\(e.tenant)', not '\(tenant)'") }
+            try MemoryRules.validateRestored(e)
         }
+        auditLog += events.map { e in
+            MemoryEvent(sequence: 0, tenant: tenant, memoryID: e.memoryID, kind: e.kind, actor: e.actor, reason: e.reason, contentSHA256: e.contentSHA256, at: e.at,
+                        origin: MemoryRules.importedOrigin(plan, archived: e.origin))
+        }
+        return events.count
     }
 }
 

@@ -278,7 +278,10 @@ extension JSONValue {
         case .string(let s): JSONValue.writeString(s, to: &out)
         case .int(let i): out += String(i)
         case .double(let d):
-            if d == d.rounded(), abs(d) < 1e15 {
+            if !d.isFinite {
+                // JSON has no NaN or infinity: such a value is printed as null, never as invalid JSON.
+                out += "null"
+            } else if d == d.rounded(), abs(d) < 1e15 {
                 out += String(format: "%.1f", d)
             } else {
                 out += "\(d)"

@@ -186,6 +186,9 @@ public enum RememberOutcome: Sendable, Hashable {
 public struct RetentionPolicies: Sendable, Hashable {
     public private(set) var durations: [String: TimeInterval?]
 
+    /// The longest duration a policy may have (1000 years); longer is `forever`.
+    public static let maxDuration: TimeInterval = 1_000 * 365.25 * 86_400
+
     /// `session` (1 day), `default` (365 days) and `forever`.
     public static let standard = RetentionPolicies(["session": 86_400, "default": 365 * 86_400, "forever": nil])
 
@@ -210,6 +213,9 @@ public struct RetentionPolicies: Sendable, Hashable {
             let units: [Character: TimeInterval] = ["s": 1, "m": 60, "h": 3_600, "d": 86_400]
             guard let unit = parts[1].last.flatMap({ units[$0] }), let n = Double(parts[1].dropLast()), n.isFinite, n > 0 else {
                 throw EngramError(.invalidConfiguration, "retention policy '\(entry)': '\(parts[1])' is not a duration (30d, 12h, 45m, 90s or forever)")
+            }
+            guard n * unit <= maxDuration else {
+                throw EngramError(.invalidConfiguration, "retention policy '\(entry)': '\(parts[1])' is longer than 1000 years; use forever")
             }
             durations[parts[0]] = n * unit
         }
@@ -396,6 +402,9 @@ public struct DeletionReceipt: Sendable, Hashable {
     public var actor: String
     public var reason: String
     public var at: Date
+    /// True when the rows are deleted but a copy of the old pages may stay on disk until a reader of an
+    /// older snapshot lets go (SQLite's write-ahead log); the store finishes the erasure at its next use.
+    public var erasurePending = false
 
     public init(tenant: String?, deleted: [String], held: [String], missing: [String], actor: String, reason: String, at: Date) {
         self.tenant = tenant
@@ -415,6 +424,7 @@ public struct DeletionReceipt: Sendable, Hashable {
         fields.append(("actor", .string(actor)))
         fields.append(("reason", .string(reason)))
         fields.append(("at", .string(MetadataValue.canonicalDateString(at))))
+        fields.append(("erasure_pending", .bool(erasurePending)))
         return .object(fields)
     }
 }
@@ -425,9 +435,12 @@ public struct MemoryEvent: Sendable, Hashable {
         case created, updated, deleted, expired
         case holdSet = "hold_set"
         case holdCleared = "hold_cleared"
+        /// Written by a restore, for each memory it wrote.
+        case restored
     }
 
-    /// Increasing within a store.
+    /// The event's number within its tenant: 1 for the tenant's first event, then increasing (gaps are
+    /// never left, and no number says anything about other tenants).
     public var sequence: Int64
     public var tenant: String
     public var memoryID: String
@@ -436,8 +449,12 @@ public struct MemoryEvent: Sendable, Hashable {
     public var reason: String
     public var contentSHA256: String
     public var at: Date
+    /// Nil for an event recorded by this store; for an event imported by a restore, the archive it came
+    /// from (its `at` is then the time of the original event).
+    public var origin: String?
 
-    public init(sequence: Int64, tenant: String, memoryID: String, kind: Kind, actor: String, reason: String, contentSHA256: String, at: Date) {
+    public init(sequence: Int64, tenant: String, memoryID: String, kind: Kind, actor: String, reason: String, contentSHA256: String, at: Date, origin: String? = nil) {
+        self.origin = origin
         self.sequence = sequence
         self.tenant = tenant
         self.memoryID = memoryID
@@ -455,6 +472,7 @@ public struct MemoryEvent: Sendable, Hashable {
         fields.append(("reason", .string(reason)))
         fields.append(("content_sha256", .string(contentSHA256)))
         fields.append(("at", .string(MetadataValue.canonicalDateString(at))))
+        fields.append(("origin", origin.map { .string($0) } ?? .null))
         return .object(fields)
     }
 }
@@ -491,8 +509,14 @@ public protocol MemoryStore: Sendable {
     func events(tenant: String, memoryID: String?) async throws -> [MemoryEvent]
     /// Every tenant that has memories or audit events (for a backup of all tenants).
     func memoryTenants() async throws -> [String]
-    /// Writes memories and audit events as a backup holds them, in one transaction: ids, times, access
-    /// counts, expiry and holds are kept (retention policies are not applied again); a memory whose id
-    /// exists is replaced; events are appended after the store's own, with their original times.
-    func restore(memories: [Memory], events: [MemoryEvent]) async throws
+    /// Writes memories of one tenant as a backup holds them (checked with
+    /// ``MemoryRules/validateRestored(_:)-memory``), in one transaction: ids, times, access counts, expiry
+    /// and holds are kept (retention policies are not applied again). Each memory is treated by
+    /// ``MemoryRules/restoreDecision(existing:contentHeldBy:id:)``: ids are matched within `tenant` only,
+    /// a held memory is never changed, and each memory written gets a `restored` event.
+    /// - Throws: `conflict` when an id belongs to another tenant's memory; the store is then unchanged.
+    func restore(memories: [Memory], tenant: String, plan: RestorePlan) async throws -> MemoryRestoreOutcome
+    /// Appends audit events of one tenant from a backup, with their original times, marked with the
+    /// backup as their ``MemoryEvent/origin``; returns how many.
+    func importEvents(_ events: [MemoryEvent], tenant: String, plan: RestorePlan) async throws -> Int
 }

@@ -5,6 +5,8 @@ import Foundation
 public enum MemoryRules {
     /// The longest content a memory may hold, in UTF-8 bytes.
     public static let maxContentBytes = 32_768
+    /// The largest metadata of a memory, as canonical JSON.
+    public static let maxMetadataBytes = 65_536
     /// The most memories one `recall` or `list` page returns.
     public static let maxLimit = 1_000
 
@@ -77,6 +79,14 @@ public enum MemoryRules {
         try identity.validate(vector: vector, context: "memory embedding")
     }
 
+    /// Metadata of at most ``maxMetadataBytes`` (content itself is capped at ``maxContentBytes``).
+    public static func validateMetadataSize(_ metadata: Metadata, context: String) throws {
+        let size = metadata.canonicalJSON.utf8.count
+        guard size <= maxMetadataBytes else {
+            throw EngramError(.invalidInput, "\(context): metadata is \(size) bytes as JSON; the limit is \(maxMetadataBytes)")
+        }
+    }
+
     /// Checks a draft and computes its expiry at `now`.
     /// - Throws: `invalid_input` naming the bad field; nothing is written.
     public static func validate(_ draft: MemoryDraft, actor: String, policies: RetentionPolicies, now: Date) throws -> Date? {
@@ -88,6 +98,7 @@ public enum MemoryRules {
         try validateContent(draft.content)
         try validateImportance(draft.importance)
         try UpsertValidation.validateMetadata(draft.metadata, context: "memory")
+        try validateMetadataSize(draft.metadata, context: "memory")
         try validateEmbedding(draft.embedding, draft.embeddingIdentity)
         let policyExpiry = try policies.expiry(of: draft.retention, from: now)
         if let explicit = draft.expiresAt {
@@ -106,7 +117,10 @@ public enum MemoryRules {
         if let c = changes.content { try validateContent(c) }
         if let i = changes.importance { try validateImportance(i) }
         if let k = changes.kind { try validateKind(k) }
-        if let m = changes.metadata { try UpsertValidation.validateMetadata(m, context: "memory") }
+        if let m = changes.metadata {
+            try UpsertValidation.validateMetadata(m, context: "memory")
+            try validateMetadataSize(m, context: "memory")
+        }
         if changes.embedding != nil, changes.content == nil {
             throw EngramError(.invalidInput, "a new embedding needs the new content it was computed from")
         }

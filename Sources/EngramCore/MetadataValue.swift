@@ -84,13 +84,27 @@ extension MetadataValue {
         return String(whole.dropLast()) + "." + String(repeating: "0", count: 3 - digits.count) + digits + "Z"
     }
 
-    /// A date's instant in whole milliseconds, the precision Engram stores.
+    /// The instants Engram stores: years 0001 to 9999, in milliseconds since 1970.
+    public static let millisecondRange: ClosedRange<Int64> = -62_135_596_800_000...253_402_300_799_999
+
+    /// A date's instant in whole milliseconds, the precision Engram stores, clamped to
+    /// ``millisecondRange`` (a date beyond it cannot trap a conversion).
     public static func milliseconds(_ date: Date) -> Int64 {
-        Int64((date.timeIntervalSince1970 * 1000).rounded())
+        let ms = (date.timeIntervalSince1970 * 1000).rounded()
+        guard !ms.isNaN else { return 0 }
+        return Int64(min(max(ms, Double(millisecondRange.lowerBound)), Double(millisecondRange.upperBound)))
     }
 
     /// Parses `2024-05-01`, `2024-05-01T10:00:00Z` or `2024-05-01T10:00:00.123Z` (or with an offset).
     public static func parseDate(_ text: String) -> Date? {
+        guard let d = parseISODate(text) else { return nil }
+        let ms = (d.timeIntervalSince1970 * 1000).rounded()
+        guard ms >= Double(millisecondRange.lowerBound), ms <= Double(millisecondRange.upperBound) else { return nil }
+        return d
+    }
+
+    static func parseISODate(_ text: String) -> Date? {
+        guard text.utf8.count <= 64 else { return nil }
         let utc = TimeZone(identifier: "UTC")!
         if let d = try? Date(text, strategy: Date.ISO8601FormatStyle(includingFractionalSeconds: true, timeZone: utc)) {
             return d

@@ -53,7 +53,7 @@ public struct SearchRequest: Sendable, Hashable {
             if let vectorIdentity {
                 try identity.requireCompatible(vectorIdentity, context: "query")
             }
-            try identity.validate(vector: vector, context: "query vector")
+            try identity.validate(vector: vector, context: "query vector", isQuery: true)
         }
         if mode != .vector {
             guard let text, !KeywordTokenizer.tokens(text).isEmpty else {
@@ -121,7 +121,9 @@ public struct ScoredID: Sendable, Hashable {
 
     /// Sort order: higher score first, then smaller id.
     public static func ranksBefore(_ a: ScoredID, _ b: ScoredID) -> Bool {
-        a.score != b.score ? a.score > b.score : a.id < b.id
+        // A score that is not a number ranks last (it cannot come from validated vectors).
+        if a.score.isNaN != b.score.isNaN { return b.score.isNaN }
+        return a.score != b.score ? a.score > b.score : a.id < b.id
     }
 }
 

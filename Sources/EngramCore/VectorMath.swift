@@ -51,7 +51,9 @@ public enum VectorMath {
         case .cosine:
             let d = dot(query, stored, count: count)
             let n = queryNorm * storedNorm
-            return n > 0 ? d / n : 0
+            let s = n > 0 ? d / n : 0
+            // Only vectors stored before norms were bounded can overflow; they rank last, never first.
+            return s.isNaN ? -.infinity : s
         case .innerProduct:
             return dot(query, stored, count: count)
         case .l2:

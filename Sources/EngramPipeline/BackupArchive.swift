@@ -100,21 +100,35 @@ public struct BackupManifest: Sendable, Hashable {
 
 /// What a restore wrote.
 public struct RestoreReport: Sendable {
-    public var collections: Int
-    public var documents: Int
-    public var chunks: Int
-    /// Chunks embedded again because the archive holds no vectors.
-    public var embedded: Int
+    public var collections = 0
+    public var documents = 0
+    public var chunks = 0
+    /// Chunks and memories embedded again because the archive holds no vectors.
+    public var embedded = 0
+    /// Memories written, each with a `restored` audit event.
     public var memories = 0
+    /// Audit events imported (marked with the archive as their origin).
     public var memoryEvents = 0
+    /// Memories of the archive left out because the target holds the same id under legal hold.
+    public var keptHeld: [String] = []
+    /// Memories of the archive left out because the target holds their content under another id.
+    public var keptDuplicate: [String] = []
+    /// The tenants restored.
+    public var tenants: [String] = []
+    /// Whether the whole restore was one transaction (SQLite and PostgreSQL, with their own memory store).
+    public var atomic = false
+
+    public init() {}
 }
 
 /// Backups as one zip file: `manifest.json` and one JSON-lines file per table (`collections.jsonl`,
-/// `documents.jsonl`, `chunks.jsonl`), each with its row count, size and SHA-256 in the manifest.
+/// `documents.jsonl`, `chunks.jsonl`, `memories.jsonl`, `memory_events.jsonl`), each with its row count,
+/// size and SHA-256 in the manifest.
 ///
 /// A backup reads one consistent snapshot of the store (``BackupSource``). A restore checks every file
-/// against the manifest before it writes anything, and writes through the store's ordinary API, so an
-/// archive of any backend restores into any other.
+/// against the manifest and every row (tenants, ids, hashes, offsets, vectors) before it writes anything,
+/// then writes in one transaction where the store can (``RestoreTarget``: SQLite, PostgreSQL), so an
+/// archive of any backend restores into any other, whole or not at all.
 public enum BackupArchive {
     // MARK: Backup
 
@@ -178,11 +192,11 @@ public enum BackupArchive {
     }
 
     /// Backs up the tenants' collections (nil: every tenant the store can list) and, with a memory
-    /// store, their long-term memories and audit events, to a zip file at `url`, written beside it under
-    /// a temporary name and moved into place when complete. Everything comes from one snapshot when the
-    /// memory tables live in the store's database (SQLite, PostgreSQL); from the memory store otherwise.
+    /// store, their long-term memories and audit events, to the zip file `destination`, written beside it
+    /// under a temporary name and moved into place when complete. Everything comes from one snapshot when
+    /// the memory tables live in the store's database (SQLite, PostgreSQL); from the memory store otherwise.
     public static func write(from store: any BackupSource, memories: (any MemoryStore)? = nil, tenants: [String]?, vectors: Bool = true,
-                             to url: URL, now: Date = Date()) async throws -> BackupManifest {
+                             to destination: OutputFile, now: Date = Date()) async throws -> BackupManifest {
         let work = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: work) }
         let writer = try PartWriter(directory: work)
@@ -206,26 +220,26 @@ public enum BackupArchive {
             memoryTenants: memoryTenants, includesVectors: vectors, collections: writer.collections, parts: parts)
         let manifestURL = work.appendingPathComponent("manifest.json")
         try Data(manifest.json.serialized(sortedKeys: false).utf8).write(to: manifestURL)
-        let partial = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).partial-\(UUID().uuidString.prefix(8))")
-        do {
-            let archive = try Archive(url: partial, accessMode: .create)
+        try destination.write { url in
+            let archive = try Archive(url: url, accessMode: .create)
             try archive.addEntry(with: "manifest.json", fileURL: manifestURL, compressionMethod: .deflate)
             for part in parts {
                 try archive.addEntry(with: part.file, fileURL: work.appendingPathComponent(part.file), compressionMethod: .deflate)
             }
-            if FileManager.default.fileExists(atPath: url.path) { try FileManager.default.removeItem(at: url) }
-            try FileManager.default.moveItem(at: partial, to: url)
-        } catch {
-            try? FileManager.default.removeItem(at: partial)
-            throw (error as? EngramError) ?? EngramError(.storageFailure, "cannot write the backup to \(url.path): \(error)", underlying: error)
         }
         return manifest
     }
 
+    /// ``write(from:memories:tenants:vectors:to:now:)`` to a file URL, replacing a file that exists (but
+    /// never a folder, a device or a special file).
+    public static func write(from store: any BackupSource, memories: (any MemoryStore)? = nil, tenants: [String]?, vectors: Bool = true,
+                             to url: URL, now: Date = Date()) async throws -> BackupManifest {
+        try await write(from: store, memories: memories, tenants: tenants, vectors: vectors, to: try OutputFile(path: url.path, replace: true), now: now)
+    }
+
+    /// A folder only this user can enter, for the parts of an archive being written or checked.
     static func temporaryDirectory() throws -> URL {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("engram-backup-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-        return url
+        URL(fileURLWithPath: try FilePaths.privateTemporaryFolder(prefix: "engram-backup-"), isDirectory: true)
     }
 
     // MARK: Verify
@@ -233,228 +247,111 @@ public enum BackupArchive {
     /// An archive whose every part matched the manifest, extracted to a temporary directory.
     public struct Verified: Sendable {
         public let manifest: BackupManifest
+        /// SHA-256 of `manifest.json`, which names every part by its SHA-256: the archive's identity.
+        public let id: String
         let directory: URL
 
         public func remove() { try? FileManager.default.removeItem(at: directory) }
     }
 
-    /// Reads the archive and checks every part against the manifest (present, its CRC, row count, size
-    /// and SHA-256), extracting the parts to a temporary directory. Nothing is written to any store.
-    /// - Throws: `invalid_input` naming the damaged or missing part; `unsupported` for a newer format.
+    /// The largest `manifest.json` read (a manifest lists collections and five files).
+    public static let maxManifestBytes = 16 << 20
+
+    /// Reads the archive and checks every part against the manifest (present once, its CRC, row count,
+    /// size and SHA-256), extracting the parts into a folder only this user can enter. Nothing is written
+    /// to any store. A member is never inflated past the size its manifest entry declares, and the
+    /// manifest is read only when its declared size is at most ``maxManifestBytes``, so an archive built to
+    /// inflate to gigabytes is refused before it costs memory or disk.
+    /// - Throws: `invalid_input` naming the damaged, missing, duplicated or unexpected part; `unsupported`
+    ///   for a newer format; `not_found` when there is no file; `invalid_input` for a folder or special file.
     public static func verify(_ url: URL) throws -> Verified {
-        guard FileManager.default.fileExists(atPath: url.path) else { throw EngramError(.notFound, "no backup at \(url.path)") }
+        try InputFile.requireRegular(url.path, what: "backup archive")
+        let name = FilePaths.display(url.lastPathComponent)
         let archive: Archive
         do {
             archive = try Archive(url: url, accessMode: .read)
         } catch {
-            throw EngramError(.invalidInput, "\(url.lastPathComponent) is not a readable backup archive (truncated or damaged: \(error))", underlying: error)
+            throw EngramError(.invalidInput, "\(name) is not a readable backup archive (truncated or damaged: \(error))", underlying: error)
         }
-        guard let manifestEntry = archive["manifest.json"] else {
-            throw EngramError(.invalidInput, "\(url.lastPathComponent): manifest.json is missing (truncated or not an Engram backup)")
+        // Each name at most once, and only the names of a backup: a second entry of a name could say
+        // something else than the one checked.
+        let expected = Set(["manifest.json"] + BackupManifest.parts.map { "\($0).jsonl" })
+        var entries: [String: Entry] = [:]
+        for entry in archive {
+            guard expected.contains(entry.path) else {
+                throw EngramError(.invalidInput, "\(name): unexpected member '\(FilePaths.display(String(entry.path.prefix(200))))' (not an Engram backup, or tampered with)")
+            }
+            guard entries.updateValue(entry, forKey: entry.path) == nil else {
+                throw EngramError(.invalidInput, "\(name): the member \(entry.path) appears twice (tampered with)")
+            }
+        }
+        guard let manifestEntry = entries["manifest.json"] else {
+            throw EngramError(.invalidInput, "\(name): manifest.json is missing (truncated or not an Engram backup)")
+        }
+        guard manifestEntry.uncompressedSize <= UInt64(maxManifestBytes) else {
+            throw EngramError(.invalidInput, "\(name): manifest.json declares \(manifestEntry.uncompressedSize) bytes; a manifest has at most \(maxManifestBytes)")
         }
         var manifestData = Data()
         let manifestCRC: CRC32
         do {
-            manifestCRC = try archive.extract(manifestEntry) { manifestData.append($0) }
+            manifestCRC = try archive.extract(manifestEntry) { chunk in
+                guard manifestData.count + chunk.count <= maxManifestBytes else { throw EngramError(.invalidInput, "\(name): manifest.json inflates past \(maxManifestBytes) bytes") }
+                manifestData.append(chunk)
+            }
+        } catch let e as EngramError {
+            throw e
         } catch {
-            throw EngramError(.invalidInput, "\(url.lastPathComponent): manifest.json is damaged (\(error))", underlying: error)
+            throw EngramError(.invalidInput, "\(name): manifest.json is damaged (\(error))", underlying: error)
         }
-        guard manifestCRC == manifestEntry.checksum else { throw EngramError(.invalidInput, "\(url.lastPathComponent): manifest.json is damaged (checksum)") }
+        guard manifestCRC == manifestEntry.checksum, manifestData.count == Int(manifestEntry.uncompressedSize) else {
+            throw EngramError(.invalidInput, "\(name): manifest.json is damaged (checksum)")
+        }
         let manifest = try BackupManifest.parse(manifestData)
-        guard Set(manifest.parts.map(\.file)) == Set(BackupManifest.parts.map { "\($0).jsonl" }) else {
-            throw EngramError(.invalidInput, "\(url.lastPathComponent): the manifest lists \(manifest.parts.map(\.file)), not the files of a backup")
+        guard manifest.parts.count == BackupManifest.parts.count, Set(manifest.parts.map(\.file)) == Set(BackupManifest.parts.map { "\($0).jsonl" }) else {
+            throw EngramError(.invalidInput, "\(name): the manifest lists \(manifest.parts.map(\.file)), not the files of a backup")
         }
         let directory = try temporaryDirectory()
         do {
             for part in manifest.parts {
-                guard let entry = archive[part.file] else {
-                    throw EngramError(.invalidInput, "\(url.lastPathComponent): \(part.file) is missing")
+                guard let entry = entries[part.file] else {
+                    throw EngramError(.invalidInput, "\(name): \(part.file) is missing")
+                }
+                guard part.bytes >= 0, part.rows >= 0, entry.uncompressedSize == UInt64(part.bytes) else {
+                    throw EngramError(.invalidInput, "\(name): \(part.file) does not match the manifest (its size differs)")
                 }
                 let out = directory.appendingPathComponent(part.file)
-                guard FileManager.default.createFile(atPath: out.path, contents: nil) else { throw EngramError(.storageFailure, "cannot write \(out.path)") }
+                guard FileManager.default.createFile(atPath: out.path, contents: nil, attributes: [.posixPermissions: 0o600]) else {
+                    throw EngramError(.storageFailure, "cannot write \(out.path)")
+                }
                 let handle = try FileHandle(forWritingTo: out)
                 var hash = SHA256Hex.Stream()
                 var bytes = 0, rows = 0
                 let crc: CRC32
                 do {
                     crc = try archive.extract(entry) { data in
-                        hash.update(data)
                         bytes += data.count
+                        guard bytes <= part.bytes else {
+                            throw EngramError(.invalidInput, "\(name): \(part.file) inflates past the \(part.bytes) bytes its manifest declares (damaged or built to exhaust the disk)")
+                        }
+                        hash.update(data)
                         rows += data.reduce(0) { $0 + ($1 == 0x0A ? 1 : 0) }
                         try handle.write(contentsOf: data)
                     }
                 } catch {
                     try? handle.close()
-                    throw EngramError(.invalidInput, "\(url.lastPathComponent): \(part.file) is damaged (\(error))", underlying: error)
+                    if let e = error as? EngramError, e.code == .invalidInput { throw e }
+                    throw EngramError(.invalidInput, "\(name): \(part.file) is damaged (\(error))", underlying: error)
                 }
                 try handle.close()
                 guard crc == entry.checksum, bytes == part.bytes, rows == part.rows, hash.finalize() == part.sha256 else {
-                    throw EngramError(.invalidInput, "\(url.lastPathComponent): \(part.file) does not match the manifest (damaged: its checksum, size or row count differs)")
+                    throw EngramError(.invalidInput, "\(name): \(part.file) does not match the manifest (damaged: its checksum, size or row count differs)")
                 }
             }
         } catch {
             try? FileManager.default.removeItem(at: directory)
             throw error
         }
-        return Verified(manifest: manifest, directory: directory)
-    }
-
-    // MARK: Restore
-
-    public enum RestoreMode: String, Sendable {
-        /// The archive's tenants have no collection in the target (the default).
-        case emptyOnly = "empty"
-        /// Collections that exist must have the archive's embedding identity; the archive's documents
-        /// replace documents of the same id, and the target's other documents stay.
-        case merge
-    }
-
-    /// Verifies the archive, checks the target, then restores every collection, document and chunk.
-    /// Without vectors in the archive, chunks are embedded again by `embedder(identity)`.
-    /// - Throws: before writing anything: a damaged archive (`invalid_input`), a newer format
-    ///   (`unsupported`), a target that is not empty (`conflict`) or whose collection has another
-    ///   embedding identity (`embedding_mismatch`), a missing embedder.
-    public static func restore(_ url: URL, into store: any VectorStore, memories memoryStore: (any MemoryStore)? = nil, mode: RestoreMode = .emptyOnly,
-                               embedder: @Sendable (EmbeddingIdentity) async throws -> any Embedder,
-                               batchChunks: Int = 2_000) async throws -> RestoreReport {
-        let verified = try verify(url)
-        defer { verified.remove() }
-        let manifest = verified.manifest
-        // Every check before the first write.
-        if manifest.sourceKind == store.descriptor.kind, manifest.sourceSchemaVersion > store.descriptor.schemaVersion {
-            throw EngramError(.unsupported, "the backup was taken from a \(manifest.sourceKind) store at schema version \(manifest.sourceSchemaVersion), newer than this build's (\(store.descriptor.schemaVersion)): restore it with a newer Engram")
-        }
-        let memoryRows = manifest.parts.filter { ["memories.jsonl", "memory_events.jsonl"].contains($0.file) }.reduce(0) { $0 + $1.rows }
-        var memoryEmbedders: [EmbeddingIdentity: any Embedder] = [:]
-        if memoryRows > 0 {
-            guard let memoryStore else { throw EngramError(.invalidInput, "the backup holds long-term memories: restore it with a memory store") }
-            if !manifest.includesVectors {
-                // Memories that had vectors are embedded again: every embedder they need must be there first.
-                var lines = try LineReader(verified.directory.appendingPathComponent("memories.jsonl"))
-                while let line = try lines.next() {
-                    if case .memory(let m) = try BackupRow.parse(line: line, part: "memories"), let identity = m.embeddingIdentity, memoryEmbedders[identity] == nil {
-                        memoryEmbedders[identity] = try await embedder(identity)
-                    }
-                }
-            }
-            for tenant in manifest.memoryTenants where mode == .emptyOnly {
-                let held = try await memoryStore.list(MemoryListRequest(tenant: tenant, limit: 1)).memories.count
-                let events = try await memoryStore.events(tenant: tenant, memoryID: nil).count
-                if held > 0 || events > 0 {
-                    throw EngramError(.conflict, "the target store is not empty: tenant '\(tenant)' has long-term memories; restore into an empty store, or choose --mode merge")
-                }
-            }
-        }
-        var embedders: [CollectionRef: any Embedder] = [:]
-        for tenant in manifest.tenants where mode == .emptyOnly {
-            if let existing = try await store.collections(tenant: tenant).first {
-                throw EngramError(.conflict, "the target store is not empty: tenant '\(tenant)' has collection '\(existing.ref.name)'; restore into an empty store, or choose --mode merge")
-            }
-        }
-        for c in manifest.collections {
-            if let existing = try await store.collection(c.ref), existing.identity != c.identity {
-                throw EngramError(.embeddingMismatch, "collection '\(c.ref.name)' of tenant '\(c.ref.tenant)' exists with embedding \(existing.identity); the backup's is \(c.identity)")
-            }
-            if !manifest.includesVectors && c.chunks > 0 {
-                guard !c.identity.isExternal else {
-                    throw EngramError(.unsupported, "collection '\(c.ref.name)' has external vectors and the backup holds none: back it up with vectors")
-                }
-                embedders[c.ref] = try await embedder(c.identity)
-            }
-        }
-        var report = RestoreReport(collections: 0, documents: 0, chunks: 0, embedded: 0)
-        var chunks = try LineReader(verified.directory.appendingPathComponent("chunks.jsonl"))
-        var pendingChunk = try chunks.next().map { try BackupRow.parse(line: $0, part: "chunks") }
-        var documents = try LineReader(verified.directory.appendingPathComponent("documents.jsonl"))
-        var pendingDocument = try documents.next().map { try BackupRow.parse(line: $0, part: "documents") }
-        var collections = try LineReader(verified.directory.appendingPathComponent("collections.jsonl"))
-        while let line = try collections.next() {
-            guard case .collection(let c) = try BackupRow.parse(line: line, part: "collections") else { throw EngramError(.invalidInput, "collections.jsonl holds another row") }
-            _ = try await store.createCollection(c.ref, identity: c.identity)
-            report.collections += 1
-            var batches: [[DocumentUpsert]] = [], batch: [DocumentUpsert] = [], size = 0
-            func flush(all: Bool) async throws {
-                if !batch.isEmpty && (all || size >= batchChunks) {
-                    if let e = embedders[c.ref] {
-                        let texts = batch.flatMap { $0.chunks.map(\.text) }
-                        var vectors: [[Float]] = []
-                        for i in stride(from: 0, to: texts.count, by: e.preferredBatchSize) {
-                            vectors += try await e.embed(Array(texts[i..<min(texts.count, i + e.preferredBatchSize)]))
-                        }
-                        var k = 0
-                        for d in batch.indices {
-                            for j in batch[d].chunks.indices { batch[d].chunks[j].embedding = vectors[k]; k += 1 }
-                        }
-                        report.embedded += texts.count
-                    }
-                    batches.append(batch)
-                    batch = []
-                    size = 0
-                }
-                if !batches.isEmpty && (all || batches.count >= 2 * store.bulkWriters) {
-                    let results = try await store.upsert(batches: batches, identity: c.identity, in: c.ref, deferIndexing: true)
-                    for case .failure(let e) in results.joined() {
-                        throw EngramError(e.code, "restoring collection '\(c.ref.name)': \(e.message)", underlying: e)
-                    }
-                    batches = []
-                }
-            }
-            while case .document(let d)? = pendingDocument, d.collection == c.ref {
-                var own: [ChunkRecord] = []
-                while case .chunk(let k)? = pendingChunk, k.collection == c.ref, k.chunk.documentID == d.info.id {
-                    let s = k.chunk
-                    own.append(ChunkRecord(id: s.id, ordinal: s.ordinal, text: s.text, charStart: s.charStart, charEnd: s.charEnd, section: s.section,
-                                           tokenCount: s.tokenCount, sha256: s.sha256, metadata: s.metadata, embedding: k.embedding))
-                    pendingChunk = try chunks.next().map { try BackupRow.parse(line: $0, part: "chunks") }
-                }
-                let i = d.info
-                batch.append(DocumentUpsert(document: DocumentRecord(id: i.id, sourceURI: i.sourceURI, sha256: i.sha256, fingerprint: i.fingerprint, mime: i.mime,
-                                                                     size: i.size, metadata: i.metadata, text: d.text), chunks: own))
-                size += own.count
-                report.documents += 1
-                report.chunks += own.count
-                pendingDocument = try documents.next().map { try BackupRow.parse(line: $0, part: "documents") }
-                try await flush(all: false)
-            }
-            try await flush(all: true)
-            try await store.buildIndexes(c.ref)
-        }
-        guard pendingDocument == nil, pendingChunk == nil else {
-            throw EngramError(.invalidInput, "the backup's documents or chunks are not grouped by collection and document as its collections are listed")
-        }
-        if let memoryStore, memoryRows > 0 {
-            var batch: [Memory] = []
-            var lines = try LineReader(verified.directory.appendingPathComponent("memories.jsonl"))
-            while let line = try lines.next() {
-                guard case .memory(var m) = try BackupRow.parse(line: line, part: "memories") else { continue }
-                if m.embedding == nil, let identity = m.embeddingIdentity, let e = memoryEmbedders[identity] {
-                    m.embedding = try await e.embed(m.content)
-                    report.embedded += 1
-                }
-                batch.append(m)
-                if batch.count >= 1_000 {
-                    try await memoryStore.restore(memories: batch, events: [])
-                    report.memories += batch.count
-                    batch = []
-                }
-            }
-            try await memoryStore.restore(memories: batch, events: [])
-            report.memories += batch.count
-            var events: [MemoryEvent] = []
-            lines = try LineReader(verified.directory.appendingPathComponent("memory_events.jsonl"))
-            while let line = try lines.next() {
-                guard case .memoryEvent(let e) = try BackupRow.parse(line: line, part: "memory_events") else { continue }
-                events.append(e)
-                if events.count >= 5_000 {
-                    try await memoryStore.restore(memories: [], events: events)
-                    report.memoryEvents += events.count
-                    events = []
-                }
-            }
-            try await memoryStore.restore(memories: [], events: events)
-            report.memoryEvents += events.count
-        }
-        return report
+        return Verified(manifest: manifest, id: SHA256Hex.hash(bytes: [UInt8](manifestData)), directory: directory)
     }
 }
 

@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import EngramCore
 import Foundation
 import Logging
@@ -22,6 +27,9 @@ public struct IngestReport: Sendable, Codable, Hashable {
     public var unchanged = 0
     public var deleted = 0
     public var failed: [Failure] = []
+    /// Entries of the walked folders that were not ingested, with the reason (links, names that are not
+    /// UTF-8, special files, unsupported types).
+    public var skipped: [FolderWalker.Skipped] = []
     public var files = 0
     public var chunksWritten = 0
     public var chunksEmbedded = 0
@@ -35,6 +43,7 @@ public struct IngestReport: Sendable, Codable, Hashable {
         unchanged += other.unchanged
         deleted += other.deleted
         failed += other.failed
+        skipped += other.skipped
         files += other.files
         chunksWritten += other.chunksWritten
         chunksEmbedded += other.chunksEmbedded
@@ -59,6 +68,8 @@ public struct Ingestor: Sendable {
         public var batchSize: Int = 512
         /// Delete documents under the given paths whose source is gone.
         public var prune = false
+        /// Follow symbolic links found inside folders (each folder and file is still visited once).
+        public var followLinks = false
         public var chunker = StructuredChunker()
         public var loader = SourceLoader()
 
@@ -104,29 +115,29 @@ public struct Ingestor: Sendable {
         let existing = Dictionary(try await store.documents(in: collection).map { ($0.sourceURI, $0) }, uniquingKeysWith: { a, _ in a })
 
         // Collect files.
-        var files: [(path: String, uri: String)] = []
         var roots: [(uri: String, isDirectory: Bool)] = []
+        let walker = FolderWalker(include: options.include, exclude: options.exclude, followLinks: options.followLinks)
+        var walk = FolderWalker.Walk()
         for path in paths {
             let absolute = Ingestor.absolutePath(path)
             var isDir: ObjCBool = false
             guard FileManager.default.fileExists(atPath: absolute, isDirectory: &isDir) else {
-                report.failed.append(.init(source: path, code: EngramError.Code.loadFailed.rawValue, reason: "\(path): no such file or folder"))
+                let hint = path.unicodeScalars.contains("\u{FFFD}") ? " (its name holds U+FFFD: a name that is not UTF-8 cannot be named here; ingest its folder)" : ""
+                report.failed.append(.init(source: FilePaths.display(path), code: EngramError.Code.loadFailed.rawValue, reason: "\(FilePaths.display(path)): no such file or folder\(hint)"))
                 continue
             }
             if isDir.boolValue {
                 var uri = URL(fileURLWithPath: absolute, isDirectory: true).absoluteString
                 if !uri.hasSuffix("/") { uri += "/" }
                 roots.append((uri, true))
-                for rel in walk(absolute) {
-                    let full = absolute.hasSuffix("/") ? absolute + rel : absolute + "/" + rel
-                    files.append((full, URL(fileURLWithPath: full).absoluteString))
-                }
+                walker.walk(folder: absolute, into: &walk)
             } else {
-                let uri = URL(fileURLWithPath: absolute).absoluteString
-                roots.append((uri, false))
-                files.append((absolute, uri))
+                roots.append((URL(fileURLWithPath: absolute).absoluteString, false))
+                _ = walker.add(file: absolute, into: &walk)
             }
         }
+        let files = walk.files
+        report.skipped = walk.skipped
         var seen = Set<String>()
         var filesWithFailures = Set<String>()
         var pending: [Pending] = []
@@ -147,21 +158,12 @@ public struct Ingestor: Sendable {
                 seen.insert(file.uri)
                 let bytes: [UInt8]
                 do {
-                    let attributes = try FileManager.default.attributesOfItem(atPath: file.path)
-                    let size = (attributes[.size] as? NSNumber)?.intValue ?? 0
-                    guard size <= options.maxBytes else {
-                        throw EngramError(.loadFailed, "\(file.path): file is \(size) bytes, over the limit of \(options.maxBytes) (--max-bytes)")
-                    }
-                    guard let data = FileManager.default.contents(atPath: file.path) else {
-                        throw EngramError(.loadFailed, "\(file.path): cannot be read (it may have been removed)")
-                    }
-                    guard data.count <= options.maxBytes else {
-                        throw EngramError(.loadFailed, "\(file.path): file is \(data.count) bytes, over the limit of \(options.maxBytes) (--max-bytes)")
-                    }
-                    bytes = [UInt8](data)
-                } catch {
+                    bytes = [UInt8](try InputFile.read(file.path, limit: options.maxBytes, what: "document"))
+                } catch let e as EngramError {
                     filesWithFailures.insert(file.uri)
-                    report.failed.append(Ingestor.failure(source: file.path, error))
+                    let reason = e.message.contains("may have at most")
+                        ? "\(FilePaths.display(file.path)): file is over the limit of \(options.maxBytes) bytes (--max-bytes)" : e.message
+                    report.failed.append(.init(source: FilePaths.display(file.path), code: EngramError.Code.loadFailed.rawValue, reason: reason))
                     continue
                 }
                 // Fast path: a single-document file whose bytes and settings are unchanged is skipped unread.
@@ -206,9 +208,13 @@ public struct Ingestor: Sendable {
             for (uri, doc) in existing where !seen.contains(uri) {
                 let filePart = String(uri.split(separator: "#", maxSplits: 1).first ?? Substring(uri))
                 guard !filesWithFailures.contains(filePart) else { continue }
-                if seen.contains(filePart), !uri.contains("#") { continue }
                 let underRoot = roots.contains { root in root.isDirectory ? filePart.hasPrefix(root.uri) : filePart == root.uri }
                 guard underRoot else { continue }
+                // Only a document whose source is gone: its file no longer exists, or it was a record of a
+                // file read in this run that no longer holds it. A file that still exists but was not read
+                // (left out by --include or --exclude, hidden, a link) keeps its documents.
+                let recordGone = uri.contains("#") && seen.contains(filePart)
+                guard recordGone || !Ingestor.sourceExists(filePart) else { continue }
                 if try await store.deleteDocument(id: doc.id, in: collection) { report.deleted += 1 }
             }
         }
@@ -356,33 +362,13 @@ public struct Ingestor: Sendable {
     }
 
     static func absolutePath(_ path: String) -> String {
-        let expanded = (path as NSString).expandingTildeInPath
-        let absolute = expanded.hasPrefix("/") ? expanded : FileManager.default.currentDirectoryPath + "/" + expanded
-        return URL(fileURLWithPath: absolute).standardizedFileURL.path
+        FilePaths.absolute(path)
     }
 
-    /// Relative paths of the files under `root` that pass the include and exclude patterns, sorted.
-    /// Hidden files and folders (names starting with `.`) are skipped.
-    func walk(_ root: String) -> [String] {
-        var out: [String] = []
-        func visit(_ relative: String) {
-            let full = relative.isEmpty ? root : root + "/" + relative
-            guard let names = try? FileManager.default.contentsOfDirectory(atPath: full) else { return }
-            for name in names.sorted() where !name.hasPrefix(".") {
-                let rel = relative.isEmpty ? name : relative + "/" + name
-                if options.exclude.contains(where: { $0.matches(relativePath: rel) }) { continue }
-                var isDir: ObjCBool = false
-                guard FileManager.default.fileExists(atPath: root + "/" + rel, isDirectory: &isDir) else { continue }
-                if isDir.boolValue {
-                    visit(rel)
-                } else if options.include.isEmpty {
-                    if SourceLoader.isSupported(extension: (name as NSString).pathExtension) { out.append(rel) }
-                } else if options.include.contains(where: { $0.matches(relativePath: rel) }) {
-                    out.append(rel)
-                }
-            }
-        }
-        visit("")
-        return out
+    /// Whether the file a `file://` source URI names still exists (as any kind of entry).
+    static func sourceExists(_ uri: String) -> Bool {
+        guard let url = URL(string: uri), url.isFileURL else { return true }
+        var s = stat()
+        return lstat(url.path, &s) == 0
     }
 }

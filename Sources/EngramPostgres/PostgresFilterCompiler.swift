@@ -33,7 +33,7 @@ struct PostgresFilterCompiler {
             default: continue
             }
         }
-        return conjuncts.count == 1 ? conjuncts[0] : "(" + conjuncts.joined(separator: " AND ") + ")"
+        return SQLBoolean.join(conjuncts, "AND")
     }
 
     /// The string and boolean equalities every matching row satisfies (those at the top, or under AND).
@@ -51,8 +51,8 @@ struct PostgresFilterCompiler {
 
     func expression(_ filter: Filter, _ sql: inout BoundSQL) -> String {
         switch filter {
-        case .and(let fs): return fs.isEmpty ? "true" : "(" + fs.map { expression($0, &sql) }.joined(separator: " AND ") + ")"
-        case .or(let fs): return fs.isEmpty ? "false" : "(" + fs.map { expression($0, &sql) }.joined(separator: " OR ") + ")"
+        case .and(let fs): return fs.isEmpty ? "true" : SQLBoolean.join(fs.map { expression($0, &sql) }, "AND")
+        case .or(let fs): return fs.isEmpty ? "false" : SQLBoolean.join(fs.map { expression($0, &sql) }, "OR")
         case .not(let f): return "(NOT \(expression(f, &sql)))"
         case .exists(let key, let flag):
             return "((\(column) -> \(sql.bind(key))) IS \(flag ? "NOT " : "")NULL)"
@@ -74,7 +74,7 @@ struct PostgresFilterCompiler {
                 parts.append("(jsonb_typeof(\(column) -> \(k)) = 'string' AND strpos(\(column) ->> \(k), \(sql.bind(s))) > 0)")
             }
             parts.append(arrayHas(key, [value], &sql))
-            return "COALESCE((" + parts.joined(separator: " OR ") + "), false)"
+            return "COALESCE(" + SQLBoolean.join(parts, "OR") + ", false)"
         }
     }
 
@@ -106,7 +106,7 @@ struct PostgresFilterCompiler {
         guard !list.isEmpty else { return "false" }
         var parts = list.map { equals(key, $0, &sql) }
         parts.append(arrayHas(key, list, &sql))
-        return "COALESCE((" + parts.joined(separator: " OR ") + "), false)"
+        return "COALESCE(" + SQLBoolean.join(parts, "OR") + ", false)"
     }
 
     func arrayHas(_ key: String, _ values: [MetadataValue], _ sql: inout BoundSQL) -> String {
@@ -123,7 +123,7 @@ struct PostgresFilterCompiler {
             case .array: continue
             }
         }
-        return "COALESCE((jsonb_typeof(\(column) -> \(k)) = 'array' AND EXISTS (SELECT 1 FROM jsonb_array_elements(\(column) -> \(k)) AS e(v) WHERE \(conditions.joined(separator: " OR ")))), false)"
+        return "COALESCE((jsonb_typeof(\(column) -> \(k)) = 'array' AND EXISTS (SELECT 1 FROM jsonb_array_elements(\(column) -> \(k)) AS e(v) WHERE \(SQLBoolean.join(conditions, "OR")))), false)"
     }
 }
 

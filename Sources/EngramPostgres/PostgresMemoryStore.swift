@@ -27,6 +27,13 @@ public final class PostgresMemoryStore: MemoryStore, Sendable {
         self.clock = now
     }
 
+    /// The memory tables of the vector store's database (for a restore that writes both in one transaction).
+    init(sharing db: PostgresVectorStore) {
+        self.db = db
+        retention = .standard
+        clock = { Date() }
+    }
+
     // MARK: Rows
 
     static let columns = """
@@ -52,14 +59,14 @@ public final class PostgresMemoryStore: MemoryStore, Sendable {
             embeddingIdentity: try identityText.map { try MemoryRules.fromStoredJSON(EmbeddingIdentity.self, $0) })
     }
 
-    static let eventColumns = "sequence, tenant_id, memory_id, event, actor, reason, content_sha256, at"
+    static let eventColumns = "sequence, tenant_id, memory_id, event, actor, reason, content_sha256, at, origin"
 
     static func event(_ r: PostgresRandomAccessRow) throws -> MemoryEvent {
         let name = try r["event"].decode(String.self)
         guard let kind = MemoryEvent.Kind(rawValue: name) else { throw EngramError(.storageFailure, "unknown memory event '\(name)'") }
         return MemoryEvent(sequence: try r["sequence"].decode(Int64.self), tenant: try r["tenant_id"].decode(String.self), memoryID: try r["memory_id"].decode(String.self),
                            kind: kind, actor: try r["actor"].decode(String.self), reason: try r["reason"].decode(String.self),
-                           contentSHA256: try r["content_sha256"].decode(String.self), at: try r["at"].decode(Date.self))
+                           contentSHA256: try r["content_sha256"].decode(String.self), at: try r["at"].decode(Date.self), origin: try r["origin"].decode(String?.self))
     }
 
     /// The distinct folded words of a content, as stored in `terms`.
@@ -89,7 +96,8 @@ public final class PostgresMemoryStore: MemoryStore, Sendable {
             _ = try await db.rows(c, "INSERT INTO \(schema).memory_tenants (tenant_id) VALUES ($1) ON CONFLICT DO NOTHING", { var t = BoundSQL(); _ = t.bind(m.tenant); return t }())
         } else {
             let sets = zip(names, values).map { "\($0) = \($1)" }.joined(separator: ", ")
-            _ = try await db.rows(c, "UPDATE \(schema).memories SET \(sets) WHERE id = \(b.bind(m.id))", b)
+            // Within the memory's tenant only (row-level security says so too).
+            _ = try await db.rows(c, "UPDATE \(schema).memories SET \(sets) WHERE id = \(b.bind(m.id)) AND tenant_id = \(b.bind(m.tenant))", b)
         }
     }
 
@@ -386,8 +394,12 @@ public final class PostgresMemoryStore: MemoryStore, Sendable {
         try MemoryRules.validateTenant(tenant)
         return try await db.reading(tenant) { c in
             var b = BoundSQL()
-            var sql = "SELECT sequence, tenant_id, memory_id, event, actor, reason, content_sha256, at FROM \(self.schema).memory_events WHERE tenant_id = \(b.bind(tenant))"
-            if let memoryID { sql += " AND memory_id = \(b.bind(memoryID))" }
+            // Numbered within the tenant, so that no number reveals another tenant's activity.
+            var sql = """
+                SELECT * FROM (SELECT row_number() OVER (ORDER BY sequence) AS sequence, tenant_id, memory_id, event, actor, reason, content_sha256, at, origin
+                               FROM \(self.schema).memory_events WHERE tenant_id = \(b.bind(tenant))) e
+                """
+            if let memoryID { sql += " WHERE memory_id = \(b.bind(memoryID))" }
             return try await self.db.rows(c, sql + " ORDER BY sequence", b).map(Self.event)
         }
     }
@@ -399,31 +411,77 @@ public final class PostgresMemoryStore: MemoryStore, Sendable {
     }
 
     /// One transaction per tenant (row-level security), in tenant order.
-    public func restore(memories: [Memory], events: [MemoryEvent]) async throws {
-        for m in memories { try MemoryRules.validateTenant(m.tenant) }
+    public func restore(memories: [Memory], tenant: String, plan: RestorePlan) async throws -> MemoryRestoreOutcome {
+        try MemoryRules.validateTenant(tenant)
         let types = try await db.vectorTypes()
-        let tenants = Set(memories.map(\.tenant)).union(events.map(\.tenant)).sorted()
-        for tenant in tenants {
-            try await db.inTenant(tenant) { c in
-                let ownMemories = memories.filter { $0.tenant == tenant }
-                var b = BoundSQL()
-                let existing = Set(try await self.db.rows(c, "SELECT id FROM \(self.schema).memories WHERE id = ANY(\(b.bind(ownMemories.map(\.id)))::text[])", b)
-                    .map { try $0["id"].decode(String.self) })
-                for m in ownMemories { try await self.write(c, m, insert: !existing.contains(m.id), types: types) }
-                b = BoundSQL()
-                _ = try await self.db.rows(c, "INSERT INTO \(self.schema).memory_tenants (tenant_id) VALUES (\(b.bind(tenant))) ON CONFLICT DO NOTHING", b)
-                let ownEvents = events.filter { $0.tenant == tenant }
-                guard !ownEvents.isEmpty else { return }
-                b = BoundSQL()
-                _ = try await self.db.rows(c, """
-                    INSERT INTO \(self.schema).memory_events (tenant_id, memory_id, event, actor, reason, content_sha256, at)
-                    SELECT \(b.bind(tenant)), u.i, u.e, u.a, u.r, u.h, u.t
-                    FROM unnest(\(b.bind(ownEvents.map(\.memoryID)))::text[], \(b.bind(ownEvents.map(\.kind.rawValue)))::text[], \(b.bind(ownEvents.map(\.actor)))::text[],
-                                \(b.bind(ownEvents.map(\.reason)))::text[], \(b.bind(ownEvents.map(\.contentSHA256)))::text[], \(b.bind(ownEvents.map(\.at)))::timestamptz[])
-                         WITH ORDINALITY AS u(i, e, a, r, h, t, n)
-                    ORDER BY u.n
-                    """, b)
+        return try await db.inTenant(tenant) { c in try await self.restore(c, memories: memories, tenant: tenant, plan: plan, types: types) }
+    }
+
+    public func importEvents(_ events: [MemoryEvent], tenant: String, plan: RestorePlan) async throws -> Int {
+        try MemoryRules.validateTenant(tenant)
+        return try await db.inTenant(tenant) { c in try await self.importEvents(c, events, tenant: tenant, plan: plan) }
+    }
+
+    /// ``MemoryStore/restore(memories:tenant:plan:)`` inside the caller's transaction, whose tenant is
+    /// `tenant`. Row-level security hides other tenants' memories, so an id of one shows up as a unique
+    /// violation of the insert, which aborts the transaction.
+    func restore(_ c: PostgresConnection, memories: [Memory], tenant: String, plan: RestorePlan, types: PGVectorTypes) async throws -> MemoryRestoreOutcome {
+        for m in memories {
+            guard m.tenant == tenant else { throw EngramError(.invalidInput, "memory \(m.id) belongs to tenant '\(m.tenant)', not '\(tenant)'") }
+            try MemoryRules.validateRestored(m)
+        }
+        var b = BoundSQL()
+        var existing: [String: Bool] = [:]
+        for r in try await db.rows(c, "SELECT id, legal_hold FROM \(schema).memories WHERE tenant_id = \(b.bind(tenant)) AND id = ANY(\(b.bind(memories.map(\.id)))::text[])", b) {
+            existing[try r["id"].decode(String.self)] = try r["legal_hold"].decode(Bool.self)
+        }
+        b = BoundSQL()
+        var byContent: [String: String] = [:]
+        func key(_ subject: String, _ namespace: String, _ sha: String) -> String { "\(subject)\u{0}\(namespace)\u{0}\(sha)" }
+        for r in try await db.rows(c, "SELECT id, subject, namespace, content_sha256 FROM \(schema).memories WHERE tenant_id = \(b.bind(tenant)) AND content_sha256 = ANY(\(b.bind(memories.map(\.contentSHA256)))::text[])", b) {
+            byContent[key(try r["subject"].decode(String.self), try r["namespace"].decode(String.self), try r["content_sha256"].decode(String.self))] = try r["id"].decode(String.self)
+        }
+        var outcome = MemoryRestoreOutcome()
+        var written: [MemoryTrace] = []
+        for m in memories {
+            switch MemoryRules.restoreDecision(existing: existing[m.id], contentHeldBy: byContent[key(m.subject, m.namespace, m.contentSHA256)], id: m.id) {
+            case .keepHeld: outcome.keptHeld.append(m.id)
+            case .keepDuplicate: outcome.keptDuplicate.append(m.id)
+            case .insert, .replace:
+                do {
+                    try await write(c, m, insert: existing[m.id] == nil, types: types)
+                } catch where PostgresVectorStore.sqlState(error) == "23505" {
+                    throw MemoryRules.idOfAnotherTenant(m.id, tenant: tenant)
+                }
+                existing[m.id] = m.legalHold
+                byContent[key(m.subject, m.namespace, m.contentSHA256)] = m.id
+                written.append(m.trace)
+                outcome.written.append(m.id)
             }
         }
+        try await record(c, .restored, written, actor: plan.actor, reason: MemoryRules.restoredReason(plan), at: plan.at)
+        return outcome
+    }
+
+    /// ``MemoryStore/importEvents(_:tenant:plan:)`` inside the caller's transaction, whose tenant is `tenant`.
+    func importEvents(_ c: PostgresConnection, _ events: [MemoryEvent], tenant: String, plan: RestorePlan) async throws -> Int {
+        for e in events {
+            guard e.tenant == tenant else { throw EngramError(.invalidInput, "an event of memory \(e.memoryID) belongs to tenant '\(e.tenant)', not '\(tenant)'") }
+            try MemoryRules.validateRestored(e)
+        }
+        guard !events.isEmpty else { return 0 }
+        var b = BoundSQL()
+        _ = try await db.rows(c, "INSERT INTO \(schema).memory_tenants (tenant_id) VALUES (\(b.bind(tenant))) ON CONFLICT DO NOTHING", b)
+        b = BoundSQL()
+        _ = try await db.rows(c, """
+            INSERT INTO \(schema).memory_events (tenant_id, memory_id, event, actor, reason, content_sha256, at, origin)
+            SELECT \(b.bind(tenant)), u.i, u.e, u.a, u.r, u.h, u.t, u.o
+            FROM unnest(\(b.bind(events.map(\.memoryID)))::text[], \(b.bind(events.map(\.kind.rawValue)))::text[], \(b.bind(events.map(\.actor)))::text[],
+                        \(b.bind(events.map(\.reason)))::text[], \(b.bind(events.map(\.contentSHA256)))::text[], \(b.bind(events.map(\.at)))::timestamptz[],
+                        \(b.bind(events.map { MemoryRules.importedOrigin(plan, archived: $0.origin) }))::text[])
+                 WITH ORDINALITY AS u(i, e, a, r, h, t, o, n)
+            ORDER BY u.n
+            """, b)
+        return events.count
     }
 }

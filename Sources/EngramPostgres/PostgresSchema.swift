@@ -286,5 +286,12 @@ public enum PostgresSchema {
             DROP INDEX {{schema}}.chunks_text_search
             """,
         ]),
+        // Events imported by a restore keep their original time and say which archive they came from;
+        // events recorded by the store itself have none.
+        PostgresMigration(version: 7, name: "memory_event_origin", statements: [
+            """
+            ALTER TABLE {{schema}}.memory_events ADD COLUMN origin text
+            """,
+        ]),
     ]
 }

@@ -422,23 +422,28 @@ public final class PostgresVectorStore: VectorStore, Sendable {
 
     public func createCollection(_ ref: CollectionRef, identity: EmbeddingIdentity) async throws -> CollectionInfo {
         try ref.validateNew(identity: identity)
-        return try await inTenant(ref.tenant) { connection in
-            var b = BoundSQL()
-            let sql = """
-                INSERT INTO \(schema).collections (tenant_id, name, model, revision, dimension, distance, normalized, text_search_config)
-                VALUES (\(b.bind(ref.tenant)), \(b.bind(ref.name)), \(b.bind(identity.model)), \(b.bind(identity.revision)),
-                        \(b.bind(identity.dimension)), \(b.bind(identity.distance.rawValue)), \(b.bind(identity.normalized)),
-                        \(b.bind(options.textSearchConfig))::regconfig)
-                ON CONFLICT (tenant_id, name) DO NOTHING
-                RETURNING id
-                """
-            _ = try await rows(connection, sql, b)
-            let c = try await self.requireCollection(connection, ref)
-            guard c.info.identity == identity else {
-                throw EngramError.collectionExists(ref, existing: c.info.identity, requested: identity)
-            }
-            return c.info
+        return try await inTenant(ref.tenant) { connection in try await self.createCollection(connection, ref, identity: identity).info }
+    }
+
+    /// The collection, created when it does not exist, inside the caller's transaction (whose tenant is
+    /// `ref.tenant`).
+    /// - Throws: `collection_exists` when it exists with another identity.
+    func createCollection(_ connection: PostgresConnection, _ ref: CollectionRef, identity: EmbeddingIdentity) async throws -> CollectionRow {
+        var b = BoundSQL()
+        let sql = """
+            INSERT INTO \(schema).collections (tenant_id, name, model, revision, dimension, distance, normalized, text_search_config)
+            VALUES (\(b.bind(ref.tenant)), \(b.bind(ref.name)), \(b.bind(identity.model)), \(b.bind(identity.revision)),
+                    \(b.bind(identity.dimension)), \(b.bind(identity.distance.rawValue)), \(b.bind(identity.normalized)),
+                    \(b.bind(options.textSearchConfig))::regconfig)
+            ON CONFLICT (tenant_id, name) DO NOTHING
+            RETURNING id
+            """
+        _ = try await rows(connection, sql, b)
+        let c = try await requireCollection(connection, ref)
+        guard c.info.identity == identity else {
+            throw EngramError.collectionExists(ref, existing: c.info.identity, requested: identity)
         }
+        return c
     }
 
     public func collection(_ ref: CollectionRef) async throws -> CollectionInfo? {

@@ -29,9 +29,9 @@ struct SQLiteFilterCompiler {
     mutating func expression(_ filter: Filter) -> String {
         switch filter {
         case .and(let fs):
-            return fs.isEmpty ? "1" : "(" + fs.map { expression($0) }.joined(separator: " AND ") + ")"
+            return fs.isEmpty ? "1" : SQLBoolean.join(fs.map { expression($0) }, "AND")
         case .or(let fs):
-            return fs.isEmpty ? "0" : "(" + fs.map { expression($0) }.joined(separator: " OR ") + ")"
+            return fs.isEmpty ? "0" : SQLBoolean.join(fs.map { expression($0) }, "OR")
         case .not(let f):
             return "(NOT \(expression(f)))"
         case .exists(let key, let flag):
@@ -56,7 +56,7 @@ struct SQLiteFilterCompiler {
                 parts.append("(json_type(\(column), \(p)) = 'text' AND instr(json_extract(\(column), \(p2)), \(bind(s))) > 0)")
             }
             parts.append(arrayHasElement(key: key, [value]))
-            return "COALESCE((" + parts.joined(separator: " OR ") + "), 0)"
+            return "COALESCE(" + SQLBoolean.join(parts, "OR") + ", 0)"
         }
     }
 
@@ -107,7 +107,7 @@ struct SQLiteFilterCompiler {
         guard !list.isEmpty else { return "0" }
         var parts = list.map { scalarEquals(key: key, $0) }
         parts.append(arrayHasElement(key: key, list))
-        return "COALESCE((" + parts.joined(separator: " OR ") + "), 0)"
+        return "COALESCE(" + SQLBoolean.join(parts, "OR") + ", 0)"
     }
 
     /// The value at `key` is an array with an element equal to one of `values`.
@@ -127,6 +127,6 @@ struct SQLiteFilterCompiler {
             case .array: continue
             }
         }
-        return "COALESCE((json_type(\(column), \(p1)) = 'array' AND EXISTS (SELECT 1 FROM json_each(\(column), \(p2)) AS je WHERE \(conditions.joined(separator: " OR ")))), 0)"
+        return "COALESCE((json_type(\(column), \(p1)) = 'array' AND EXISTS (SELECT 1 FROM json_each(\(column), \(p2)) AS je WHERE \(SQLBoolean.join(conditions, "OR")))), 0)"
     }
 }

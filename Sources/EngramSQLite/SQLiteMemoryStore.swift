@@ -27,6 +27,7 @@ public final class SQLiteMemoryStore: MemoryStore, Sendable {
         } catch {
             throw EngramError(.storageFailure, "cannot open SQLite store at \(path): \(error)", underlying: error)
         }
+        SQLiteErasure.finishPending(pool, now: now())
     }
 
     func wrap<T>(_ body: () throws -> T) throws -> T {
@@ -61,7 +62,7 @@ public final class SQLiteMemoryStore: MemoryStore, Sendable {
     static func event(_ r: Row) throws -> MemoryEvent {
         guard let kind = MemoryEvent.Kind(rawValue: r["event"]) else { throw EngramError(.storageFailure, "unknown memory event '\(r["event"] as String)'") }
         return MemoryEvent(sequence: r["sequence"], tenant: r["tenant_id"], memoryID: r["memory_id"], kind: kind, actor: r["actor"], reason: r["reason"],
-                           contentSHA256: r["content_sha256"], at: date(r["at_ms"]))
+                           contentSHA256: r["content_sha256"], at: date(r["at_ms"]), origin: r["origin"])
     }
 
     static func blob(_ v: [Float]?) -> Data? {
@@ -80,7 +81,8 @@ public final class SQLiteMemoryStore: MemoryStore, Sendable {
                            arguments: StatementArguments([try nextRowID(db, tenant: m.tenant), m.id] + values))
         } else {
             let sets = names.split(separator: ",").map { "\($0.trimmingCharacters(in: .whitespaces)) = ?" }.joined(separator: ", ")
-            try db.execute(sql: "UPDATE memories SET \(sets) WHERE id = ?", arguments: StatementArguments(values + [m.id]))
+            // Within the memory's tenant only: an id never moves a row of another tenant.
+            try db.execute(sql: "UPDATE memories SET \(sets) WHERE id = ? AND tenant_id = ?", arguments: StatementArguments(values + [m.id, m.tenant]))
         }
     }
 
@@ -101,9 +103,9 @@ public final class SQLiteMemoryStore: MemoryStore, Sendable {
         return previous + 1
     }
 
-    static func record(_ db: Database, _ kind: MemoryEvent.Kind, _ m: MemoryTrace, actor: String, reason: String, at: Date) throws {
-        try db.execute(sql: "INSERT INTO memory_events (tenant_id, memory_id, event, actor, reason, content_sha256, at_ms) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                       arguments: [m.tenant, m.id, kind.rawValue, actor, reason, m.contentSHA256, ms(at)])
+    static func record(_ db: Database, _ kind: MemoryEvent.Kind, _ m: MemoryTrace, actor: String, reason: String, at: Date, origin: String? = nil) throws {
+        try db.execute(sql: "INSERT INTO memory_events (tenant_id, memory_id, event, actor, reason, content_sha256, at_ms, origin) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                       arguments: [m.tenant, m.id, kind.rawValue, actor, reason, m.contentSHA256, ms(at), origin])
     }
 
     static func owned(_ db: Database, _ id: String, _ tenant: String) throws -> Memory? {
@@ -131,10 +133,13 @@ public final class SQLiteMemoryStore: MemoryStore, Sendable {
     }
 
     /// After deleting content: checkpoint the write-ahead log into the database and truncate it, so that
-    /// no earlier page image with the deleted text stays in the log file. Readers still holding an old
-    /// snapshot can make the truncation wait; it is retried by the next deletion then.
-    func truncateLog() {
-        _ = try? pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
+    /// no earlier page image with the deleted text stays in either file; marks the receipt pending when a
+    /// reader of an older snapshot holds the checkpoint back (``SQLiteErasure``).
+    func erase(_ receipt: DeletionReceipt) -> DeletionReceipt {
+        guard !receipt.deleted.isEmpty else { return receipt }
+        var r = receipt
+        r.erasurePending = !SQLiteErasure.complete(pool, now: clock())
+        return r
     }
 
     // MARK: MemoryStore
@@ -304,8 +309,7 @@ public final class SQLiteMemoryStore: MemoryStore, Sendable {
                 return DeletionReceipt(tenant: request.tenant, deleted: deleted, held: held, missing: missing, actor: request.actor, reason: request.reason, at: now)
             }
         }
-        if !receipt.deleted.isEmpty { truncateLog() }
-        return receipt
+        return erase(receipt)
     }
 
     public func export(tenant: String, subject: String?) async throws -> [Memory] {
@@ -331,8 +335,7 @@ public final class SQLiteMemoryStore: MemoryStore, Sendable {
                 return DeletionReceipt(tenant: tenant, deleted: deleted, held: held, missing: [], actor: actor, reason: reason, at: now)
             }
         }
-        if !receipt.deleted.isEmpty { truncateLog() }
-        return receipt
+        return erase(receipt)
     }
 
     public func setLegalHold(id: String, tenant: String, held: Bool, actor: String, reason: String) async throws -> Memory {
@@ -355,9 +358,10 @@ public final class SQLiteMemoryStore: MemoryStore, Sendable {
         try MemoryRules.validateTenant(tenant)
         return try wrap {
             try pool.read { db in
-                var sql = "SELECT * FROM memory_events WHERE tenant_id = ?"
+                // Numbered within the tenant, so that no number reveals another tenant's activity.
+                var sql = "SELECT * FROM (SELECT tenant_id, memory_id, event, actor, reason, content_sha256, at_ms, origin, row_number() OVER (ORDER BY sequence) AS sequence FROM memory_events WHERE tenant_id = ?)"
                 var args: [any DatabaseValueConvertible] = [tenant]
-                if let memoryID { sql += " AND memory_id = ?"; args.append(memoryID) }
+                if let memoryID { sql += " WHERE memory_id = ?"; args.append(memoryID) }
                 return try Row.fetchAll(db, sql: sql + " ORDER BY sequence", arguments: StatementArguments(args.map { $0.databaseValue })).map(Self.event)
             }
         }
@@ -371,21 +375,58 @@ public final class SQLiteMemoryStore: MemoryStore, Sendable {
         }
     }
 
-    public func restore(memories: [Memory], events: [MemoryEvent]) async throws {
-        for m in memories { try MemoryRules.validateTenant(m.tenant) }
-        try wrap {
-            try pool.write { db in
-                var existing = Set<String>()
-                for start in stride(from: 0, to: memories.count, by: 500) {
-                    let ids = memories[start..<min(memories.count, start + 500)].map(\.id)
-                    let placeholders = Array(repeating: "?", count: ids.count).joined(separator: ", ")
-                    existing.formUnion(try String.fetchAll(db, sql: "SELECT id FROM memories WHERE id IN (\(placeholders))", arguments: StatementArguments(ids)))
-                }
-                for m in memories { try Self.write(db, m, insert: !existing.contains(m.id)) }
-                for e in events {
-                    try Self.record(db, e.kind, MemoryTrace(id: e.memoryID, tenant: e.tenant, contentSHA256: e.contentSHA256), actor: e.actor, reason: e.reason, at: e.at)
+    public func restore(memories: [Memory], tenant: String, plan: RestorePlan) async throws -> MemoryRestoreOutcome {
+        try wrap { try pool.write { db in try Self.restore(db, memories: memories, tenant: tenant, plan: plan) } }
+    }
+
+    public func importEvents(_ events: [MemoryEvent], tenant: String, plan: RestorePlan) async throws -> Int {
+        try wrap { try pool.write { db in try Self.importEvents(db, events, tenant: tenant, plan: plan) } }
+    }
+
+    /// ``MemoryStore/restore(memories:tenant:plan:)`` inside the caller's transaction.
+    static func restore(_ db: Database, memories: [Memory], tenant: String, plan: RestorePlan) throws -> MemoryRestoreOutcome {
+        try MemoryRules.validateTenant(tenant)
+        for m in memories {
+            guard m.tenant == tenant else { throw EngramError(.invalidInput, "memory \(m.id) belongs to tenant '\(m.tenant)', not '\(tenant)'") }
+            try MemoryRules.validateRestored(m)
+        }
+        var outcome = MemoryRestoreOutcome()
+        for start in stride(from: 0, to: memories.count, by: 300) {
+            let part = memories[start..<min(memories.count, start + 300)]
+            let placeholders = Array(repeating: "?", count: part.count).joined(separator: ", ")
+            // Ids are unique in the whole table: one of another tenant is refused, never taken over.
+            var existing: [String: Bool] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT id, tenant_id, legal_hold FROM memories WHERE id IN (\(placeholders))", arguments: StatementArguments(part.map(\.id))) {
+                let id: String = row["id"]
+                guard (row["tenant_id"] as String) == tenant else { throw MemoryRules.idOfAnotherTenant(id, tenant: tenant) }
+                existing[id] = row["legal_hold"]
+            }
+            for m in part {
+                let holder = try String.fetchOne(db, sql: "SELECT id FROM memories WHERE tenant_id = ? AND subject = ? AND namespace = ? AND content_sha256 = ?",
+                                                 arguments: [tenant, m.subject, m.namespace, m.contentSHA256])
+                switch MemoryRules.restoreDecision(existing: existing[m.id], contentHeldBy: holder, id: m.id) {
+                case .keepHeld: outcome.keptHeld.append(m.id)
+                case .keepDuplicate: outcome.keptDuplicate.append(m.id)
+                case .insert, .replace:
+                    try write(db, m, insert: existing[m.id] == nil)
+                    try record(db, .restored, m.trace, actor: plan.actor, reason: MemoryRules.restoredReason(plan), at: plan.at)
+                    existing[m.id] = m.legalHold
+                    outcome.written.append(m.id)
                 }
             }
         }
+        return outcome
+    }
+
+    /// ``MemoryStore/importEvents(_:tenant:plan:)`` inside the caller's transaction.
+    static func importEvents(_ db: Database, _ events: [MemoryEvent], tenant: String, plan: RestorePlan) throws -> Int {
+        try MemoryRules.validateTenant(tenant)
+        for e in events {
+            guard e.tenant == tenant else { throw EngramError(.invalidInput, "an event of memory \(e.memoryID) belongs to tenant '\(e.tenant)', not '\(tenant)'") }
+            try MemoryRules.validateRestored(e)
+            try record(db, e.kind, MemoryTrace(id: e.memoryID, tenant: tenant, contentSHA256: e.contentSHA256), actor: e.actor, reason: e.reason, at: e.at,
+                       origin: MemoryRules.importedOrigin(plan, archived: e.origin))
+        }
+        return events.count
     }
 }

@@ -158,6 +158,22 @@ enum SQLiteSchema {
                 );
                 """)
         }
+        m.registerMigration("v5_pending_erasure") { db in
+            // A deletion whose write-ahead log could not be truncated (another connection held a snapshot
+            // that still shows the deleted rows): the next connection that can finish it does, and then
+            // deletes this row (see SQLiteErasure).
+            try db.execute(sql: """
+                CREATE TABLE erasure_pending (
+                    id INTEGER PRIMARY KEY CHECK (id = 1),
+                    since_ms INTEGER NOT NULL
+                );
+                """)
+        }
+        m.registerMigration("v6_memory_event_origin") { db in
+            // Events imported by a restore keep their original time and say which archive they came from;
+            // events recorded by the store itself have none.
+            try db.execute(sql: "ALTER TABLE memory_events ADD COLUMN origin TEXT")
+        }
         return m
     }
 

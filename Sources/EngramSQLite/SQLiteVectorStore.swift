@@ -22,8 +22,9 @@ public final class SQLiteVectorStore: VectorStore, Sendable {
         StoreDescriptor(kind: "sqlite", schemaVersion: SQLiteVectorStore.schemaVersion)
     }
 
-    /// The number of migrations this build applies.
-    public static let schemaVersion = 3
+    /// The number of migrations this build applies (derived from the list, so manifests, backups and the
+    /// restore's version guard always name the schema the file really has).
+    public static var schemaVersion: Int { SQLiteSchema.migrator.migrations.count }
 
     /// Opens the store at `path`, creating and migrating it when `create` is true (the default).
     ///
@@ -100,6 +101,13 @@ public final class SQLiteVectorStore: VectorStore, Sendable {
         try self.init(path: path, create: create)
     }
 
+    /// The files SQLite keeps for the database at `path` (existing or not): the database, its
+    /// write-ahead log and shared-memory index, and a rollback journal. A command must never write over
+    /// any of them.
+    public static func files(ofDatabaseAt path: String) -> [String] {
+        [path, path + "-wal", path + "-shm", path + "-journal"]
+    }
+
     public static func path(fromURL url: String) -> String? {
         if url.hasPrefix("sqlite://") { return String(url.dropFirst("sqlite://".count)) }
         if url.hasPrefix("sqlite:") { return String(url.dropFirst("sqlite:".count)) }
@@ -122,9 +130,19 @@ public final class SQLiteVectorStore: VectorStore, Sendable {
         }
     }
 
-    /// An error of GRDB or SQLite as `storage_failure`; Engram's own errors pass unchanged.
+    /// An error of GRDB or SQLite as `storage_failure`; Engram's own errors pass unchanged. The message
+    /// is SQLite's own, never the statement (GRDB's description quotes the SQL).
     static func engramError(_ error: any Error) -> EngramError {
-        (error as? EngramError) ?? EngramError(.storageFailure, "SQLite: \(error)", underlying: error)
+        if let e = error as? EngramError { return e }
+        guard let db = error as? DatabaseError else { return EngramError(.storageFailure, "SQLite: \(error)", underlying: error) }
+        let message = db.message ?? "error \(db.resultCode.rawValue)"
+        if message.contains("Expression tree is too large") || message.contains("too many SQL variables") || message.contains("parser stack overflow") {
+            return EngramError(.invalidFilter, "the filter is too large for SQLite to evaluate (\(message)); split it or use fewer conditions", underlying: error)
+        }
+        if db.resultCode == .SQLITE_READONLY {
+            return EngramError(.storageFailure, "SQLite: the store is read-only (\(message))", underlying: error)
+        }
+        return EngramError(.storageFailure, "SQLite error \(db.extendedResultCode.rawValue): \(message)", underlying: error)
     }
 
     // MARK: Collections
@@ -179,20 +197,27 @@ public final class SQLiteVectorStore: VectorStore, Sendable {
         }
         return try await wrap {
             try await writer().write { db in
-                if let existing = try Self.collectionRow(db, ref) {
-                    guard existing.info.identity == identity else {
-                        throw EngramError.collectionExists(ref, existing: existing.info.identity, requested: identity)
-                    }
-                    return existing.info
-                }
-                try db.execute(sql: """
-                    INSERT INTO collections (tenant_id, name, model, revision, dimension, distance, normalized, created_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                    """, arguments: [ref.tenant, ref.name, identity.model, identity.revision, identity.dimension, identity.distance.rawValue, identity.normalized, created])
-                try SQLiteSchema.createFTS(db, collectionID: db.lastInsertedRowID)
-                return try Self.requireCollection(db, ref).info
+                try Self.createCollection(db, ref, identity: identity, created: created).info
             }
         }
+    }
+
+    /// The collection, created (with its keyword index) when it does not exist, inside the caller's
+    /// transaction.
+    /// - Throws: `collection_exists` when it exists with another identity.
+    static func createCollection(_ db: Database, _ ref: CollectionRef, identity: EmbeddingIdentity, created: String) throws -> CollectionRow {
+        if let existing = try collectionRow(db, ref) {
+            guard existing.info.identity == identity else {
+                throw EngramError.collectionExists(ref, existing: existing.info.identity, requested: identity)
+            }
+            return existing
+        }
+        try db.execute(sql: """
+            INSERT INTO collections (tenant_id, name, model, revision, dimension, distance, normalized, created_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            """, arguments: [ref.tenant, ref.name, identity.model, identity.revision, identity.dimension, identity.distance.rawValue, identity.normalized, created])
+        try SQLiteSchema.createFTS(db, collectionID: db.lastInsertedRowID)
+        return try requireCollection(db, ref)
     }
 
     public func collection(_ ref: CollectionRef) async throws -> CollectionInfo? {

@@ -20,13 +20,17 @@ struct Backup: AsyncParsableCommand {
     @Flag(help: "Leave the vectors out (a restore embeds the chunks again).")
     var noVectors = false
 
+    @Flag(help: "Replace the archive if it exists.")
+    var force = false
+
     func run() async throws {
         try await reporting(global) {
+            let destination = try global.output(out, force: force, private: true)
             try await global.withStores(create: false) { any, memories in
                 guard let store = any as? any BackupSource else { throw EngramError(.unsupported, "this store cannot be backed up") }
                 let started = Date()
                 let manifest = try await BackupArchive.write(from: store, memories: memories, tenants: allTenants ? nil : [global.tenant], vectors: !noVectors,
-                                                             to: URL(fileURLWithPath: out))
+                                                             to: destination)
                 let seconds = Date().timeIntervalSince(started)
                 let size = (try? FileManager.default.attributesOfItem(atPath: out)[.size] as? Int) ?? 0
                 if global.json {
@@ -46,11 +50,15 @@ struct Backup: AsyncParsableCommand {
 
 struct Restore: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Restore a backup archive into a store of any backend, after checking every file against its manifest.",
+        abstract: "Restore a backup archive into a store of any backend, whole or not at all, after checking every file and row.",
         discussion: """
-            Mode empty (the default) refuses a store where the backup's tenants have collections. Mode merge \
+            Restores the tenant named by --tenant (default: default), or every tenant of the archive with \
+            --all-tenants; rows of a tenant the archive's manifest does not declare are refused. Mode empty \
+            (the default) refuses a store where those tenants have collections or memories. Mode merge \
             requires existing collections to have the backup's embedding identity; the backup's documents \
-            replace documents of the same id, others stay. A backup without vectors is embedded again.
+            replace documents of the same id, others stay; memories replace the same ids of the same tenant \
+            except those under legal hold. A backup without vectors is embedded again. SQLite and PostgreSQL \
+            write the restore in one transaction.
             """)
 
     @OptionGroup var global: GlobalOptions
@@ -60,6 +68,12 @@ struct Restore: AsyncParsableCommand {
 
     @Option(help: "empty or merge.")
     var mode: String = "empty"
+
+    @Flag(help: "Restore every tenant the archive holds (instead of --tenant).")
+    var allTenants = false
+
+    @Option(help: "Who restores (recorded in the memories' audit trail).")
+    var actor: String = "restore"
 
     @Flag(help: "Only check the archive against its manifest; write nothing.")
     var verifyOnly = false
@@ -76,24 +90,30 @@ struct Restore: AsyncParsableCommand {
                 verified.remove()
                 let m = verified.manifest
                 if global.json {
-                    Output.printJSON(.object([("verified", .bool(true)), ("collections", .int(Int64(m.collections.count))),
+                    Output.printJSON(.object([("verified", .bool(true)), ("collections", .int(Int64(m.collections.count))), ("tenants", .array(m.tenants.map { .string($0) })),
                                               ("files", .array(m.parts.map { .object([("name", .string($0.file)), ("rows", .int(Int64($0.rows)))]) }))]))
                 } else {
-                    print("\(archive): every file matches the manifest (\(m.parts.map { "\($0.file) \($0.rows) rows" }.joined(separator: ", ")))")
+                    print("\(FilePaths.display(archive)): every file matches the manifest (\(m.parts.map { "\($0.file) \($0.rows) rows" }.joined(separator: ", ")))")
                 }
                 return
             }
+            try global.ref.validate()
+            let tenants: Set<String>? = allTenants ? nil : [global.tenant]
             try await global.withStores(create: true) { store, memories in
                 let started = Date()
-                let report = try await BackupArchive.restore(url, into: store, memories: memories, mode: BackupArchive.RestoreMode(rawValue: mode)!,
-                                                             embedder: { try await EmbedderSpec.embedder(for: $0) })
+                let report = try await BackupArchive.restore(url, into: store, memories: memories, mode: BackupArchive.RestoreMode(rawValue: mode)!, tenants: tenants,
+                                                             actor: actor, embedder: { try await EmbedderSpec.embedder(for: $0) })
                 let seconds = Date().timeIntervalSince(started)
                 if global.json {
                     Output.printJSON(.object([("collections", .int(Int64(report.collections))), ("documents", .int(Int64(report.documents))),
                                               ("chunks", .int(Int64(report.chunks))), ("memories", .int(Int64(report.memories))),
-                                              ("memory_events", .int(Int64(report.memoryEvents))), ("embedded", .int(Int64(report.embedded))), ("seconds", .double(seconds))]))
+                                              ("memory_events", .int(Int64(report.memoryEvents))), ("embedded", .int(Int64(report.embedded))),
+                                              ("kept_held", .array(report.keptHeld.map { .string($0) })), ("kept_duplicate", .array(report.keptDuplicate.map { .string($0) })),
+                                              ("tenants", .array(report.tenants.map { .string($0) })), ("atomic", .bool(report.atomic)), ("seconds", .double(seconds))]))
                 } else {
-                    print("restored \(report.collections) collections, \(report.documents) documents, \(report.chunks) chunks, \(report.memories) memories, \(report.memoryEvents) memory events\(report.embedded > 0 ? " (\(report.embedded) embedded again)" : "") in \(String(format: "%.2f", seconds)) s")
+                    print("restored \(report.collections) collections, \(report.documents) documents, \(report.chunks) chunks, \(report.memories) memories, \(report.memoryEvents) memory events of \(report.tenants.joined(separator: ", "))\(report.embedded > 0 ? " (\(report.embedded) embedded again)" : "") in \(String(format: "%.2f", seconds)) s")
+                    for id in report.keptHeld { print("  kept \(id): under legal hold in the target, not changed") }
+                    for id in report.keptDuplicate { print("  left out \(id): the target holds its content under another id") }
                 }
             }
         }

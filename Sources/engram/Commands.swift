@@ -58,8 +58,11 @@ struct Ingest: AsyncParsableCommand {
     @Option(help: "Refuse files larger than this many bytes.")
     var maxBytes: Int = 10 * 1024 * 1024
 
-    @Flag(help: "Delete documents under the given paths whose source file is gone.")
+    @Flag(help: "Delete documents under the given paths whose source file is gone (files left out by --include or --exclude stay).")
     var prune = false
+
+    @Flag(help: "Follow symbolic links inside folders (each folder and file is still read once).")
+    var followLinks = false
 
     @Option(help: "Embedder for a new collection (see init; default: minilm when installed, else hash).")
     var embedder: String?
@@ -94,6 +97,16 @@ struct Ingest: AsyncParsableCommand {
         if failedCount > 0 { throw ExitCode(2) }
     }
 
+    /// The skipped entries of a walk: each one, except files of unsupported types (only counted).
+    static func printSkipped(_ skipped: [FolderWalker.Skipped]) {
+        guard !skipped.isEmpty else { return }
+        let unsupported = skipped.filter { $0.reason == .unsupportedType }.count
+        let listed = skipped.filter { $0.reason != .unsupportedType }
+        print("skipped \(skipped.count) entries\(unsupported > 0 ? " (\(unsupported) of a type no loader reads)" : ""):")
+        for s in listed.prefix(50) { print("  \(s.path): \(s.detail)") }
+        if listed.count > 50 { print("  … and \(listed.count - 50) more (--json lists all)") }
+    }
+
     static func progressPrinter(_ p: IngestProgress) {
         guard p.filesTotal > 0 else { return }
         let width = 30
@@ -124,6 +137,7 @@ struct Ingest: AsyncParsableCommand {
             options.exclude = exclude.map(Glob.init)
             options.maxBytes = maxBytes
             options.prune = prune
+            options.followLinks = followLinks
             options.batchSize = batchSize
             options.chunker = StructuredChunker(maxTokens: maxTokens, overlapTokens: overlap)
             options.loader = SourceLoader(json: JSONRecordLoader.Options(textField: textField, idField: idField))
@@ -139,6 +153,7 @@ struct Ingest: AsyncParsableCommand {
                     ("files", .int(Int64(report.files))), ("chunks_written", .int(Int64(report.chunksWritten))),
                     ("chunks_embedded", .int(Int64(report.chunksEmbedded))), ("seconds", .double(seconds)),
                     ("failed", .array(report.failed.map { .object([("source", .string($0.source)), ("code", .string($0.code)), ("reason", .string($0.reason))]) })),
+                    ("skipped", .array(report.skipped.map { .object([("path", .string($0.path)), ("reason", .string($0.reason.rawValue)), ("detail", .string($0.detail))]) })),
                 ]))
             } else {
                 let rows: [(String, Int)] = [("added", report.added), ("updated", report.updated), ("unchanged", report.unchanged),
@@ -148,8 +163,9 @@ struct Ingest: AsyncParsableCommand {
                 print("files \(report.files), chunks written \(report.chunksWritten), embedded \(report.chunksEmbedded), \(String(format: "%.2f", seconds)) s")
                 if !report.failed.isEmpty {
                     print("failed:")
-                    for f in report.failed { print("  \(f.reason) [\(f.code)]") }
+                    for f in report.failed { print("  \(TerminalText.escaped(f.reason)) [\(f.code)]") }
                 }
+                Ingest.printSkipped(report.skipped)
             }
             return report.failed.count
         }
@@ -176,6 +192,9 @@ struct Search: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Write the evidence manifest to this file.", valueName: "file"))
     var manifest: String?
 
+    @Flag(help: "Replace the manifest file if it exists.")
+    var force = false
+
     @Option(help: ArgumentHelp("Query vector as a JSON array.", valueName: "json"))
     var vector: String?
 
@@ -190,6 +209,7 @@ struct Search: AsyncParsableCommand {
 
     func run() async throws {
         try await reporting(global) {
+            let manifestFile = try manifest.map { try global.output($0, force: force, private: false) }
             try await global.withStore(create: false) { store in
                 let info = try await store.requireCollection(global.ref)
                 let parsedFilter = try filter.map(Filter.parseAny)
@@ -203,13 +223,7 @@ struct Search: AsyncParsableCommand {
                 let retriever = Retriever(store: store, embedder: embedder)
                 let result = try await retriever.search(text: query, vector: queryVector, mode: chosen, filter: parsedFilter, k: k, in: global.ref)
                 let canonical = result.manifest.canonicalJSON
-                if let manifest {
-                    do {
-                        try Data((canonical + "\n").utf8).write(to: URL(fileURLWithPath: manifest))
-                    } catch {
-                        throw EngramError(.invalidInput, "cannot write manifest to \(manifest): \(error.localizedDescription)")
-                    }
-                }
+                try manifestFile?.write(Data((canonical + "\n").utf8))
                 if global.json {
                     Output.printJSON(.object([
                         ("hits", .array(result.response.hits.map(Search.hitJSON))),
@@ -233,10 +247,7 @@ struct Search: AsyncParsableCommand {
     }
 
     static func readFile(_ path: String) throws -> String {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw EngramError(.notFound, "cannot read \(path)")
-        }
-        return String(decoding: data, as: UTF8.self)
+        String(decoding: try InputFile.read(path, limit: 16 << 20, what: "query vector"), as: UTF8.self)
     }
 
     static func parseVector(_ text: String) throws -> [Float] {
@@ -357,9 +368,7 @@ struct Verify: AsyncParsableCommand {
     func run() async throws {
         var allVerified = true
         try await reporting(global) {
-            guard let data = FileManager.default.contents(atPath: manifest) else {
-                throw EngramError(.notFound, "cannot read manifest \(manifest)")
-            }
+            let data = try InputFile.read(manifest, limit: EvidenceManifest.maxBytes, what: "manifest")
             let m = try EvidenceManifest.parse(String(decoding: data, as: UTF8.self))
             try await global.withStore(create: false) { store in
                 let report = try await ManifestVerifier.verify(m, against: store)

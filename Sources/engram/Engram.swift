@@ -41,6 +41,19 @@ struct GlobalOptions: ParsableArguments {
 
     var ref: CollectionRef { CollectionRef(tenant: tenant, name: collection) }
 
+    /// The local files of the store that no output may replace (none for a server).
+    var storeFiles: [String] {
+        let url = storeURL
+        if let path = SQLiteVectorStore.path(fromURL: url) { return SQLiteVectorStore.files(ofDatabaseAt: path) }
+        if url.hasSuffix(".sqlite") || url.hasSuffix(".db") { return SQLiteVectorStore.files(ofDatabaseAt: url) }
+        return []
+    }
+
+    /// The destination of an output option, checked before the command does its work.
+    func output(_ path: String, force: Bool, private: Bool) throws -> OutputFile {
+        try OutputFile(path: path, replace: force, protecting: storeFiles, permissions: `private` ? 0o600 : nil)
+    }
+
     /// Runs `body` with the store. Commands that only read or delete pass `create: false`, so a mistyped
     /// `--store` is an error instead of a new empty store. A PostgreSQL store is migrated when `create`
     /// is true and must be up to date otherwise.

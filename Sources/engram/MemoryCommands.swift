@@ -70,7 +70,10 @@ enum MemoryOutput {
         print("\(verb) \(r.deleted.count) memories\(r.held.isEmpty ? "" : ", kept \(r.held.count) under legal hold")\(r.missing.isEmpty ? "" : ", \(r.missing.count) not found")")
         for id in r.deleted { print("  \(verb) \(id)") }
         for id in r.held { print("  held \(id)") }
-        for id in r.missing { print("  not found \(id)") }
+        for id in r.missing { print("  not found \(TerminalText.escaped(id))") }
+        if r.erasurePending {
+            print("erasure pending: another connection still reads an older snapshot of the store, so copies of the deleted pages stay on disk until it finishes; the next engram command on this store completes the erasure")
+        }
     }
 }
 
@@ -241,15 +244,15 @@ extension MemoryCommand {
         @OptionGroup var options: MemoryOptions
         @Option(help: "Only this subject's memories.") var subject: String?
         @Option(help: ArgumentHelp("Write to this file instead of standard output.", valueName: "file")) var out: String?
+        @Flag(help: "Replace the file if it exists.") var force = false
 
         func run() async throws {
             try await reporting(options.global) {
+                let destination = try out.map { try options.global.output($0, force: force, private: true) }
                 let memories = try await options.withMemoryStore(create: false) { try await $0.export(tenant: options.tenant, subject: subject) }
                 let lines = memories.map { $0.json.serialized(sortedKeys: true) + "\n" }.joined()
-                if let out {
-                    do { try Data(lines.utf8).write(to: URL(fileURLWithPath: out)) } catch {
-                        throw EngramError(.invalidInput, "cannot write \(out): \(error.localizedDescription)")
-                    }
+                if let out, let destination {
+                    try destination.write(Data(lines.utf8))
                     if !options.json { print("exported \(memories.count) memories to \(out)") } else { Output.printJSON(.object([("exported", .int(Int64(memories.count))), ("file", .string(out))])) }
                 } else {
                     FileHandle.standardOutput.write(Data(lines.utf8))
@@ -301,7 +304,8 @@ extension MemoryCommand {
                 let events = try await options.withMemoryStore(create: false) { try await $0.events(tenant: options.tenant, memoryID: id) }
                 if options.json { Output.printJSON(.array(events.map(\.json))); return }
                 for e in events {
-                    print("\(e.sequence)  \(MetadataValue.canonicalDateString(e.at))  \(e.kind.rawValue)  \(e.memoryID)  by \(e.actor)\(e.reason.isEmpty ? "" : " — \(e.reason)")  sha256 \(e.contentSHA256.prefix(16))")
+                    let origin = e.origin.map { "  (imported from \($0))" } ?? ""
+                    print(TerminalText.escaped("\(e.sequence)  \(MetadataValue.canonicalDateString(e.at))  \(e.kind.rawValue)  \(e.memoryID)  by \(e.actor)\(e.reason.isEmpty ? "" : " — \(e.reason)")  sha256 \(e.contentSHA256.prefix(16))\(origin)"))
                 }
             }
         }

@@ -1,0 +1,223 @@
+import EngramCore
+import Foundation
+import Testing
+
+/// The command line used as a careless or hostile user would (issue 15): outputs that name folders,
+/// devices or the store itself, prunes with patterns, filters built to crash, configuration that
+/// overflows, special files as inputs, vectors at the float32 limit.
+extension CLITests {
+    /// A store with one small collection, for the tests that only need something to protect.
+    static func smallStore() throws -> CLI {
+        let cli = try CLI()
+        try cli.write("docs/a.md", "# Alpha\n\nRivers and lakes.\n")
+        try cli.write("docs/b.txt", "Mountains and forests.\n")
+        #expect(try cli.run(["init", "--embedder", "hash:32"]).status == 0)
+        #expect(try cli.run(["ingest", cli.path("docs")]).status == 0)
+        #expect(try cli.run(["memory", "remember", "Alice prefers green tea", "--subject", "alice", "--embedder", "hash:32"]).status == 0)
+        return cli
+    }
+
+    /// Names in `folder` other than `expected` (temporary files left behind).
+    static func strayFiles(in folder: String, expected: Set<String>) throws -> [String] {
+        try FileManager.default.contentsOfDirectory(atPath: folder).filter { !expected.contains($0) }
+    }
+
+    // MARK: 1. Outputs never destroy what the command did not create
+
+    @Test func backupRefusesAFolderAndLeavesItWhole() async throws {
+        let cli = try Self.smallStore()
+        try cli.write("keep/precious.txt", "do not delete me")
+        for out in [cli.path("keep"), "keep", ".", cli.path("keep") + "/"] {
+            let r = try cli.run(["backup", "--out", out])
+            #expect(r.status == 65, "\(out): \(r.stderr)")
+            #expect(r.stderr.contains("folder"), "\(r.stderr)")
+        }
+        #expect(FileManager.default.contents(atPath: cli.path("keep/precious.txt")) == Data("do not delete me".utf8))
+        #expect(FileManager.default.fileExists(atPath: cli.path("docs/a.md")), "--out . deleted nothing")
+        #expect(try Self.strayFiles(in: cli.path("keep"), expected: ["precious.txt"]).isEmpty)
+    }
+
+    @Test func outputsRefuseEveryFileOfTheOpenStore() async throws {
+        let cli = try Self.smallStore()
+        let before = try await cli.dump()
+        // The WAL and shared-memory files exist only while a connection is open; keep one open.
+        let linked = cli.path("hard-link.sqlite"), symbolic = cli.path("soft-link.sqlite")
+        try FileManager.default.linkItem(atPath: cli.store, toPath: linked)
+        try FileManager.default.createSymbolicLink(atPath: symbolic, withDestinationPath: cli.store)
+        let storeNames = [cli.store, cli.store + "-wal", cli.store + "-shm", cli.store + "-journal", linked, symbolic,
+                          cli.path("store/../store/engram.sqlite")]
+        for target in storeNames {
+            let backup = try cli.run(["backup", "--out", target, "--force"])
+            #expect(backup.status == 65 && backup.stderr.contains("store"), "backup --out \(target): \(backup.stderr)")
+            let export = try cli.run(["memory", "export", "--out", target, "--force"])
+            #expect(export.status == 65 && export.stderr.contains("store"), "memory export --out \(target): \(export.stderr)")
+            let search = try cli.run(["search", "rivers", "--manifest", target, "--force"])
+            #expect(search.status == 65 && search.stderr.contains("store"), "search --manifest \(target): \(search.stderr)")
+        }
+        #expect(try await cli.dump() == before, "the store is unchanged")
+        #expect(!FileManager.default.fileExists(atPath: cli.store + "-journal"))
+        #expect(try cli.run(["search", "rivers", "--json"]).status == 0, "and still opens")
+    }
+
+    @Test func outputsRefuseSpecialFilesAndNeedForceToReplace() async throws {
+        let cli = try Self.smallStore()
+        let fifo = cli.path("pipe")
+        #expect(mkfifo(fifo, 0o600) == 0)
+        let r = try cli.run(["backup", "--out", fifo], timeout: 60)
+        #expect(r.status == 65 && r.stderr.contains("FIFO"), "\(r.stderr)")
+        var s = stat()
+        #expect(lstat(fifo, &s) == 0 && (s.st_mode & S_IFMT) == S_IFIFO, "the FIFO is still there")
+        let device = try cli.run(["memory", "export", "--out", "/dev/null"])
+        #expect(device.status == 65 && device.stderr.contains("device"), "\(device.stderr)")
+
+        let archive = cli.path("backup.zip")
+        try cli.write("backup.zip", "an older archive")
+        let refused = try cli.run(["backup", "--out", archive])
+        #expect(refused.status == 65 && refused.stderr.contains("--force"), "\(refused.stderr)")
+        #expect(FileManager.default.contents(atPath: archive) == Data("an older archive".utf8))
+        let manifest = cli.path("m.json")
+        try cli.write("m.json", "keep")
+        #expect(try cli.run(["search", "rivers", "--manifest", manifest]).status == 65)
+        #expect(FileManager.default.contents(atPath: manifest) == Data("keep".utf8))
+
+        let forced = try cli.run(["backup", "--out", archive, "--force"])
+        #expect(forced.status == 0, "\(forced.stderr)")
+        #expect(try cli.run(["restore", archive, "--verify-only"], useStore: false).status == 0)
+        var mode = stat()
+        #expect(stat(archive, &mode) == 0 && mode.st_mode & 0o777 == 0o600, "an archive of a tenant's data is private")
+        #expect(try cli.run(["search", "rivers", "--manifest", manifest, "--force"]).status == 0)
+        #expect(try Self.strayFiles(in: cli.directory.path, expected: ["store", "docs", "pipe", "backup.zip", "m.json"]).isEmpty, "no temporary file left")
+        let missingFolder = try cli.run(["backup", "--out", cli.path("no/such/folder/b.zip")])
+        #expect(missingFolder.status == 65 && missingFolder.stderr.contains("does not exist"), "\(missingFolder.stderr)")
+    }
+
+    // MARK: 2. Prune removes only documents whose source is gone
+
+    @Test func pruneKeepsDocumentsLeftOutByPatterns() async throws {
+        let cli = try CLI()
+        try cli.write("docs/a.md", "# A\n\nalpha text\n")
+        try cli.write("docs/b.txt", "beta text\n")
+        try cli.write("docs/sub/c.md", "# C\n\ngamma text\n")
+        #expect(try cli.run(["init", "--embedder", "hash:32"]).status == 0)
+        #expect(try cli.run(["ingest", cli.path("docs"), "--json"]).json()["added"]?.int == 3)
+
+        let onlyMarkdown = try cli.run(["ingest", cli.path("docs"), "--prune", "--include", "*.md", "--json"])
+        #expect(onlyMarkdown.status == 0, "\(onlyMarkdown.stderr)")
+        #expect(try onlyMarkdown.json()["deleted"]?.int == 0, "b.txt still exists")
+        let excluding = try cli.run(["ingest", cli.path("docs"), "--prune", "--exclude", "sub", "--json"])
+        #expect(try excluding.json()["deleted"]?.int == 0, "sub/c.md still exists")
+        #expect(try cli.run(["stats", "--json"]).json()["documents"]?.int == 3)
+
+        try FileManager.default.removeItem(atPath: cli.path("docs/b.txt"))
+        let gone = try cli.run(["ingest", cli.path("docs"), "--prune", "--include", "*.md", "--json"])
+        #expect(try gone.json()["deleted"]?.int == 1, "the file that is gone is pruned, whatever the patterns")
+        #expect(try cli.run(["show", cli.path("docs/b.txt")]).status == 66)
+        #expect(try cli.run(["show", cli.path("docs/sub/c.md")]).status == 0)
+    }
+
+    // MARK: 5, 6. Filters built to crash
+
+    @Test func deeplyNestedFiltersAreRefusedNotCrashed() async throws {
+        let cli = try Self.smallStore()
+        let parentheses = String(repeating: "(", count: 60_000) + "a == 1" + String(repeating: ")", count: 60_000)
+        let nots = String(repeating: "not ", count: 5_000) + "a == 1"
+        let json = String(repeating: #"{"$not": "#, count: 5_000) + #"{"a": 1}"# + String(repeating: "}", count: 5_000)
+        for filter in [parentheses, nots, json] {
+            for command in [["search", "rivers"], ["memory", "recall", "tea"], ["memory", "list"], ["memory", "forget", "--reason", "r"]] {
+                let r = try cli.run(command + ["--filter", filter])
+                #expect(!r.signaled && r.status == 65, "\(command[0]) \(command.count > 1 ? command[1] : ""): status \(r.status) \(r.stderr.prefix(200))")
+                #expect(r.stderr.contains("deep") || r.stderr.contains("nest"), "\(r.stderr.prefix(200))")
+            }
+        }
+        let moderate = String(repeating: "(", count: 20) + #"extension == "md""# + String(repeating: ")", count: 20)
+        #expect(try cli.run(["search", "rivers", "--filter", moderate]).status == 0, "reasonable nesting still works")
+    }
+
+    @Test func largeOrFiltersRunOrAreRefusedWithoutSQL() async throws {
+        let cli = try Self.smallStore()
+        let terms = (0..<1_500).map { #"extension == "x\#($0)""# } + [#"extension == "md""#]
+        let wide = terms.joined(separator: " or ")
+        for mode in ["keyword", "hybrid", "vector"] {
+            let r = try cli.run(["search", "rivers lakes", "--mode", mode, "--filter", wide, "--json"])
+            #expect(r.status == 0, "\(mode): \(r.stderr.prefix(300))")
+            #expect(try r.json()["hits"]?.array?.count == 1, "\(mode)")
+        }
+        let list = try cli.run(["search", "rivers", "--mode", "keyword", "--filter", "extension in [" + (0..<4_000).map { "\"v\($0)\"" }.joined(separator: ", ") + #", "md"]"#, "--json"])
+        #expect(list.status == 0, "\(list.stderr.prefix(300))")
+        #expect(try cli.run(["memory", "list", "--filter", wide]).status == 0)
+        let tooMany = (0..<5_000).map { "k == \($0)" }.joined(separator: " or ")
+        let refused = try cli.run(["search", "rivers", "--mode", "keyword", "--filter", tooMany])
+        #expect(refused.status == 65, "\(refused.stderr.prefix(300))")
+        #expect(refused.stderr.contains("filter") && !refused.stderr.contains("SELECT") && !refused.stderr.contains("json_"), "\(refused.stderr.prefix(300))")
+    }
+
+    // MARK: 7. Configuration that overflows
+
+    @Test func retentionPoliciesThatOverflowAreConfigurationErrors() async throws {
+        let cli = try CLI()
+        for policies in ["default=99999999999999d", "default=1e300s", "default=400000d,session=1d"] {
+            let r = try cli.run(["memory", "remember", "x", "--subject", "s", "--embedder", "hash:8"], environment: ["ENGRAM_RETENTION_POLICIES": policies])
+            #expect(!r.signaled && r.status == 78, "\(policies): \(r.status) \(r.stderr)")
+            #expect(r.stderr.contains("default="), "the entry is named: \(r.stderr)")
+        }
+        let fine = try cli.run(["memory", "remember", "x", "--subject", "s", "--embedder", "hash:8"], environment: ["ENGRAM_RETENTION_POLICIES": "default=36500d"])
+        #expect(fine.status == 0, "\(fine.stderr)")
+    }
+
+    // MARK: 8. Special files as inputs
+
+    @Test func inputsThatAreFoldersOrFIFOsAreRefusedAtOnce() async throws {
+        let cli = try Self.smallStore()
+        try FileManager.default.createDirectory(atPath: cli.path("dir.zip"), withIntermediateDirectories: true)
+        let fifo = cli.path("fifo.zip")
+        #expect(mkfifo(fifo, 0o600) == 0)
+        for archive in [cli.path("dir.zip"), fifo] {
+            for extra in [["--verify-only"], []] {
+                let r = try cli.run(["restore", archive] + extra, timeout: 30)
+                #expect(!r.timedOut && r.status == 65, "restore \(archive) \(extra): \(r.status) \(r.stderr)")
+            }
+        }
+        let fifoManifest = cli.path("fifo.json")
+        #expect(mkfifo(fifoManifest, 0o600) == 0)
+        let verify = try cli.run(["verify", fifoManifest], timeout: 30)
+        #expect(!verify.timedOut && verify.status == 65, "\(verify.stderr)")
+        let vector = try cli.run(["search", "--vector-file", fifoManifest], timeout: 30)
+        #expect(!vector.timedOut && vector.status == 65, "\(vector.stderr)")
+        let ingest = try cli.run(["ingest", fifo, "--json"], timeout: 30)
+        #expect(!ingest.timedOut && ingest.status == 2, "\(ingest.stderr)")
+        let zero = try cli.run(["search", "--vector-file", "/dev/zero"], timeout: 30)
+        #expect(!zero.timedOut && zero.status == 65, "\(zero.stderr)")
+    }
+
+    // MARK: 9. Vectors at the float32 limit
+
+    @Test func vectorsWhoseNormOverflowsAreRefusedAndOutputIsAlwaysJSON() async throws {
+        let cli = try CLI()
+        #expect(try cli.run(["init", "--embedder", "external:4"]).status == 0)
+        let records = [
+            #"{"id": "big", "text": "huge", "embedding": [1e38, 1e38, 1e38, 1e38]}"#,
+            #"{"id": "zero", "text": "nothing", "embedding": [0, 0, 0, 0]}"#,
+            #"{"id": "ok", "text": "fine", "embedding": [1, 0, 0, 0]}"#,
+            #"{"id": "ok2", "text": "also fine", "embedding": [0, 1, 0, 0]}"#,
+        ]
+        try cli.write("v.jsonl", records.joined(separator: "\n") + "\n")
+        let ingest = try cli.run(["ingest", cli.path("v.jsonl"), "--json"])
+        #expect(ingest.status == 2)
+        let report = try ingest.json()
+        #expect(report["added"]?.int == 2)
+        let reasons = (report["failed"]?.array ?? []).compactMap { $0["reason"]?.string }
+        #expect(reasons.count == 2 && reasons.contains { $0.contains("norm") } && reasons.contains { $0.contains("zero vector") }, "\(reasons)")
+        for vector in ["[1e38, 1e38, 1e38, 1e38]", "[0, 0, 0, 0]", "[3.4e38, 0, 0, 0]"] {
+            let r = try cli.run(["search", "--vector", vector, "--json"])
+            #expect(r.status == 65, "\(vector): \(r.stderr)")
+        }
+        let search = try cli.run(["search", "--vector", "[1e17, 1e17, 0, 0]", "--json"])
+        #expect(search.status == 0, "\(search.stderr)")
+        let hits = try #require(try search.json()["hits"]?.array)
+        #expect(hits.count == 2 && hits.allSatisfy { if case .double(let d)? = $0["score"] { d.isFinite } else { false } })
+    }
+
+    @Test func nonFiniteNumbersNeverReachJSONOutput() {
+        #expect(JSONValue.array([.double(.nan), .double(.infinity), .double(-.infinity), .double(1.5)]).serialized() == "[null,null,null,1.5]")
+    }
+}
