@@ -51,6 +51,8 @@ public enum MemoryStoreConformance {
         MemoryConformanceCase(name: "no batch cap on forget", body: noBatchCap),
         MemoryConformanceCase(name: "audit events never hold content", body: auditHasNoContent),
         MemoryConformanceCase(name: "concurrent remembers of one content make one memory", body: concurrentRemembers),
+        MemoryConformanceCase(name: "restore matches ids within the tenant and never changes a held memory", body: restoring),
+        MemoryConformanceCase(name: "events are numbered within their tenant", body: eventNumbering),
     ]
 
     static let embedder = HashEmbedder(dimension: 64)
@@ -450,5 +452,70 @@ public enum MemoryStoreConformance {
         for e in events {
             try expect(!e.json.serialized().contains("swordfish"), "event \(e.kind) holds no content")
         }
+    }
+
+    static func restoring(_ store: any MemoryStore, _ clock: TestClock) async throws {
+        let plan = RestorePlan(actor: "restorer", origin: "backup 0123 taken 2026-01-01T00:00:00.000Z", at: clock.now)
+        let held = try await store.remember(draft("held content"), actor: "a").memory
+        _ = try await store.setLegalHold(id: held.id, tenant: "t1", held: true, actor: "legal", reason: "case")
+        let plain = try await store.remember(draft("plain content"), actor: "a").memory
+        let other = try await store.remember(draft("other tenant content", tenant: "t2"), actor: "a").memory
+        let before = try await snapshot(store, tenant: "t2")
+
+        // An id of another tenant: refused, and nothing of the batch is written.
+        var fresh = Memory(id: MemoryRules.newID(), tenant: "t1", subject: "alice", namespace: "default", kind: .fact, content: "new content", metadata: [:],
+                           importance: 0.5, provenance: MemoryProvenance(), createdAt: clock.now, updatedAt: clock.now, lastAccessedAt: nil, accessCount: 0,
+                           expiresAt: nil, retention: "default", legalHold: false, supersedes: nil, embedding: nil, embeddingIdentity: nil)
+        var stolen = fresh
+        stolen.id = other.id
+        stolen.content = "taken over"
+        stolen.contentSHA256 = SHA256Hex.hash(stolen.content)
+        try await expectError(.conflict, "an id of another tenant") { try await store.restore(memories: [fresh, stolen], tenant: "t1", plan: plan) }
+        try expectEqual(try await snapshot(store, tenant: "t2"), before, "the other tenant's memory is untouched")
+        try expect(try await store.export(tenant: "t1", subject: nil).count == 2, "nothing of the refused batch")
+
+        // Held: kept as it is. Same content under another id: left out. Plain: replaced. New: inserted.
+        var changedHeld = held
+        changedHeld.content = "held content, changed"
+        changedHeld.contentSHA256 = SHA256Hex.hash(changedHeld.content)
+        changedHeld.legalHold = false
+        var duplicate = fresh
+        duplicate.id = MemoryRules.newID()
+        duplicate.content = plain.content
+        duplicate.contentSHA256 = plain.contentSHA256
+        var replaced = plain
+        replaced.importance = 0.9
+        fresh.createdAt = clock.now
+        let outcome = try await store.restore(memories: [changedHeld, duplicate, replaced, fresh], tenant: "t1", plan: plan)
+        try expectEqual(outcome.keptHeld, [held.id])
+        try expectEqual(outcome.keptDuplicate, [duplicate.id])
+        try expectEqual(Set(outcome.written), [plain.id, fresh.id])
+        let after = try await store.export(tenant: "t1", subject: nil)
+        try expectEqual(after.first { $0.id == held.id }?.content, "held content", "a held memory is never changed")
+        try expect(after.first { $0.id == held.id }?.legalHold == true, "and stays held")
+        try expectEqual(after.first { $0.id == plain.id }?.importance, 0.9)
+        try expect(after.contains { $0.id == fresh.id } && !after.contains { $0.id == duplicate.id }, "inserted; duplicate left out")
+        let restored = try await store.events(tenant: "t1", memoryID: nil).filter { $0.kind == .restored }
+        try expectEqual(Set(restored.map(\.memoryID)), [plain.id, fresh.id], "one restored event per memory written")
+        try expect(restored.allSatisfy { $0.actor == "restorer" && $0.reason.contains("backup 0123") && $0.origin == nil }, "restored events are the store's own")
+
+        // Imported events keep their time and say where they came from.
+        let archived = MemoryEvent(sequence: 99, tenant: "t1", memoryID: fresh.id, kind: .deleted, actor: "someone", reason: "claimed",
+                                   contentSHA256: fresh.contentSHA256, at: Date(timeIntervalSince1970: 1_700_000_000))
+        try expectEqual(try await store.importEvents([archived], tenant: "t1", plan: plan), 1)
+        let imported = try expectValue(try await store.events(tenant: "t1", memoryID: fresh.id).last, "the imported event")
+        try expectEqual(imported.origin, plan.origin)
+        try expectEqual(imported.kind, .deleted)
+        try expectEqual(MetadataValue.milliseconds(imported.at), 1_700_000_000_000)
+        try await expectError(.invalidInput, "an event of another tenant") { try await store.importEvents([archived], tenant: "t2", plan: plan) }
+    }
+
+    static func eventNumbering(_ store: any MemoryStore, _ clock: TestClock) async throws {
+        for i in 0..<3 { _ = try await store.remember(draft("first tenant \(i)", tenant: "t1"), actor: "a") }
+        for i in 0..<2 { _ = try await store.remember(draft("second tenant \(i)", tenant: "t2"), actor: "a") }
+        let m = try await store.remember(draft("first tenant last", tenant: "t1"), actor: "a").memory
+        try expectEqual(try await store.events(tenant: "t2", memoryID: nil).map(\.sequence), [1, 2], "another tenant's events leave no gaps")
+        try expectEqual(try await store.events(tenant: "t1", memoryID: nil).map(\.sequence), [1, 2, 3, 4])
+        try expectEqual(try await store.events(tenant: "t1", memoryID: m.id).map(\.sequence), [4], "a memory's events keep their tenant numbers")
     }
 }

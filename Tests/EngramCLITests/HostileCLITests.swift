@@ -221,3 +221,130 @@ extension CLITests {
         #expect(JSONValue.array([.double(.nan), .double(.infinity), .double(-.infinity), .double(1.5)]).serialized() == "[null,null,null,1.5]")
     }
 }
+
+/// The folder walk (issue 15, items 10 and 11) and erasure with a second connection (item 12).
+extension CLITests {
+    /// Creates a file whose name is the given bytes (which need not be UTF-8) in `folder`.
+    static func createFile(named bytes: [UInt8], in folder: String, contents: String) throws {
+        let path = Array(folder.utf8) + [UInt8(ascii: "/")] + bytes + [0]
+        let fd = path.withUnsafeBufferPointer { p in p.baseAddress!.withMemoryRebound(to: CChar.self, capacity: path.count) { open($0, O_CREAT | O_WRONLY | O_TRUNC, 0o644) } }
+        #expect(fd >= 0)
+        _ = Array(contents.utf8).withUnsafeBufferPointer { write(fd, $0.baseAddress, $0.count) }
+        close(fd)
+    }
+
+    @Test func theWalkNeverLoopsNorLeavesTheFoldersItWasGiven() async throws {
+        let cli = try CLI()
+        try cli.write("outside/secret.txt", "the secret password is hunter2\n")
+        try cli.write("root/a/sub/doc.md", "# Doc\n\nRivers and lakes.\n")
+        try cli.write("root/top.md", "# Top\n\nMountains.\n")
+        let fm = FileManager.default
+        try fm.createSymbolicLink(atPath: cli.path("root/a/sub/loop"), withDestinationPath: "..")
+        try fm.createSymbolicLink(atPath: cli.path("root/self1"), withDestinationPath: ".")
+        try fm.createSymbolicLink(atPath: cli.path("root/self2"), withDestinationPath: ".")
+        try fm.createSymbolicLink(atPath: cli.path("root/leak.txt"), withDestinationPath: cli.path("outside/secret.txt"))
+        try fm.createSymbolicLink(atPath: cli.path("root/broken.md"), withDestinationPath: cli.path("nowhere.md"))
+        #expect(mkfifo(cli.path("root/pipe.md"), 0o600) == 0)
+        #expect(try cli.run(["init", "--embedder", "hash:32"]).status == 0)
+
+        let ingest = try cli.run(["ingest", cli.path("root"), "--json"], timeout: 60)
+        #expect(!ingest.timedOut && ingest.status == 0, "\(ingest.stderr)")
+        let report = try ingest.json()
+        #expect(report["added"]?.int == 2 && report["files"]?.int == 2, "each file once: \(ingest.stdout)")
+        let skipped = report["skipped"]?.array ?? []
+        let reasons = Dictionary(grouping: skipped, by: { $0["reason"]?.string ?? "" }).mapValues(\.count)
+        #expect(reasons["symbolic_link"] == 5 && reasons["special_file"] == 1, "\(reasons)")
+        #expect(try cli.run(["search", "secret password hunter2", "--mode", "keyword", "--json"]).json()["hits"]?.array?.isEmpty == true, "nothing outside the root")
+
+        let human = try cli.run(["ingest", cli.path("root")], timeout: 60)
+        #expect(human.stdout.contains("skipped") && human.stdout.contains("leak.txt") && human.stdout.contains("--follow-links"), "\(human.stdout)")
+
+        // Following links, loops still end and each file is read once.
+        let followed = try cli.run(["ingest", cli.path("root"), "--follow-links", "--json"], timeout: 60)
+        #expect(!followed.timedOut && followed.status == 0, "\(followed.stderr)")
+        let f = try followed.json()
+        #expect(f["added"]?.int == 1, "the linked file outside, opted in: \(followed.stdout)")
+        let fReasons = Dictionary(grouping: f["skipped"]?.array ?? [], by: { $0["reason"]?.string ?? "" }).mapValues(\.count)
+        #expect(fReasons["already_visited"] ?? 0 >= 3 && fReasons["broken_link"] == 1, "\(fReasons)")
+    }
+
+    @Test func fileNamesThatAreNotUTF8OrHoldNewlinesAreReportedNotForged() async throws {
+        let cli = try CLI()
+        try cli.write("root/plain.md", "# Plain\n\nplain text\n")
+        try Self.createFile(named: [0x62, 0x61, 0x64, 0xFF, 0x2E, 0x6D, 0x64], in: cli.path("root"), contents: "# Bad\n\nlatin1 name\n")
+        try Self.createFile(named: Array("evil\nfailed:\n  forged.md".utf8), in: cli.path("root"), contents: "# Evil\n\nnewline name\n")
+        #expect(try cli.run(["init", "--embedder", "hash:32"]).status == 0)
+        let json = try cli.run(["ingest", cli.path("root"), "--json"])
+        let report = try json.json()
+        #expect(report["added"]?.int == 2, "\(json.stdout)")
+        let invalid = (report["skipped"]?.array ?? []).filter { $0["reason"]?.string == "invalid_name" }
+        #expect(invalid.count == 1 && invalid[0]["path"]?.string?.hasSuffix("bad\\xFF.md") == true, "\(invalid)")
+
+        try cli.write("root/plain.md", "# Plain\n\nchanged text\n")
+        let human = try cli.run(["ingest", cli.path("root")])
+        #expect(human.stdout.contains("bad\\xFF.md"), "\(human.stdout)")
+        #expect(!human.stdout.split(separator: "\n").contains { $0.hasPrefix("failed:") || $0.hasPrefix("  forged") }, "a name cannot forge report lines: \(human.stdout)")
+        let show = try cli.run(["show", cli.path("root/evil\nfailed:\n  forged.md")])
+        #expect(show.status == 0 && !show.stdout.split(separator: "\n").contains { $0.hasPrefix("  forged") }, "\(show.stdout)")
+        let named = try cli.run(["ingest", cli.path("root") + "/bad\u{FFFD}.md"])
+        #expect(named.status == 2 && named.stdout.contains("UTF-8"), "\(named.stdout)")
+    }
+
+    /// A forget while another process holds a read transaction: the receipt says the erasure is pending,
+    /// and the next command finishes it once that reader lets go.
+    @Test func aForgetHeldBackByAReaderIsFinishedByTheNextCommand() async throws {
+        let cli = try CLI()
+        let secret = "the vault combination is 31-41-59"
+        #expect(try cli.run(["memory", "remember", secret, "--subject", "alice", "--no-embedding"]).status == 0)
+        func onDisk() -> Bool {
+            [cli.store, cli.store + "-wal"].contains { (FileManager.default.contents(atPath: $0) ?? Data()).range(of: Data(secret.utf8)) != nil }
+        }
+        #expect(onDisk())
+        // The reader: a second connection (Python's sqlite3) in its own process, holding a read transaction.
+        let reader = Process()
+        reader.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        reader.arguments = ["python3", "-c", """
+            import sqlite3, sys
+            c = sqlite3.connect(sys.argv[1], isolation_level=None)
+            c.execute("BEGIN")
+            c.execute("SELECT count(*) FROM memories").fetchall()
+            print("reading", flush=True)
+            sys.stdin.readline()
+            c.execute("COMMIT")
+            print("done", flush=True)
+            sys.stdin.readline()
+            """, cli.store]
+        let input = Pipe(), output = Pipe()
+        reader.standardInput = input
+        reader.standardOutput = output
+        try reader.run()
+        defer { if reader.isRunning { reader.terminate() } }
+        var said = ""
+        func waitFor(_ word: String) -> Bool {
+            while !said.contains(word) {
+                let more = output.fileHandleForReading.availableData
+                if more.isEmpty { return false }
+                said += String(decoding: more, as: UTF8.self)
+            }
+            return true
+        }
+        #expect(waitFor("reading"))
+
+        let forget = try cli.run(["memory", "forget", "--subject", "alice", "--reason", "erasure request", "--json"])
+        #expect(forget.status == 0, "\(forget.stderr)")
+        #expect(try forget.json()["erasure_pending"] == .bool(true), "the receipt is honest: \(forget.stdout)")
+        #expect(try cli.run(["memory", "export"]).stdout.isEmpty, "the rows are gone")
+        #expect(onDisk(), "the old pages are still on disk while the reader holds its snapshot")
+
+        input.fileHandleForWriting.write(Data("\n".utf8))
+        #expect(waitFor("done"), "the reader ended its transaction, keeping its connection")
+        #expect(try cli.run(["memory", "list"]).status == 0)
+        #expect(!onDisk(), "the next command finished the erasure")
+        let again = try cli.run(["memory", "remember", "something else", "--subject", "bob", "--no-embedding"])
+        #expect(again.status == 0)
+        let second = try cli.run(["memory", "forget", "--subject", "bob", "--reason", "r", "--json"])
+        #expect(try second.json()["erasure_pending"] == .bool(false), "nothing held it back this time")
+        input.fileHandleForWriting.closeFile()
+        reader.waitUntilExit()
+    }
+}
