@@ -65,6 +65,9 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(name: "EngramTesting", dependencies: ["EngramCore"], swiftSettings: strict),
+        // Fuzz targets for the parsers (scripts/fuzz.sh builds engram-fuzz with libFuzzer).
+        .target(name: "EngramFuzz", dependencies: ["EngramCore", "EngramPipeline", .product(name: "ZIPFoundation", package: "ZIPFoundation")], swiftSettings: strict),
+        .executableTarget(name: "engram-fuzz", dependencies: ["EngramFuzz"], path: "Fuzz/engram-fuzz", swiftSettings: strict),
         .executableTarget(
             name: "engram",
             dependencies: [
@@ -127,12 +130,13 @@ let package = Package(
             resources: [.copy("Fixtures")],
             swiftSettings: strict
         ),
-        .testTarget(name: "EngramPipelineTests", dependencies: ["EngramCore", "EngramPipeline", "EngramTesting", .product(name: "ZIPFoundation", package: "ZIPFoundation")], swiftSettings: strict),
+        .testTarget(name: "EngramPipelineTests", dependencies: ["EngramCore", "EngramPipeline", "EngramTesting", "EngramFuzz", .product(name: "ZIPFoundation", package: "ZIPFoundation")],
+                    resources: [.copy("Fuzz")], swiftSettings: strict),
         .testTarget(name: "EngramSQLiteTests", dependencies: ["EngramCore", "EngramSQLite", "EngramPipeline", "EngramTesting"], swiftSettings: strict),
         .testTarget(name: "EngramPostgresTests", dependencies: ["EngramCore", "EngramPostgres", "EngramTesting"], swiftSettings: strict),
         .testTarget(
             name: "EngramCLITests",
-            dependencies: ["engram", "EngramCore", "EngramPostgres", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "PostgresNIO", package: "postgres-nio"),
+            dependencies: ["engram", "EngramCore", "EngramPostgres", "EngramFuzz", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "PostgresNIO", package: "postgres-nio"),
                            .product(name: "ZIPFoundation", package: "ZIPFoundation")],
             swiftSettings: strict
         ),

@@ -260,8 +260,16 @@ public enum ManifestVerifier {
         public func count(_ s: Status) -> Int { results.filter { $0.status == s }.count }
     }
 
-    public static func verify(_ manifest: EvidenceManifest, against store: any VectorStore) async throws -> Report {
-        let ref = CollectionRef(tenant: manifest.request.tenant, name: manifest.request.collection)
+    /// Re-reads every cited chunk of `manifest` in the caller's `tenant`.
+    ///
+    /// The tenant is the caller's, never the manifest's: a manifest is a file anyone can edit, so one that
+    /// cites another tenant is refused instead of being checked against that tenant's rows.
+    /// - Throws: `invalid_input` when the manifest cites another tenant.
+    public static func verify(_ manifest: EvidenceManifest, against store: any VectorStore, tenant: String) async throws -> Report {
+        guard manifest.request.tenant == tenant else {
+            throw EngramError(.invalidInput, "the manifest cites tenant '\(TerminalText.escaped(manifest.request.tenant))', not '\(tenant)'; verify it as that tenant (--tenant \(TerminalText.escaped(manifest.request.tenant)))")
+        }
+        let ref = CollectionRef(tenant: tenant, name: manifest.request.collection)
         guard try await store.collection(ref) != nil else {
             return Report(manifestID: manifest.id, results: manifest.hits.map {
                 HitResult(rank: $0.rank, chunkID: $0.chunkID, sourceURI: $0.sourceURI, status: .missing, reason: "collection \(ref) does not exist")

@@ -35,9 +35,9 @@ public enum MemoryRules {
         return String(repeating: "0", count: max(0, digits - s.count)) + s
     }
 
-    /// Tenant ids: as for collections (1–128 letters, digits, `_ - . :`).
+    /// Tenant ids: 1–128 ASCII letters, digits and `_ - . :` (``CollectionRef/validateTenant(_:)``).
     public static func validateTenant(_ tenant: String) throws {
-        try CollectionRef.validateName(tenant, what: "tenant id")
+        try CollectionRef.validateTenant(tenant)
     }
 
     /// Subjects (user or agent ids) and actors: 1–256 characters, no control characters.

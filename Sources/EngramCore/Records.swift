@@ -12,11 +12,21 @@ public struct CollectionRef: Sendable, Hashable, Codable, CustomStringConvertibl
 
     public var description: String { "\(tenant)/\(name)" }
 
-    /// Tenant ids and collection names: 1–128 characters, letters, digits, `_ - . :` and no control
-    /// characters.
+    /// Tenant ids: 1–128 ASCII letters, digits and `_ - . :`. Collection names: 1–128 letters (any
+    /// script), digits and `_ - . :`.
     public func validate() throws {
-        try CollectionRef.validateName(tenant, what: "tenant id")
+        try CollectionRef.validateTenant(tenant)
         try CollectionRef.validateName(name, what: "collection name")
+    }
+
+    /// Tenant ids are ASCII only: a tenant is a security boundary, and two ids that look the same
+    /// (`alice` and `аlice` with a Cyrillic а, or full-width `ａｌｉｃｅ`) must not be two tenants that a
+    /// person cannot tell apart.
+    public static func validateTenant(_ tenant: String) throws {
+        try validateName(tenant, what: "tenant id")
+        guard tenant.utf8.allSatisfy({ $0 < 0x80 }) else {
+            throw EngramError(.invalidInput, "tenant id '\(TerminalText.escaped(tenant))' must be ASCII (letters a-z, A-Z, digits and _ - . :), so that no two tenant ids look alike")
+        }
     }
 
     /// Checks a collection about to be created: its names and its identity's dimension.
@@ -32,7 +42,7 @@ public struct CollectionRef: Sendable, Hashable, Codable, CustomStringConvertibl
             throw EngramError(.invalidInput, "\(what) must be 1 to 128 characters, got \(s.count)")
         }
         guard s.unicodeScalars.allSatisfy({ $0.properties.isAlphabetic || ("0"..."9").contains($0) || "_-.:".unicodeScalars.contains($0) }) else {
-            throw EngramError(.invalidInput, "\(what) '\(s)' may contain only letters, digits and _ - . :")
+            throw EngramError(.invalidInput, "\(what) '\(TerminalText.escaped(s))' may contain only letters, digits and _ - . :")
         }
     }
 }

@@ -20,6 +20,7 @@ public final class SQLiteMemoryStore: MemoryStore, Sendable {
         self.path = path
         self.retention = retention
         self.clock = now
+        try SQLiteVectorStore.checkPath(path)
         let directory = (path as NSString).deletingLastPathComponent
         if !directory.isEmpty { try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
         do {

@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import EngramCore
 import Foundation
 import GRDB
@@ -34,6 +39,7 @@ public final class SQLiteVectorStore: VectorStore, Sendable {
     public init(path: String, create: Bool = true, now: @escaping @Sendable () -> Date = { Date() }) throws {
         self.path = path
         self.now = now
+        try Self.checkPath(path)
         let exists = FileManager.default.fileExists(atPath: path)
         if !exists {
             guard create else {
@@ -65,6 +71,21 @@ public final class SQLiteVectorStore: VectorStore, Sendable {
             throw e
         } catch {
             throw EngramError(.storageFailure, "cannot open SQLite store at \(path): \(error)", underlying: error)
+        }
+    }
+
+    /// Refuses a store path that names a folder or a special file before SQLite tries it (it would say
+    /// "disk I/O error", or block on a FIFO).
+    static func checkPath(_ path: String) throws {
+        guard !path.isEmpty else { throw EngramError(.invalidConfiguration, "the SQLite store path is empty") }
+        var s = stat()
+        guard stat(path, &s) == 0 else { return }
+        switch FilePaths.kind(s.st_mode) {
+        case .regular: return
+        case .directory:
+            throw EngramError(.invalidConfiguration, "the store path \(FilePaths.display(path)) is a folder; name the store's file (for example sqlite:\(FilePaths.display((path as NSString).appendingPathComponent("engram.sqlite"))))")
+        case let kind:
+            throw EngramError(.invalidConfiguration, "the store path \(FilePaths.display(path)) is \(kind.article), not a SQLite file")
         }
     }
 

@@ -469,13 +469,13 @@ public enum VectorStoreConformance {
         try await expectError(.invalidManifest, "tampered manifest") {
             try EvidenceManifest.parse(manifest.canonicalJSON.replacingOccurrences(of: "provenance", with: "provenancE"))
         }
-        let ok = try await ManifestVerifier.verify(manifest, against: store)
+        let ok = try await ManifestVerifier.verify(manifest, against: store, tenant: manifest.request.tenant)
         try expect(ok.allVerified, "fresh manifest verifies: \(ok.results)")
         // Change mem://y, delete mem://x: the manifest reports both.
         let (y2, cy2) = fx.document("mem://y", "provenance of every byte, revised")
         _ = try await store.upsert(document: y2, chunks: cy2, identity: fx.identity, in: ref)
         _ = try await store.deleteDocument(id: DocumentRecord.makeID(ref: ref, sourceURI: "mem://x"), in: ref)
-        let after = try await ManifestVerifier.verify(manifest, against: store)
+        let after = try await ManifestVerifier.verify(manifest, against: store, tenant: manifest.request.tenant)
         for r in after.results {
             try expectEqual(r.status, r.sourceURI == "mem://y" ? .changed : .missing, "status of \(r.sourceURI)")
         }

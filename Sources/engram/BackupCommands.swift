@@ -40,8 +40,8 @@ struct Backup: AsyncParsableCommand {
                         ("files", .array(manifest.parts.map { .object([("name", .string($0.file)), ("rows", .int(Int64($0.rows))), ("sha256", .string($0.sha256))]) })),
                     ]))
                 } else {
-                    print("backed up \(manifest.collections.count) collections of \(manifest.tenants.count) tenants to \(out) (\(size) bytes, \(String(format: "%.2f", seconds)) s)")
-                    for p in manifest.parts { print("  \(p.file.padding(toLength: 18, withPad: " ", startingAt: 0)) \(p.rows) rows  sha256 \(p.sha256)") }
+                    Output.say("backed up \(manifest.collections.count) collections of \(manifest.tenants.count) tenants to \(out) (\(size) bytes, \(String(format: "%.2f", seconds)) s)")
+                    for p in manifest.parts { Output.say("  \(p.file.padding(toLength: 18, withPad: " ", startingAt: 0)) \(p.rows) rows  sha256 \(p.sha256)") }
                 }
             }
         }
@@ -93,7 +93,7 @@ struct Restore: AsyncParsableCommand {
                     Output.printJSON(.object([("verified", .bool(true)), ("collections", .int(Int64(m.collections.count))), ("tenants", .array(m.tenants.map { .string($0) })),
                                               ("files", .array(m.parts.map { .object([("name", .string($0.file)), ("rows", .int(Int64($0.rows)))]) }))]))
                 } else {
-                    print("\(FilePaths.display(archive)): every file matches the manifest (\(m.parts.map { "\($0.file) \($0.rows) rows" }.joined(separator: ", ")))")
+                    Output.say("\(FilePaths.display(archive)): every file matches the manifest (\(m.parts.map { "\($0.file) \($0.rows) rows" }.joined(separator: ", ")))")
                 }
                 return
             }
@@ -111,9 +111,9 @@ struct Restore: AsyncParsableCommand {
                                               ("kept_held", .array(report.keptHeld.map { .string($0) })), ("kept_duplicate", .array(report.keptDuplicate.map { .string($0) })),
                                               ("tenants", .array(report.tenants.map { .string($0) })), ("atomic", .bool(report.atomic)), ("seconds", .double(seconds))]))
                 } else {
-                    print("restored \(report.collections) collections, \(report.documents) documents, \(report.chunks) chunks, \(report.memories) memories, \(report.memoryEvents) memory events of \(report.tenants.joined(separator: ", "))\(report.embedded > 0 ? " (\(report.embedded) embedded again)" : "") in \(String(format: "%.2f", seconds)) s")
-                    for id in report.keptHeld { print("  kept \(id): under legal hold in the target, not changed") }
-                    for id in report.keptDuplicate { print("  left out \(id): the target holds its content under another id") }
+                    Output.say("restored \(report.collections) collections, \(report.documents) documents, \(report.chunks) chunks, \(report.memories) memories, \(report.memoryEvents) memory events of \(report.tenants.joined(separator: ", "))\(report.embedded > 0 ? " (\(report.embedded) embedded again)" : "") in \(String(format: "%.2f", seconds)) s")
+                    for id in report.keptHeld { Output.say("  kept \(id): under legal hold in the target, not changed") }
+                    for id in report.keptDuplicate { Output.say("  left out \(id): the target holds its content under another id") }
                 }
             }
         }

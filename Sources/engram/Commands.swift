@@ -24,7 +24,7 @@ struct Init: AsyncParsableCommand {
                     Output.printJSON(.object([("collection", .string(info.ref.name)), ("tenant", .string(info.ref.tenant)),
                                               ("created", .bool(!existed)), ("embedding", Output.identityJSON(info.identity))]))
                 } else {
-                    print("\(existed ? "collection exists" : "created collection") \(info.ref) — embedding \(info.identity)")
+                    Output.say("\(existed ? "collection exists" : "created collection") \(info.ref) — embedding \(info.identity)")
                 }
             }
         }
@@ -102,9 +102,9 @@ struct Ingest: AsyncParsableCommand {
         guard !skipped.isEmpty else { return }
         let unsupported = skipped.filter { $0.reason == .unsupportedType }.count
         let listed = skipped.filter { $0.reason != .unsupportedType }
-        print("skipped \(skipped.count) entries\(unsupported > 0 ? " (\(unsupported) of a type no loader reads)" : ""):")
-        for s in listed.prefix(50) { print("  \(s.path): \(s.detail)") }
-        if listed.count > 50 { print("  … and \(listed.count - 50) more (--json lists all)") }
+        Output.say("skipped \(skipped.count) entries\(unsupported > 0 ? " (\(unsupported) of a type no loader reads)" : ""):")
+        for s in listed.prefix(50) { Output.say("  \(s.path): \(s.detail)") }
+        if listed.count > 50 { Output.say("  … and \(listed.count - 50) more (--json lists all)") }
     }
 
     static func progressPrinter(_ p: IngestProgress) {
@@ -158,12 +158,12 @@ struct Ingest: AsyncParsableCommand {
             } else {
                 let rows: [(String, Int)] = [("added", report.added), ("updated", report.updated), ("unchanged", report.unchanged),
                                              ("deleted", report.deleted), ("failed", report.failed.count)]
-                print("documents")
-                for (name, n) in rows { print("  \(name.padding(toLength: 10, withPad: " ", startingAt: 0)) \(n)") }
-                print("files \(report.files), chunks written \(report.chunksWritten), embedded \(report.chunksEmbedded), \(String(format: "%.2f", seconds)) s")
+                Output.say("documents")
+                for (name, n) in rows { Output.say("  \(name.padding(toLength: 10, withPad: " ", startingAt: 0)) \(n)") }
+                Output.say("files \(report.files), chunks written \(report.chunksWritten), embedded \(report.chunksEmbedded), \(String(format: "%.2f", seconds)) s")
                 if !report.failed.isEmpty {
-                    print("failed:")
-                    for f in report.failed { print("  \(TerminalText.escaped(f.reason)) [\(f.code)]") }
+                    Output.say("failed:")
+                    for f in report.failed { Output.say("  \(f.reason) [\(f.code)]") }
                 }
                 Ingest.printSkipped(report.skipped)
             }
@@ -233,15 +233,15 @@ struct Search: AsyncParsableCommand {
                     ]))
                     return
                 }
-                if result.response.hits.isEmpty { print("no results") }
+                if result.response.hits.isEmpty { Output.say("no results") }
                 for h in result.response.hits {
                     let section = h.chunk.section.isEmpty ? "" : "  § " + h.chunk.section.joined(separator: " › ")
-                    print("\(h.rank). \(String(format: "%.4f", h.score))  \(h.chunk.sourceURI)\(section)")
-                    print("   \(Output.oneLine(h.chunk.text, max: 160))")
-                    print("   chunk \(h.chunk.id)  chars \(h.chunk.charStart)..<\(h.chunk.charEnd)")
+                    Output.say("\(h.rank). \(String(format: "%.4f", h.score))  \(h.chunk.sourceURI)\(section)")
+                    Output.say("   \(Output.oneLine(h.chunk.text, max: 160))")
+                    Output.say("   chunk \(h.chunk.id)  chars \(h.chunk.charStart)..<\(h.chunk.charEnd)")
                 }
-                print("path \(result.response.path), \(result.response.exhaustive ? "exhaustive, \(result.response.matched)" : "approximate, at least \(result.response.matched)") matching chunks")
-                print("manifest \(result.manifest.id)\(manifest.map { " → \($0)" } ?? "")")
+                Output.say("path \(result.response.path), \(result.response.exhaustive ? "exhaustive, \(result.response.matched)" : "approximate, at least \(result.response.matched)") matching chunks")
+                Output.say("manifest \(result.manifest.id)\(manifest.map { " → \($0)" } ?? "")")
             }
         }
     }
@@ -317,14 +317,14 @@ struct Show: AsyncParsableCommand {
                             ("metadata", Output.metadataJSON(c.metadata)), ("text", .string(c.text)),
                         ]))
                     } else {
-                        print("chunk \(c.id) (#\(c.ordinal) of \(c.documentID))")
-                        print("source   \(c.sourceURI)")
-                        print("range    chars \(c.charStart)..<\(c.charEnd), \(c.tokenCount) tokens")
-                        if !c.section.isEmpty { print("section  \(c.section.joined(separator: " › "))") }
-                        print("sha256   \(c.sha256)")
-                        print("metadata \(c.metadata.canonicalJSON)")
-                        print("")
-                        print(c.text)
+                        Output.say("chunk \(c.id) (#\(c.ordinal) of \(c.documentID))")
+                        Output.say("source   \(c.sourceURI)")
+                        Output.say("range    chars \(c.charStart)..<\(c.charEnd), \(c.tokenCount) tokens")
+                        if !c.section.isEmpty { Output.say("section  \(c.section.joined(separator: " › "))") }
+                        Output.say("sha256   \(c.sha256)")
+                        Output.say("metadata \(c.metadata.canonicalJSON)")
+                        Output.say("")
+                        Output.text(c.text)
                     }
                     return
                 }
@@ -342,14 +342,14 @@ struct Show: AsyncParsableCommand {
                         ("chunks", .array(chunks.map { .object([("chunk_id", .string($0.id)), ("char_start", .int(Int64($0.charStart))), ("char_end", .int(Int64($0.charEnd))), ("section", .array($0.section.map { .string($0) }))]) })),
                     ]))
                 } else {
-                    print("document \(info.id) v\(info.version)")
-                    print("source   \(info.sourceURI)")
-                    print("mime     \(info.mime), \(info.size) bytes, sha256 \(info.sha256)")
-                    print("updated  \(MetadataValue.canonicalDateString(info.updatedAt))")
-                    print("metadata \(info.metadata.canonicalJSON)")
-                    print("chunks   \(chunks.count)")
+                    Output.say("document \(info.id) v\(info.version)")
+                    Output.say("source   \(info.sourceURI)")
+                    Output.say("mime     \(info.mime), \(info.size) bytes, sha256 \(info.sha256)")
+                    Output.say("updated  \(MetadataValue.canonicalDateString(info.updatedAt))")
+                    Output.say("metadata \(info.metadata.canonicalJSON)")
+                    Output.say("chunks   \(chunks.count)")
                     for c in chunks {
-                        print("  \(c.id)  \(c.charStart)..<\(c.charEnd)  \(Output.oneLine(c.text, max: 70))")
+                        Output.say("  \(c.id)  \(c.charStart)..<\(c.charEnd)  \(Output.oneLine(c.text, max: 70))")
                     }
                 }
             }
@@ -371,7 +371,7 @@ struct Verify: AsyncParsableCommand {
             let data = try InputFile.read(manifest, limit: EvidenceManifest.maxBytes, what: "manifest")
             let m = try EvidenceManifest.parse(String(decoding: data, as: UTF8.self))
             try await global.withStore(create: false) { store in
-                let report = try await ManifestVerifier.verify(m, against: store)
+                let report = try await ManifestVerifier.verify(m, against: store, tenant: global.tenant)
                 allVerified = report.allVerified
                 if global.json {
                     Output.printJSON(.object([
@@ -384,11 +384,11 @@ struct Verify: AsyncParsableCommand {
                         })),
                     ]))
                 } else {
-                    print("manifest \(report.manifestID)")
+                    Output.say("manifest \(report.manifestID)")
                     for r in report.results {
-                        print("  \(r.rank). \(r.status.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0)) \(r.chunkID)  \(r.sourceURI)\(r.reason.map { "  — \($0)" } ?? "")")
+                        Output.say("  \(r.rank). \(r.status.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0)) \(r.chunkID)  \(r.sourceURI)\(r.reason.map { "  — \($0)" } ?? "")")
                     }
-                    print("\(report.count(.verified)) verified, \(report.count(.changed)) changed, \(report.count(.missing)) missing")
+                    Output.say("\(report.count(.verified)) verified, \(report.count(.changed)) changed, \(report.count(.missing)) missing")
                 }
             }
         }
@@ -433,8 +433,8 @@ struct Delete: AsyncParsableCommand {
                 if global.json {
                     Output.printJSON(.object([("deleted", .array(deleted.map { .string($0) })), ("not_found", .array(missing.map { .string($0) }))]))
                 } else {
-                    for d in deleted { print("deleted \(d)") }
-                    for m in missing { print("not found \(m)") }
+                    for d in deleted { Output.say("deleted \(d)") }
+                    for m in missing { Output.say("not found \(m)") }
                 }
                 if !missing.isEmpty {
                     throw EngramError(.notFound, "\(missing.count) of \(documents.count) documents not found: \(missing.joined(separator: ", "))")
@@ -462,11 +462,11 @@ struct Stats: AsyncParsableCommand {
                         ("embedded_chunks", .int(Int64(s.embeddedChunks))), ("text_bytes", .int(Int64(s.textBytes))),
                     ]))
                 } else {
-                    print("collection \(info.ref) (\(store.descriptor.kind), schema \(store.descriptor.schemaVersion))")
-                    print("embedding  \(info.identity)")
-                    print("documents  \(s.documents)")
-                    print("chunks     \(s.chunks) (\(s.embeddedChunks) with vectors)")
-                    print("text       \(s.textBytes) bytes")
+                    Output.say("collection \(info.ref) (\(store.descriptor.kind), schema \(store.descriptor.schemaVersion))")
+                    Output.say("embedding  \(info.identity)")
+                    Output.say("documents  \(s.documents)")
+                    Output.say("chunks     \(s.chunks) (\(s.embeddedChunks) with vectors)")
+                    Output.say("text       \(s.textBytes) bytes")
                 }
             }
         }
@@ -485,8 +485,8 @@ struct Collections: AsyncParsableCommand {
                 if global.json {
                     Output.printJSON(.array(list.map { .object([("name", .string($0.ref.name)), ("embedding", Output.identityJSON($0.identity)), ("generation", .int(Int64($0.generation)))]) }))
                 } else {
-                    if list.isEmpty { print("no collections for tenant \(global.tenant)") }
-                    for c in list { print("\(c.ref.name)  \(c.identity)") }
+                    if list.isEmpty { Output.say("no collections for tenant \(global.tenant)") }
+                    for c in list { Output.say("\(c.ref.name)  \(c.identity)") }
                 }
             }
         }
@@ -541,8 +541,8 @@ struct Migrate: AsyncParsableCommand {
                     ("migrations", .array(rows.map { .object([("version", .int(Int64($0.version))), ("name", .string($0.name)), ("state", .string($0.state))]) })),
                 ]))
             } else {
-                for r in rows { print("\(String(r.version).padding(toLength: 4, withPad: " ", startingAt: 0)) \(r.name.padding(toLength: 40, withPad: " ", startingAt: 0)) \(r.state)") }
-                if !statusOnly { print(appliedNow.isEmpty ? "schema is up to date" : "applied \(appliedNow.map(String.init).joined(separator: ", "))") }
+                for r in rows { Output.say("\(String(r.version).padding(toLength: 4, withPad: " ", startingAt: 0)) \(r.name.padding(toLength: 40, withPad: " ", startingAt: 0)) \(r.state)") }
+                if !statusOnly { Output.say(appliedNow.isEmpty ? "schema is up to date" : "applied \(appliedNow.map(String.init).joined(separator: ", "))") }
             }
         }
     }
@@ -584,13 +584,13 @@ struct Doctor: AsyncParsableCommand {
                 ]))
                 return
             }
-            print("schema: \(report.appliedMigrations.count) migrations applied\(report.pendingMigrations.isEmpty ? "" : ", \(report.pendingMigrations.count) pending")")
-            print("checked \(report.collections) collections, \(report.documents) documents, \(report.chunks) chunks")
+            Output.say("schema: \(report.appliedMigrations.count) migrations applied\(report.pendingMigrations.isEmpty ? "" : ", \(report.pendingMigrations.count) pending")")
+            Output.say("checked \(report.collections) collections, \(report.documents) documents, \(report.chunks) chunks")
             for f in report.findings {
-                print("✗ [\(f.check)] \(f.subject): \(f.problem)")
-                print("  fix: \(f.fix)")
+                Output.say("✗ [\(f.check)] \(f.subject): \(f.problem)")
+                Output.say("  fix: \(f.fix)")
             }
-            print(report.healthy ? "healthy" : "\(report.findings.count) problems")
+            Output.say(report.healthy ? "healthy" : "\(report.findings.count) problems")
         }
         if !healthy { throw ExitCode(2) }
     }

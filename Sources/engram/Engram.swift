@@ -120,11 +120,24 @@ enum Output {
         if json {
             print(JSONValue.object([("error", .object([("code", .string(e.code.rawValue)), ("message", .string(e.message))]))]).serialized(sortedKeys: true))
         }
-        FileHandle.standardError.write(Data("engram: error: \(e.message)\n".utf8))
+        FileHandle.standardError.write(Data("engram: error: \(TerminalText.escaped(e.message))\n".utf8))
     }
 
     static func notice(_ text: String) {
-        FileHandle.standardError.write(Data("engram: \(text)\n".utf8))
+        FileHandle.standardError.write(Data("engram: \(TerminalText.escaped(text))\n".utf8))
+    }
+
+    /// One line of human output: control characters (escape sequences, carriage returns, newlines from
+    /// a file name or a stored text) are shown escaped, so stored text cannot drive the terminal or
+    /// forge lines of a report.
+    static func say(_ line: String) {
+        print(TerminalText.escaped(line))
+    }
+
+    /// Stored text printed as it is, over several lines: escaped (newlines and tabs kept) when standard
+    /// output is a terminal, byte for byte when it is a pipe or a file.
+    static func text(_ text: String) {
+        print(isatty(1) == 1 ? TerminalText.escaped(text, keepNewlines: true) : text)
     }
 
     static func printJSON(_ value: JSONValue) {

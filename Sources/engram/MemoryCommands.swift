@@ -67,12 +67,12 @@ enum MemoryOutput {
 
     static func receipt(_ r: DeletionReceipt, json: Bool, verb: String) {
         if json { Output.printJSON(r.json); return }
-        print("\(verb) \(r.deleted.count) memories\(r.held.isEmpty ? "" : ", kept \(r.held.count) under legal hold")\(r.missing.isEmpty ? "" : ", \(r.missing.count) not found")")
-        for id in r.deleted { print("  \(verb) \(id)") }
-        for id in r.held { print("  held \(id)") }
-        for id in r.missing { print("  not found \(TerminalText.escaped(id))") }
+        Output.say("\(verb) \(r.deleted.count) memories\(r.held.isEmpty ? "" : ", kept \(r.held.count) under legal hold")\(r.missing.isEmpty ? "" : ", \(r.missing.count) not found")")
+        for id in r.deleted { Output.say("  \(verb) \(id)") }
+        for id in r.held { Output.say("  held \(id)") }
+        for id in r.missing { Output.say("  not found \(id)") }
         if r.erasurePending {
-            print("erasure pending: another connection still reads an older snapshot of the store, so copies of the deleted pages stay on disk until it finishes; the next engram command on this store completes the erasure")
+            Output.say("erasure pending: another connection still reads an older snapshot of the store, so copies of the deleted pages stay on disk until it finishes; the next engram command on this store completes the erasure")
         }
     }
 }
@@ -110,7 +110,7 @@ extension MemoryCommand {
                 if options.json {
                     Output.printJSON(.object([("outcome", .string(outcome.created ? "created" : "refreshed")), ("memory", outcome.memory.json)]))
                 } else {
-                    print("\(outcome.created ? "remembered" : "refreshed") \(MemoryOutput.line(outcome.memory))")
+                    Output.say("\(outcome.created ? "remembered" : "refreshed") \(MemoryOutput.line(outcome.memory))")
                 }
             }
         }
@@ -149,11 +149,11 @@ extension MemoryCommand {
                     }))]))
                     return
                 }
-                if hits.isEmpty { print("nothing recalled") }
+                if hits.isEmpty { Output.say("nothing recalled") }
                 for (i, h) in hits.enumerated() {
                     let s = h.score
-                    print("\(i + 1). \(String(format: "%.4f", s.total))  \(MemoryOutput.line(h.memory))")
-                    print("   relevance \(String(format: "%.3f", s.relevance)) (similarity \(s.similarity.map { String(format: "%.3f", $0) } ?? "-"), words \(s.keyword.map { String(format: "%.2f", $0) } ?? "-")), recency \(String(format: "%.3f", s.recency)), importance \(String(format: "%.2f", s.importance))")
+                    Output.say("\(i + 1). \(String(format: "%.4f", s.total))  \(MemoryOutput.line(h.memory))")
+                    Output.say("   relevance \(String(format: "%.3f", s.relevance)) (similarity \(s.similarity.map { String(format: "%.3f", $0) } ?? "-"), words \(s.keyword.map { String(format: "%.2f", $0) } ?? "-")), recency \(String(format: "%.3f", s.recency)), importance \(String(format: "%.2f", s.importance))")
                 }
             }
         }
@@ -170,7 +170,7 @@ extension MemoryCommand {
                 guard let m = try await options.withMemoryStore(create: false, { try await $0.memory(id: id, tenant: options.tenant) }) else {
                     throw MemoryRules.notFound(id)
                 }
-                if options.json { Output.printJSON(m.json) } else { print(MemoryOutput.line(m)); print(m.content) }
+                if options.json { Output.printJSON(m.json) } else { print(MemoryOutput.line(m)); Output.text(m.content) }
             }
         }
     }
@@ -195,8 +195,8 @@ extension MemoryCommand {
                     Output.printJSON(.object([("memories", .array(page.memories.map(\.json))), ("next_cursor", page.nextCursor.map { .string($0) } ?? .null)]))
                     return
                 }
-                for m in page.memories { print(MemoryOutput.line(m)) }
-                if let next = page.nextCursor { print("more: --cursor \(next)") }
+                for m in page.memories { Output.say(MemoryOutput.line(m)) }
+                if let next = page.nextCursor { Output.say("more: --cursor \(next)") }
             }
         }
     }
@@ -305,7 +305,7 @@ extension MemoryCommand {
                 if options.json { Output.printJSON(.array(events.map(\.json))); return }
                 for e in events {
                     let origin = e.origin.map { "  (imported from \($0))" } ?? ""
-                    print(TerminalText.escaped("\(e.sequence)  \(MetadataValue.canonicalDateString(e.at))  \(e.kind.rawValue)  \(e.memoryID)  by \(e.actor)\(e.reason.isEmpty ? "" : " — \(e.reason)")  sha256 \(e.contentSHA256.prefix(16))\(origin)"))
+                    Output.say("\(e.sequence)  \(MetadataValue.canonicalDateString(e.at))  \(e.kind.rawValue)  \(e.memoryID)  by \(e.actor)\(e.reason.isEmpty ? "" : " — \(e.reason)")  sha256 \(e.contentSHA256.prefix(16))\(origin)")
                 }
             }
         }

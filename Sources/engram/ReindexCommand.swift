@@ -46,7 +46,7 @@ struct Reindex: AsyncParsableCommand {
                     if global.json {
                         Output.printJSON(.object([("abandoned", .bool(abandoned))]))
                     } else {
-                        print(abandoned ? "abandoned the unfinished reindex of \(global.ref)" : "no unfinished reindex of \(global.ref)")
+                        Output.say(abandoned ? "abandoned the unfinished reindex of \(global.ref)" : "no unfinished reindex of \(global.ref)")
                     }
                     return
                 }
@@ -64,10 +64,10 @@ struct Reindex: AsyncParsableCommand {
                         ("catch_up_passes", .int(Int64(report.catchUpPasses))), ("dropped_rows", .int(Int64(report.droppedRows))), ("seconds", .double(seconds)),
                     ]))
                 } else if !report.switched {
-                    print("\(report.collection) already uses \(report.to)\(report.droppedRows > 0 ? "; dropped \(report.droppedRows) rows of the old generation" : "")")
+                    Output.say("\(report.collection) already uses \(report.to)\(report.droppedRows > 0 ? "; dropped \(report.droppedRows) rows of the old generation" : "")")
                 } else {
-                    print("\(report.collection): \(report.from) → \(report.to), generation \(report.generation)")
-                    print("embedded \(report.embedded) chunks\(report.resumed ? " (resumed; \(report.alreadyCopied) were done before)" : "")"
+                    Output.say("\(report.collection): \(report.from) → \(report.to), generation \(report.generation)")
+                    Output.say("embedded \(report.embedded) chunks\(report.resumed ? " (resumed; \(report.alreadyCopied) were done before)" : "")"
                           + "\(report.catchUpPasses > 0 ? ", \(report.catchUpPasses) catch-up passes for documents written meanwhile" : ""), "
                           + "dropped \(report.droppedRows) old rows, \(String(format: "%.2f", seconds)) s")
                 }
@@ -88,11 +88,11 @@ struct Reindex: AsyncParsableCommand {
             }
             Output.printJSON(.object(fields))
         } else {
-            print("\(info.ref): generation \(info.generation), embedding \(info.identity)")
+            Output.say("\(info.ref): generation \(info.generation), embedding \(info.identity)")
             if let pending, let progress {
-                print("unfinished reindex: generation \(pending.generation), embedding \(pending.identity), \(progress.copied)/\(progress.chunks) chunks copied")
+                Output.say("unfinished reindex: generation \(pending.generation), embedding \(pending.identity), \(progress.copied)/\(progress.chunks) chunks copied")
             } else {
-                print("no unfinished reindex")
+                Output.say("no unfinished reindex")
             }
         }
     }

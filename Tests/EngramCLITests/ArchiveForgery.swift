@@ -1,4 +1,5 @@
 import EngramCore
+import EngramFuzz
 import Foundation
 import ZIPFoundation
 
@@ -40,30 +41,8 @@ struct ArchiveForgery {
 
     /// Writes the archive with the manifest's file entries recomputed; `extra` members are added as they are.
     func write(to url: URL, extra: [(String, Data)] = []) throws {
-        var manifest = self.manifest
-        var files: [JSONValue] = []
-        var bodies: [(String, Data)] = []
-        for name in ["collections", "documents", "chunks", "memories", "memory_events"].map({ "\($0).jsonl" }) {
-            let lines = parts[name] ?? []
-            let body = Data(lines.map { $0 + "\n" }.joined().utf8)
-            bodies.append((name, body))
-            files.append(.object([("name", .string(name)), ("rows", .int(Int64(lines.count))), ("bytes", .int(Int64(body.count))),
-                                  ("sha256", .string(SHA256Hex.hash(bytes: [UInt8](body))))]))
-        }
-        if case .object(var members) = manifest, let i = members.firstIndex(where: { $0.0 == "files" }) {
-            members[i].1 = .array(files)
-            manifest = .object(members)
-        }
-        try? FileManager.default.removeItem(at: url)
-        let archive = try Archive(url: url, accessMode: .create)
-        func add(_ name: String, _ data: Data) throws {
-            try archive.addEntry(with: name, type: .file, uncompressedSize: Int64(data.count), compressionMethod: .deflate) { position, size in
-                data.subdata(in: Int(position)..<Int(position) + size)
-            }
-        }
-        try add("manifest.json", Data(manifest.serialized().utf8))
-        for (name, body) in bodies { try add(name, body) }
-        for (name, body) in extra { try add(name, body) }
+        let bodies = BackupFixtures.partNames.map { Data((parts[$0] ?? []).map { $0 + "\n" }.joined().utf8) }
+        try BackupFixtures.archive(manifest: Data(manifest.serialized().utf8), parts: bodies, to: url, extra: extra)
     }
 }
 

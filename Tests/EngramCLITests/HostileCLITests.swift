@@ -348,3 +348,82 @@ extension CLITests {
         reader.waitUntilExit()
     }
 }
+
+/// Smaller holes (issue 15, "weaker points").
+extension CLITests {
+    @Test func storedEscapeSequencesNeverReachTheTerminalRaw() async throws {
+        let cli = try CLI()
+        try cli.write("docs/red.md", "# Title \u{1B}[31mred\u{1B}[0m\n\nText with \u{1B}]0;owned\u{07} a title change and \u{1B}[2J a clear.\n")
+        #expect(try cli.run(["init", "--embedder", "hash:32"]).status == 0)
+        #expect(try cli.run(["ingest", cli.path("docs")]).status == 0)
+        #expect(try cli.run(["memory", "remember", "evil \u{1B}[2J memory\rforged line", "--subject", "s", "--no-embedding"]).status == 0)
+        for args in [["search", "text title", "--mode", "keyword"], ["memory", "list"], ["memory", "recall", "evil memory", "--keyword-only"], ["show", cli.path("docs/red.md")]] {
+            let r = try cli.run(args)
+            #expect(r.status == 0, "\(args): \(r.stderr)")
+            #expect(!r.stdout.unicodeScalars.contains { $0.value == 0x1B || $0.value == 0x07 || $0 == "\r" }, "\(args): \(r.stdout.debugDescription)")
+            #expect(r.stdout.contains("\\u{1b}"), "\(args): escaped, not dropped")
+        }
+        let json = try cli.run(["search", "text title", "--mode", "keyword", "--json"])
+        #expect(try json.json()["hits"]?.array?.first?["text"]?.string?.contains("\u{1B}") == true, "JSON keeps the exact text (escaped as JSON)")
+    }
+
+    @Test func verifyUsesTheCallersTenantNotTheManifests() async throws {
+        let cli = try CLI()
+        try cli.write("docs/a.md", "# A\n\nRivers and lakes.\n")
+        #expect(try cli.run(["init", "--embedder", "hash:32", "--tenant", "alice"]).status == 0)
+        #expect(try cli.run(["ingest", cli.path("docs"), "--tenant", "alice"]).status == 0)
+        #expect(try cli.run(["search", "rivers", "--tenant", "alice", "--manifest", cli.path("m.json")]).status == 0)
+        let asDefault = try cli.run(["verify", cli.path("m.json")])
+        #expect(asDefault.status == 65 && asDefault.stderr.contains("--tenant alice"), "\(asDefault.stderr)")
+        let asBob = try cli.run(["verify", cli.path("m.json"), "--tenant", "bob"])
+        #expect(asBob.status == 65, "\(asBob.stderr)")
+        #expect(try cli.run(["verify", cli.path("m.json"), "--tenant", "alice"]).status == 0)
+    }
+
+    @Test func lookalikeTenantIdsAreRefused() async throws {
+        let cli = try CLI()
+        for tenant in ["\u{0430}lice", "\u{FF41}\u{FF4C}\u{FF49}\u{FF43}\u{FF45}", "al\u{0131}ce", "caf\u{E9}"] {
+            let r = try cli.run(["init", "--embedder", "hash:8", "--tenant", tenant])
+            #expect(r.status == 65 && r.stderr.contains("ASCII"), "\(tenant.debugDescription): \(r.stderr)")
+            let m = try cli.run(["memory", "remember", "x", "--subject", "s", "--tenant", tenant, "--no-embedding"])
+            #expect(m.status == 65 && m.stderr.contains("ASCII"), "\(tenant.debugDescription): \(m.stderr)")
+        }
+        #expect(try cli.run(["init", "--embedder", "hash:8", "--tenant", "alice-2.prod:eu"]).status == 0)
+        #expect(try cli.run(["init", "--embedder", "hash:8", "--collection", "Bücher"]).status == 0, "collection names may use any script")
+    }
+
+    @Test func aStorePathThatIsAFolderOrAFIFOIsNamedAsSuch() async throws {
+        let cli = try CLI()
+        try FileManager.default.createDirectory(atPath: cli.path("folder.sqlite"), withIntermediateDirectories: true)
+        #expect(mkfifo(cli.path("fifo.sqlite"), 0o600) == 0)
+        for store in ["sqlite:" + cli.path("folder.sqlite"), "sqlite:" + cli.path("fifo.sqlite")] {
+            for args in [["search", "x"], ["ingest", cli.path(".")], ["memory", "list"], ["memory", "remember", "x", "--subject", "s", "--no-embedding"]] {
+                let r = try cli.run(args + ["--store", store], useStore: false, timeout: 60)
+                #expect(!r.timedOut && r.status == 78 && (r.stderr.contains("is a folder") || r.stderr.contains("FIFO")), "\(store) \(args[0]): \(r.stderr)")
+            }
+        }
+    }
+
+    @Test func memoryMetadataIsBounded() async throws {
+        let cli = try CLI()
+        let big = #"{"blob": ""# + String(repeating: "x", count: 70_000) + #""}"#
+        let r = try cli.run(["memory", "remember", "small content", "--subject", "s", "--metadata", big, "--no-embedding"])
+        #expect(r.status == 65 && r.stderr.contains("metadata"), "\(r.stderr.prefix(200))")
+        #expect(try cli.run(["memory", "remember", "small content", "--subject", "s", "--metadata", #"{"ok": "yes"}"#, "--no-embedding"]).status == 0)
+    }
+
+    @Test func aRestoreKilledMidwayLeavesOnlyPrivateTemporaryFiles() async throws {
+        let (_, archive) = try Self.aliceArchive()
+        let target = try CLI()
+        let tmp = target.path("tmp")
+        try FileManager.default.createDirectory(atPath: tmp, withIntermediateDirectories: true)
+        let killed = try target.run(["restore", archive, "--tenant", "alice"], environment: ["ENGRAM_FAULT_POINT": "restore.step:2", "TMPDIR": tmp])
+        #expect(killed.signaled)
+        let left = try FileManager.default.contentsOfDirectory(atPath: tmp)
+        #expect(!left.isEmpty, "the killed restore's folder is there")
+        for name in left {
+            var s = stat()
+            #expect(stat(tmp + "/" + name, &s) == 0 && s.st_mode & 0o077 == 0, "\(name) is private: \(String(s.st_mode & 0o777, radix: 8))")
+        }
+    }
+}
