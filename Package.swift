@@ -67,7 +67,8 @@ let package = Package(
         .target(name: "EngramTesting", dependencies: ["EngramCore"], swiftSettings: strict),
         // Fuzz targets for the parsers (scripts/fuzz.sh builds engram-fuzz with libFuzzer).
         .target(name: "EngramFuzz", dependencies: ["EngramCore", "EngramPipeline", .product(name: "ZIPFoundation", package: "ZIPFoundation")], swiftSettings: strict),
-        .executableTarget(name: "engram-fuzz", dependencies: ["EngramFuzz"], path: "Fuzz/engram-fuzz", swiftSettings: strict),
+        .target(name: "CEngramFuzz"),
+        .executableTarget(name: "engram-fuzz", dependencies: ["EngramFuzz", "CEngramFuzz"], path: "Fuzz/engram-fuzz", swiftSettings: strict),
         .executableTarget(
             name: "engram",
             dependencies: [

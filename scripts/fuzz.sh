@@ -16,10 +16,10 @@ shift $(( $# >= 2 ? 2 : 1 ))
 [ -d "Tests/EngramPipelineTests/Fuzz/$target" ] || { echo "fuzz: unknown target '$target' (see Sources/EngramFuzz/FuzzTargets.swift)" >&2; exit 64; }
 scripts/bootstrap.sh >/dev/null
 swift build -c release --build-path .build-fuzz --product engram-fuzz \
-    -Xswiftc -sanitize=fuzzer -Xswiftc -parse-as-library -Xswiftc -DENGRAM_FUZZ >&2
+    -Xswiftc -sanitize=fuzzer -Xswiftc -DENGRAM_FUZZ -Xswiftc -use-ld=lld >&2
 corpus=.build-fuzz/corpus/$target
 artifacts=.build-fuzz/artifacts/$target
 mkdir -p "$corpus" "$artifacts"
 cp -n "Tests/EngramPipelineTests/Fuzz/$target"/* "$corpus"/ 2>/dev/null || true
-ENGRAM_FUZZ_TARGET=$target exec .build-fuzz/release/engram-fuzz "$corpus" -max_total_time="$seconds" \
+SWIFT_BACKTRACE=enable=no ENGRAM_FUZZ_TARGET=$target exec .build-fuzz/release/engram-fuzz "$corpus" -max_total_time="$seconds" \
     -artifact_prefix="$artifacts/" -print_final_stats=1 -rss_limit_mb=4096 -timeout=20 -max_len=65536 "$@"

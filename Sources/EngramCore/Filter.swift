@@ -271,6 +271,6 @@ extension Filter: CustomStringConvertible {
         let plain = k.unicodeScalars.allSatisfy { $0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "_" || $0 == "." || $0 == "-" }
         let first = k.unicodeScalars.first!
         if plain, !("0"..."9").contains(first), first != "-", !FilterParser.keywords.contains(k.lowercased()) { return k }
-        return "`" + k + "`"
+        return MetadataValue.quoted(k, by: "`")
     }
 }

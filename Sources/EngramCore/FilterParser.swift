@@ -6,7 +6,8 @@ extension Filter {
     /// Grammar: `or`/`and`/`not` (any case) with parentheses; comparisons `key == value`, `!=`, `<`, `<=`,
     /// `>`, `>=`; `key in [v, ...]`, `key not in [...]`; `key exists`, `key not exists`;
     /// `key contains value`. Values: `"text"` or `'text'` (backslash escapes), numbers, `true`, `false`,
-    /// `null`, `date("2024-05-01")`. Keys are bare words (letters, digits, `_ . -`) or `` `any key` ``.
+    /// `null`, `date("2024-05-01")`. Keys are bare words (letters, digits, `_ . -`) or `` `any key` `` (backslash
+    /// escapes, as in strings).
     /// - Throws: ``EngramError`` `invalid_filter` naming the position (1-based character column) and token.
     public static func parse(_ text: String) throws -> Filter {
         var p = try FilterParser(text)
@@ -300,7 +301,7 @@ struct FilterParser {
             let c = chars[i]
             let position = i + 1
             if c.isWhitespace { i += 1; continue }
-            if c == "\"" || c == "'" {
+            if c == "\"" || c == "'" || c == "`" {
                 var out = ""
                 var j = i + 1
                 var closed = false
@@ -321,18 +322,10 @@ struct FilterParser {
                     j += 1
                 }
                 guard closed else {
-                    throw EngramError(.invalidFilter, "filter syntax error at position \(position): unterminated string")
+                    throw EngramError(.invalidFilter, "filter syntax error at position \(position): unterminated \(c == "`" ? "`key`" : "string")")
                 }
-                tokens.append(FilterToken(kind: .string, text: out, position: position))
+                tokens.append(FilterToken(kind: c == "`" ? .quotedKey : .string, text: out, position: position))
                 i = j + 1
-                continue
-            }
-            if c == "`" {
-                guard let end = chars[(i + 1)...].firstIndex(of: "`") else {
-                    throw EngramError(.invalidFilter, "filter syntax error at position \(position): unterminated `key`")
-                }
-                tokens.append(FilterToken(kind: .quotedKey, text: String(chars[(i + 1)..<end]), position: position))
-                i = end + 1
                 continue
             }
             if c.isNumber || ((c == "-" || c == "+") && i + 1 < chars.count && (chars[i + 1].isNumber || chars[i + 1] == ".")) {

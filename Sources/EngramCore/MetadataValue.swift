@@ -165,9 +165,26 @@ extension MetadataValue: Codable {
 }
 
 extension MetadataValue: CustomStringConvertible {
+    /// `text` between `quote` characters, with backslash escapes for the quote, backslash, newline and
+    /// tab: the readable filter form's string and key syntax, which parses back to `text`.
+    static func quoted(_ text: String, by quote: Character) -> String {
+        var out = String(quote)
+        for c in text {
+            switch c {
+            case "\\": out += "\\\\"
+            case quote: out += "\\" + String(quote)
+            case "\n": out += "\\n"
+            case "\t": out += "\\t"
+            default: out.append(c)
+            }
+        }
+        out.append(quote)
+        return out
+    }
+
     public var description: String {
         switch self {
-        case .string(let s): "\"\(s)\""
+        case .string(let s): MetadataValue.quoted(s, by: "\"")
         case .int(let i): String(i)
         case .double(let d): String(d)
         case .bool(let b): String(b)

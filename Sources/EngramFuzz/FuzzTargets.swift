@@ -6,8 +6,8 @@ import Foundation
 ///
 /// Each target takes arbitrary bytes. Refusing them with an ``EngramError`` is fine; crashing, hanging or
 /// breaking an invariant (a parsed filter that does not print back to itself, a chunk that is not a
-/// range of its document, a restore that writes something while it throws) is a bug: the target traps
-/// with `preconditionFailure`, which libFuzzer reports with the input. `scripts/fuzz.sh TARGET SECONDS`
+/// range of its document, a restore that writes something while it throws) is a bug: the target aborts
+/// with a message (``invariant(_:_:)``), which libFuzzer reports with the input. `scripts/fuzz.sh TARGET SECONDS`
 /// runs one under libFuzzer; the inputs it found are kept in `Tests/EngramPipelineTests/Fuzz/TARGET/`
 /// and replayed by the tests.
 public enum FuzzTargets {
@@ -25,7 +25,7 @@ public enum FuzzTargets {
         case "manifest": manifest(data)
         case "backup-zip": backupZip(data)
         case "backup-rows": await backupRows(data)
-        default: preconditionFailure("unknown fuzz target \(name) (known: \(names.joined(separator: ", ")))")
+        default: broken("unknown fuzz target \(name) (known: \(names.joined(separator: ", ")))")
         }
     }
 
@@ -55,10 +55,10 @@ public enum FuzzTargets {
     }
 
     static func check(_ f: Filter) {
-        guard let again = try? Filter.parse(f.description) else { preconditionFailure("the printed form of a parsed filter does not parse: \(f.description)") }
-        precondition(again == f || again.description == f.description, "a parsed filter prints to another filter: \(f.description)")
-        guard let fromJSON = try? Filter.parseJSON(f.json.serialized()) else { preconditionFailure("the JSON form of a parsed filter does not parse: \(f.json.serialized())") }
-        precondition(fromJSON.description == f.description || fromJSON == f, "JSON round trip differs: \(f.json.serialized())")
+        guard let again = try? Filter.parse(f.description) else { broken("the printed form of a parsed filter does not parse: \(f.description)") }
+        invariant(again == f || again.description == f.description, "a parsed filter prints to another filter: \(f.description)")
+        guard let fromJSON = try? Filter.parseJSON(f.json.serialized()) else { broken("the JSON form of a parsed filter does not parse: \(f.json.serialized())") }
+        invariant(fromJSON.description == f.description || fromJSON == f, "JSON round trip differs: \(f.json.serialized())")
         _ = f.matches(["a": .int(1), "b": .string("x"), "tags": .array([.string("x"), .int(2)]), "d": .date(Date(timeIntervalSince1970: 0))])
     }
 
@@ -66,8 +66,8 @@ public enum FuzzTargets {
     static func json(_ data: [UInt8]) {
         guard let v = try? JSONValue.parse(data) else { return }
         let text = v.serialized()
-        guard let again = try? JSONValue.parse(text) else { preconditionFailure("serialized JSON does not parse: \(text.prefix(200))") }
-        precondition(again == v, "JSON round trip differs: \(text.prefix(200))")
+        guard let again = try? JSONValue.parse(text) else { broken("serialized JSON does not parse: \(text.prefix(200))") }
+        invariant(again == v, "JSON round trip differs: \(text.prefix(200))")
         _ = try? Metadata.parse(json: text)
     }
 
@@ -84,15 +84,15 @@ public enum FuzzTargets {
             return try await Ingestor(store: store, embedder: embedder, collection: ref, options: options).ingest(documents: loaded.documents)
         }()
         for failure in report?.failed ?? [] {
-            precondition(!["differs from the document", "outside the document", "sha256 does not match", "ordinal"].contains { failure.reason.contains($0) },
+            invariant(!["differs from the document", "outside the document", "sha256 does not match", "ordinal"].contains { failure.reason.contains($0) },
                          "the chunker made a chunk that is not a range of its document: \(failure.reason)")
         }
     }
 
     static func manifest(_ data: [UInt8]) {
         guard let m = try? EvidenceManifest.parse(String(decoding: data, as: UTF8.self)) else { return }
-        guard let again = try? EvidenceManifest.parse(m.canonicalJSON) else { preconditionFailure("a parsed manifest's canonical JSON does not parse") }
-        precondition(again.id == m.id, "a manifest's id changed on a round trip")
+        guard let again = try? EvidenceManifest.parse(m.canonicalJSON) else { broken("a parsed manifest's canonical JSON does not parse") }
+        invariant(again.id == m.id, "a manifest's id changed on a round trip")
     }
 
     /// Raw bytes as a backup archive.
@@ -115,14 +115,25 @@ public enum FuzzTargets {
             _ = try await BackupArchive.restore(url, into: store, memories: memories, embedder: { identity in HashEmbedder(dimension: identity.dimension) })
         } catch is EngramError {
             let tenants = await memories.memoryTenants()
-            precondition(tenants.isEmpty, "a refused restore wrote memories")
+            invariant(tenants.isEmpty, "a refused restore wrote memories")
             for t in ["default", "t1", "t2", "alice", "bob"] {
                 let collections = (try? await store.collections(tenant: t)) ?? []
-                precondition(collections.isEmpty, "a refused restore wrote collections")
+                invariant(collections.isEmpty, "a refused restore wrote collections")
             }
         } catch {
-            preconditionFailure("a restore threw something else than an EngramError: \(error)")
+            broken("a restore threw something else than an EngramError: \(error)")
         }
+    }
+
+    /// Stops the process with `message` when `condition` is false (the message is printed in release
+    /// builds too, unlike `precondition`'s).
+    static func invariant(_ condition: @autoclosure () -> Bool, _ message: @autoclosure () -> String) {
+        if !condition() { broken(message()) }
+    }
+
+    static func broken(_ message: String) -> Never {
+        FileHandle.standardError.write(Data("engram-fuzz: invariant broken: \(message)\n".utf8))
+        abort()
     }
 
     static let scratch: URL = {

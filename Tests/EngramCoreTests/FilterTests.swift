@@ -146,3 +146,24 @@ struct PrimitiveTests {
         #expect(KeywordTokenizer.queryTerms("fox Fox FOX dog") == ["fox", "dog"])
     }
 }
+
+@Suite("Filter printing and limits")
+struct FilterPrintingTests {
+    /// Found by fuzzing: strings and keys with quotes, backslashes, newlines or backticks printed as they
+    /// were, so the readable form did not parse back to the same filter.
+    @Test func printedStringsAndKeysEscapeWhatTheParserUnescapes() throws {
+        let f = Filter.and([.compare("lang", .eq, .string("a\"b\\c\nd\te")), .compare("odd ` key\\", .ne, .string("'")), .oneOf("k", [.string("\\\\")])])
+        #expect(try Filter.parse(f.description) == f, "\(f.description)")
+    }
+
+    @Test func depthAndSizeAreBoundedWithoutRecursion() throws {
+        var deep = Filter.compare("a", .eq, .int(1))
+        for _ in 0..<5_000 { deep = .not(deep) }
+        #expect(throws: EngramError.self) { try deep.validate() }
+        let wide = Filter.or((0..<5_000).map { .compare("k", .eq, .int(Int64($0))) })
+        #expect(throws: EngramError.self) { try wide.validate() }
+        let fine = Filter.or((0..<4_000).map { .compare("k", .eq, .int(Int64($0))) })
+        try fine.validate()
+        withExtendedLifetime(deep) {}
+    }
+}
