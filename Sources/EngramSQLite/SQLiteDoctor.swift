@@ -40,10 +40,7 @@ extension SQLiteVectorStore: StoreDoctor {
                     let documents = try Row.fetchCursor(db, sql: "SELECT id, source_uri, sha256, text FROM documents WHERE collection_id = ? ORDER BY source_uri", arguments: [c.id])
                     while let d = try documents.next() {
                         report.documents += 1
-                        let chunks = try Row.fetchAll(db, sql: """
-                            SELECT id, ordinal, char_start, char_end, text, sha256, length(embedding) AS bytes FROM chunks
-                            WHERE collection_id = ? AND document_id = ? AND generation = ? ORDER BY ordinal
-                            """, arguments: [c.id, d["id"] as String, c.info.generation]).map { r in
+                        let chunks = try Row.fetchAll(db, sql: Self.documentChunkFactsSQL, arguments: [c.id, d["id"] as String, c.info.generation]).map { r in
                             DoctorChecks.StoredChunkFacts(id: r["id"], ordinal: r["ordinal"], charStart: r["char_start"], charEnd: r["char_end"], text: r["text"],
                                                           sha256: r["sha256"], dimension: (r["bytes"] as Int?).map { $0 / 4 })
                         }

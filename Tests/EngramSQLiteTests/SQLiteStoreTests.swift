@@ -10,6 +10,20 @@ import Testing
 struct SQLiteStoreTests {
     let fx = Fixtures()
 
+    /// A document's chunks are read through the document index, never by scanning the generation (the
+    /// planner chose the (collection, generation) index, which made re-ingestion quadratic).
+    @Test func perDocumentChunkQueriesUseTheDocumentIndex() async throws {
+        let path = temporaryStorePath()
+        let store = try SQLiteVectorStore(path: path)
+        try await fx.load(store, [("mem://a", "text", [:])])
+        let plans = try await DatabaseQueue(path: path).read { db in
+            try [SQLiteVectorStore.documentChunksSQL, SQLiteVectorStore.documentChunkRowsSQL, SQLiteVectorStore.documentChunkFactsSQL].map { sql in
+                try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + sql, arguments: [1, "doc", 1]).map { $0["detail"] as String }.joined(separator: "; ")
+            }
+        }
+        for plan in plans { #expect(plan.contains("chunks_by_document") && !plan.contains("chunks_by_generation"), "\(plan)") }
+    }
+
     @Test func migrationsAreRecordedAndReopeningIsIdempotent() async throws {
         let path = temporaryStorePath()
         let store = try SQLiteVectorStore(path: path)
