@@ -268,9 +268,12 @@ extension Filter: CustomStringConvertible {
     }
 
     static func quoteKey(_ k: String) -> String {
-        let plain = k.unicodeScalars.allSatisfy { $0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "_" || $0 == "." || $0 == "-" }
+        // A bare word reads back as this key only when the tokenizer would take all of it as one word that
+        // is not a number or a keyword.
+        let plain = k.unicodeScalars.allSatisfy(FilterParser.isWordScalar)
         let first = k.unicodeScalars.first!
-        if plain, !("0"..."9").contains(first), first != "-", !FilterParser.keywords.contains(k.lowercased()) { return k }
+        if plain, FilterParser.isWordScalar(first), !FilterParser.isDigit(first), first != "-", first != ".", !first.properties.isDiacritic,
+           first.properties.generalCategory != .nonspacingMark, !FilterParser.keywords.contains(k.lowercased()) { return k }
         return MetadataValue.quoted(k, by: "`")
     }
 }

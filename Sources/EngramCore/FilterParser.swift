@@ -290,19 +290,32 @@ struct FilterParser {
         }
     }
 
+    /// Whether a scalar may be part of a bare word (a key or keyword): letters of any script with their
+    /// combining marks, digits, `_ . -`. The printer (``Filter/quoteKey(_:)``) uses the same rule.
+    static func isWordScalar(_ s: Unicode.Scalar) -> Bool {
+        if s == "_" || s == "." || s == "-" { return true }
+        let p = s.properties
+        if p.isAlphabetic || p.numericType != nil { return true }
+        switch p.generalCategory {
+        case .nonspacingMark, .spacingMark, .enclosingMark, .decimalNumber, .letterNumber, .otherNumber: return true
+        default: return false
+        }
+    }
+
+    static func isDigit(_ s: Unicode.Scalar) -> Bool { ("0"..."9").contains(s) }
+
+    /// Splits the readable form into tokens, scalar by scalar: a quote or backslash followed by a combining
+    /// mark is still a quote or a backslash (grapheme clusters would merge them). Positions count scalars.
     static func tokenize(_ text: String) throws -> [FilterToken] {
-        let chars = Array(text)
+        let chars = Array(text.unicodeScalars)
         var tokens: [FilterToken] = []
         var i = 0
-        func isWordChar(_ c: Character) -> Bool {
-            c.isLetter || c.isNumber || c == "_" || c == "." || c == "-"
-        }
         while i < chars.count {
             let c = chars[i]
             let position = i + 1
-            if c.isWhitespace { i += 1; continue }
+            if c.properties.isWhitespace { i += 1; continue }
             if c == "\"" || c == "'" || c == "`" {
-                var out = ""
+                var out = String.UnicodeScalarView()
                 var j = i + 1
                 var closed = false
                 while j < chars.count {
@@ -324,45 +337,45 @@ struct FilterParser {
                 guard closed else {
                     throw EngramError(.invalidFilter, "filter syntax error at position \(position): unterminated \(c == "`" ? "`key`" : "string")")
                 }
-                tokens.append(FilterToken(kind: c == "`" ? .quotedKey : .string, text: out, position: position))
+                tokens.append(FilterToken(kind: c == "`" ? .quotedKey : .string, text: String(out), position: position))
                 i = j + 1
                 continue
             }
-            if c.isNumber || ((c == "-" || c == "+") && i + 1 < chars.count && (chars[i + 1].isNumber || chars[i + 1] == ".")) {
+            if isDigit(c) || ((c == "-" || c == "+") && i + 1 < chars.count && (isDigit(chars[i + 1]) || chars[i + 1] == ".")) {
                 var j = i + 1
-                while j < chars.count, chars[j].isNumber || chars[j] == "." || chars[j] == "e" || chars[j] == "E"
+                while j < chars.count, isDigit(chars[j]) || chars[j] == "." || chars[j] == "e" || chars[j] == "E"
                     || ((chars[j] == "-" || chars[j] == "+") && (chars[j - 1] == "e" || chars[j - 1] == "E")) {
                     j += 1
                 }
                 // A bare word that starts with a digit (like `2fa`) is a key, not a number.
-                if j < chars.count, isWordChar(chars[j]), c != "-", c != "+" {
-                    while j < chars.count, isWordChar(chars[j]) { j += 1 }
-                    tokens.append(FilterToken(kind: .word, text: String(chars[i..<j]), position: position))
+                if j < chars.count, isWordScalar(chars[j]), c != "-", c != "+" {
+                    while j < chars.count, isWordScalar(chars[j]) { j += 1 }
+                    tokens.append(FilterToken(kind: .word, text: String(String.UnicodeScalarView(chars[i..<j])), position: position))
                 } else {
-                    tokens.append(FilterToken(kind: .number, text: String(chars[i..<j]), position: position))
+                    tokens.append(FilterToken(kind: .number, text: String(String.UnicodeScalarView(chars[i..<j])), position: position))
                 }
                 i = j
                 continue
             }
-            if isWordChar(c) {
+            if isWordScalar(c) {
                 var j = i + 1
-                while j < chars.count, isWordChar(chars[j]) { j += 1 }
-                tokens.append(FilterToken(kind: .word, text: String(chars[i..<j]), position: position))
+                while j < chars.count, isWordScalar(chars[j]) { j += 1 }
+                tokens.append(FilterToken(kind: .word, text: String(String.UnicodeScalarView(chars[i..<j])), position: position))
                 i = j
                 continue
             }
-            let two = i + 1 < chars.count ? String(chars[i...(i + 1)]) : ""
+            let two = i + 1 < chars.count ? String(String.UnicodeScalarView(chars[i...(i + 1)])) : ""
             if ["==", "!=", "<=", ">="].contains(two) {
                 tokens.append(FilterToken(kind: .symbol, text: two, position: position))
                 i += 2
                 continue
             }
-            if "=<>()[],".contains(c) {
+            if "=<>()[],".unicodeScalars.contains(c) {
                 tokens.append(FilterToken(kind: .symbol, text: String(c), position: position))
                 i += 1
                 continue
             }
-            throw EngramError(.invalidFilter, "filter syntax error at position \(position): unexpected character '\(c)'")
+            throw EngramError(.invalidFilter, "filter syntax error at position \(position): unexpected character '\(TerminalText.escaped(String(c)))'")
         }
         tokens.append(FilterToken(kind: .end, text: "", position: chars.count + 1))
         return tokens

@@ -168,18 +168,21 @@ extension MetadataValue: CustomStringConvertible {
     /// `text` between `quote` characters, with backslash escapes for the quote, backslash, newline and
     /// tab: the readable filter form's string and key syntax, which parses back to `text`.
     static func quoted(_ text: String, by quote: Character) -> String {
-        var out = String(quote)
-        for c in text {
+        // Scalar by scalar, as the tokenizer reads: a backslash followed by a combining mark is still one.
+        var out = String.UnicodeScalarView()
+        let q = quote.unicodeScalars.first!
+        out.append(q)
+        for c in text.unicodeScalars {
             switch c {
-            case "\\": out += "\\\\"
-            case quote: out += "\\" + String(quote)
-            case "\n": out += "\\n"
-            case "\t": out += "\\t"
+            case "\\": out.append(contentsOf: "\\\\".unicodeScalars)
+            case q: out.append("\\"); out.append(q)
+            case "\n": out.append(contentsOf: "\\n".unicodeScalars)
+            case "\t": out.append(contentsOf: "\\t".unicodeScalars)
             default: out.append(c)
             }
         }
-        out.append(quote)
-        return out
+        out.append(q)
+        return String(out)
     }
 
     public var description: String {
