@@ -277,7 +277,6 @@ public final class SQLiteVectorStore: VectorStore, Sendable {
         var chunks: [ChunkRecord]
         var documentMetadata: String
         var chunkMetadata: [String]
-        var blobs: [Data?]
         var sections: [String]
 
         init(_ document: DocumentRecord, _ chunks: [ChunkRecord]) {
@@ -285,7 +284,6 @@ public final class SQLiteVectorStore: VectorStore, Sendable {
             self.chunks = chunks
             documentMetadata = document.metadata.canonicalJSON
             chunkMetadata = chunks.map { UpsertValidation.mergedMetadata(document: document.metadata, chunk: $0.metadata).canonicalJSON }
-            blobs = chunks.map { $0.embedding.map(SQLiteVectorStore.blob) }
             sections = chunks.map { JSONValue.array($0.section.map { .string($0) }).serialized() }
         }
     }
@@ -346,7 +344,7 @@ public final class SQLiteVectorStore: VectorStore, Sendable {
                 && (old["metadata"] as String) == p.documentMetadata && oldChunks.count == chunks.count
                 && zip(oldChunks, chunks.indices).allSatisfy { row, i in
                     (row["id"] as String) == chunks[i].id && (row["sha256"] as String) == chunks[i].sha256
-                        && (row["metadata"] as String) == p.chunkMetadata[i] && (row["embedding"] as Data?) == p.blobs[i]
+                        && (row["metadata"] as String) == p.chunkMetadata[i] && (row["embedding"] as Data?) == p.chunks[i].embedding.map(Self.blob)
                 }
             if same { return .unchanged }
             try deleteChunks(db, c, documentID: document.id)
@@ -366,7 +364,7 @@ public final class SQLiteVectorStore: VectorStore, Sendable {
             """)
         let insertFTS = try db.cachedStatement(sql: "INSERT INTO \(fts) (rowid, text) VALUES (?, ?)")
         for (i, chunk) in chunks.enumerated() {
-            try insertChunk.execute(arguments: [c.id, chunk.id, c.info.ref.tenant, document.id, c.info.generation, chunk.ordinal, chunk.text, chunk.charStart, chunk.charEnd, p.sections[i], chunk.tokenCount, chunk.sha256, p.chunkMetadata[i], p.blobs[i]])
+            try insertChunk.execute(arguments: [c.id, chunk.id, c.info.ref.tenant, document.id, c.info.generation, chunk.ordinal, chunk.text, chunk.charStart, chunk.charEnd, p.sections[i], chunk.tokenCount, chunk.sha256, p.chunkMetadata[i], chunk.embedding.map(Self.blob)])
             try insertFTS.execute(arguments: [db.lastInsertedRowID, chunk.text])
         }
         return old == nil ? .added : .updated

@@ -167,3 +167,24 @@ struct FilterPrintingTests {
         withExtendedLifetime(deep) {}
     }
 }
+
+@Suite("Scalar-addressed text")
+struct ScalarTextTests {
+    /// Slices by scalar offset equal the scalars themselves, on ASCII and on mixed 1- to 4-byte text,
+    /// across the index's checkpoints (every 64th scalar).
+    @Test func slicesMatchTheScalarsAtEveryOffset() {
+        let mixed = String(String.UnicodeScalarView((0..<300).map { i in ["a", "é", "€", "😀", "\u{301}"][i % 5].unicodeScalars.first! }))
+        for text in [String(repeating: "abc ", count: 80), mixed, "", "😀"] {
+            let s = ScalarText(text)
+            let scalars = Array(text.unicodeScalars)
+            #expect(s.count == scalars.count)
+            var rng = SystemRandomNumberGenerator()
+            for _ in 0..<500 {
+                let a = scalars.isEmpty ? 0 : Int.random(in: 0...scalars.count, using: &rng)
+                let b = Int.random(in: a...scalars.count, using: &rng)
+                #expect(s.slice(a, b) == String(String.UnicodeScalarView(scalars[a..<b])), "\(a)..<\(b)")
+            }
+            #expect(s.slice(0, scalars.count + 1) == nil && s.slice(2, 1) == nil)
+        }
+    }
+}
