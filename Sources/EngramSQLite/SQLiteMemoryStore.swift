@@ -26,7 +26,10 @@ public final class SQLiteMemoryStore: MemoryStore, Sendable {
         do {
             pool = try SQLiteVectorStore.openWriter(path)
         } catch {
-            throw EngramError(.storageFailure, "cannot open SQLite store at \(path): \(error)", underlying: error)
+            if FileManager.default.fileExists(atPath: path), SQLiteVectorStore.onReadOnlyFileSystem(path) {
+                throw EngramError(.storageFailure, "the store at \(FilePaths.display(path)) is on a read-only file system: long-term memory needs to write (recall and get count accesses, every change is audited); copy the store where it can be written", underlying: error)
+            }
+            throw EngramError(.storageFailure, "cannot open SQLite store at \(FilePaths.display(path)): \(SQLiteVectorStore.engramError(error).message)", underlying: error)
         }
         SQLiteErasure.finishPending(pool, now: now())
     }

@@ -16,8 +16,12 @@ import Synchronization
 /// SQL over the JSON metadata with bound arguments. Readers run concurrently with one writer.
 public final class SQLiteVectorStore: VectorStore, Sendable {
     public let path: String
-    /// Serves every read. Read-only, so that opening a store and reading it never changes the file.
-    let reader: DatabasePool
+    /// Serves every read. Read-only, so that opening a store and reading it never changes the file. On a
+    /// read-only file system (where SQLite cannot create the write-ahead log's index), one connection to
+    /// the file opened `immutable`.
+    let reader: any DatabaseReader
+    /// True when the store lives on a read-only file system: it can be searched, not written.
+    public let readOnlyMedium: Bool
     /// The read-write pool, opened at the first write (GRDB's WAL set-up writes to the file on open).
     private let writerPool = Mutex<DatabasePool?>(nil)
     let caches = Mutex<[CacheKey: SearchCache]>([:])
@@ -58,20 +62,47 @@ public final class SQLiteVectorStore: VectorStore, Sendable {
             var config = Configuration()
             config.readonly = true
             config.busyMode = .timeout(10)
-            reader = try DatabasePool(path: path, configuration: config)
             let migrator = SQLiteSchema.migrator
-            let (completed, superseded) = try reader.read { db in
-                try (migrator.hasCompletedMigrations(db), migrator.hasBeenSuperseded(db))
+            var opened: (any DatabaseReader)?
+            var state: (completed: Bool, superseded: Bool) = (false, false)
+            do {
+                let pool = try DatabasePool(path: path, configuration: config)
+                state = try pool.read { db in try (migrator.hasCompletedMigrations(db), migrator.hasBeenSuperseded(db)) }
+                opened = pool
+            } catch where exists && Self.onReadOnlyFileSystem(path) {
+                // Nobody can write through a read-only mount, so the file may be read as immutable (no
+                // locks, no shared-memory index to create).
+                let queue = try DatabaseQueue(path: URL(fileURLWithPath: path).absoluteString + "?immutable=1", configuration: config)
+                state = try queue.read { db in try (migrator.hasCompletedMigrations(db), migrator.hasBeenSuperseded(db)) }
+                opened = queue
             }
-            if superseded {
+            reader = opened!
+            readOnlyMedium = !(reader is DatabasePool)
+            if state.superseded {
                 throw EngramError(.storageFailure, "the store at \(path) was written by a newer Engram (its schema has migrations this build does not know)")
             }
-            if !completed { _ = try writer() }
+            if !state.completed {
+                guard !readOnlyMedium else {
+                    throw EngramError(.storageFailure, "the store at \(path) needs migrating, but it is on a read-only file system: migrate it where it can be written")
+                }
+                _ = try writer()
+            }
+            if !readOnlyMedium, (try? reader.read({ db in try SQLiteErasure.isPending(db) })) == true {
+                SQLiteErasure.complete(try writer(), now: now())
+            }
         } catch let e as EngramError {
             throw e
         } catch {
-            throw EngramError(.storageFailure, "cannot open SQLite store at \(path): \(error)", underlying: error)
+            throw EngramError(.storageFailure, "cannot open SQLite store at \(FilePaths.display(path)): \(Self.engramError(error).message)", underlying: error)
         }
+    }
+
+    /// Whether the file's folder is on a read-only file system (or cannot be written by this user).
+    static func onReadOnlyFileSystem(_ path: String) -> Bool {
+        let folder = (path as NSString).deletingLastPathComponent.isEmpty ? "." : (path as NSString).deletingLastPathComponent
+        var fs = statvfs()
+        if statvfs(folder, &fs) == 0, fs.f_flag & UInt(ST_RDONLY) != 0 { return true }
+        return access(folder, W_OK) != 0
     }
 
     /// Refuses a store path that names a folder or a special file before SQLite tries it (it would say
@@ -102,14 +133,17 @@ public final class SQLiteVectorStore: VectorStore, Sendable {
 
     /// The read-write pool, opened (and the schema migrated) on first use.
     func writer() throws -> DatabasePool {
-        try writerPool.withLock { current in
+        if readOnlyMedium {
+            throw EngramError(.storageFailure, "the store at \(path) is on a read-only file system: it can be searched, not changed")
+        }
+        return try writerPool.withLock { current in
             if let current { return current }
             do {
                 let pool = try SQLiteVectorStore.openWriter(path)
                 current = pool
                 return pool
             } catch {
-                throw EngramError(.storageFailure, "cannot open SQLite store at \(path) for writing: \(error)", underlying: error)
+                throw EngramError(.storageFailure, "cannot open SQLite store at \(FilePaths.display(path)) for writing: \(Self.engramError(error).message)", underlying: error)
             }
         }
     }

@@ -427,3 +427,51 @@ extension CLITests {
         }
     }
 }
+
+extension CLITests {
+    /// Whether this process may bind-mount a folder read-only (root on Linux): the test needs a real
+    /// read-only file system.
+    static func mountReadOnly(_ source: String, at target: String) -> Bool {
+        func run(_ args: [String]) -> Bool {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/bin/mount")
+            p.arguments = args
+            p.standardError = FileHandle.nullDevice
+            guard (try? p.run()) != nil else { return false }
+            p.waitUntilExit()
+            return p.terminationStatus == 0
+        }
+        return run(["--bind", source, target]) && run(["-o", "remount,bind,ro", target])
+    }
+
+    static func unmount(_ target: String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/umount")
+        p.arguments = [target]
+        try? p.run()
+        p.waitUntilExit()
+    }
+
+    @Test func aStoreOnAReadOnlyFileSystemCanBeSearched() async throws {
+        let cli = try CLI()
+        try cli.write("docs/a.md", "# A\n\nRivers and lakes.\n")
+        #expect(try cli.run(["ingest", cli.path("docs"), "--embedder", "hash:32"]).status == 0)
+        let mounted = cli.path("ro")
+        try FileManager.default.createDirectory(atPath: mounted, withIntermediateDirectories: true)
+        guard Self.mountReadOnly(cli.path("store"), at: mounted) else {
+            #expect(ProcessInfo.processInfo.environment["ENGRAM_REQUIRE_SERVICES"] != "1" || getuid() != 0, "root could not bind-mount read-only")
+            return
+        }
+        defer { Self.unmount(mounted) }
+        let store = "sqlite:" + mounted + "/engram.sqlite"
+        let search = try cli.run(["search", "rivers", "--store", store, "--json"], useStore: false)
+        #expect(search.status == 0, "\(search.stderr)")
+        #expect(try search.json()["hits"]?.array?.count == 1)
+        #expect(try cli.run(["stats", "--store", store], useStore: false).status == 0)
+        try cli.write("docs/b.md", "# B\n\nMountains.\n")
+        let write = try cli.run(["ingest", cli.path("docs"), "--store", store], useStore: false)
+        #expect(write.status != 0 && write.stderr.contains("read-only") && !write.stderr.contains("SELECT"), "\(write.stderr)")
+        let memory = try cli.run(["memory", "list", "--store", store], useStore: false)
+        #expect(memory.status == 1 && memory.stderr.contains("read-only file system"), "\(memory.stderr)")
+    }
+}
