@@ -22,8 +22,8 @@ public struct BertConfiguration: Sendable, Equatable, Decodable {
     }
 
     public static func load(_ url: URL) throws -> BertConfiguration {
-        guard let data = FileManager.default.contents(atPath: url.path) else {
-            throw EngramError(.invalidConfiguration, "cannot read the model configuration \(url.path)")
+        guard let data = try? InputFile.read(url.path, limit: 1 << 20, what: "model configuration") else {
+            throw EngramError(.invalidConfiguration, "cannot read the model configuration \(url.path) (missing, not a regular file, or over 1 MiB)")
         }
         let config: BertConfiguration
         do {

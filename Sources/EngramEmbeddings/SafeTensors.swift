@@ -25,7 +25,8 @@ public final class SafeTensorsFile: @unchecked Sendable {
     public init(url: URL) throws {
         self.url = url
         let path = url.path
-        let fd = open(path, O_RDONLY)
+        // Without blocking: a FIFO put where the weights should be is refused below, not waited on.
+        let fd = open(path, O_RDONLY | O_NONBLOCK)
         guard fd >= 0 else {
             throw EngramError(.invalidConfiguration, "cannot open model weights \(path): \(String(cString: strerror(errno)))")
         }
@@ -33,6 +34,9 @@ public final class SafeTensorsFile: @unchecked Sendable {
         var st = stat()
         guard fstat(fd, &st) == 0 else {
             throw EngramError(.invalidConfiguration, "cannot read model weights \(path): \(String(cString: strerror(errno)))")
+        }
+        guard st.st_mode & S_IFMT == S_IFREG else {
+            throw EngramError(.invalidConfiguration, "model weights \(path) are not a regular file")
         }
         let length = Int(st.st_size)
         guard length >= 8 else {

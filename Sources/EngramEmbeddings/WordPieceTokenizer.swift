@@ -28,8 +28,8 @@ public struct WordPieceTokenizer: Sendable {
 
     /// Loads `vocab.txt` (one token per line; the line number is the id).
     public init(vocabularyFile url: URL, maxTokens: Int = 256) throws {
-        guard let data = FileManager.default.contents(atPath: url.path) else {
-            throw EngramError(.invalidConfiguration, "cannot read the tokenizer vocabulary \(url.path)")
+        guard let data = try? InputFile.read(url.path, limit: 64 << 20, what: "tokenizer vocabulary") else {
+            throw EngramError(.invalidConfiguration, "cannot read the tokenizer vocabulary \(url.path) (missing, not a regular file, or over 64 MiB)")
         }
         guard let text = String(data: data, encoding: .utf8) else {
             throw EngramError(.invalidConfiguration, "tokenizer vocabulary \(url.path) is not UTF-8")

@@ -475,3 +475,15 @@ extension CLITests {
         #expect(memory.status == 1 && memory.stderr.contains("read-only file system"), "\(memory.stderr)")
     }
 }
+
+extension CLITests {
+    /// Model files that are FIFOs (or folders) are refused at once instead of blocking the command.
+    @Test func modelFilesThatAreNotRegularFilesAreRefused() async throws {
+        let cli = try CLI()
+        let model = cli.path("model")
+        try FileManager.default.createDirectory(atPath: model, withIntermediateDirectories: true)
+        for name in ["model.safetensors", "config.json", "vocab.txt"] { #expect(mkfifo(model + "/" + name, 0o600) == 0) }
+        let r = try cli.run(["init", "--embedder", "minilm:" + model], timeout: 60)
+        #expect(!r.timedOut && r.status == 78, "\(r.status) \(r.stderr)")
+    }
+}
