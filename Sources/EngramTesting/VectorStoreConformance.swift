@@ -33,6 +33,7 @@ public enum VectorStoreConformance {
         ConformanceCase(name: "tenant separation", body: tenantSeparation),
         ConformanceCase(name: "manifest contents and verification", body: manifestVerification),
         ConformanceCase(name: "unknown collection", body: unknownCollection),
+        ConformanceCase(name: "wide and deep filters run to the limits and are refused beyond", body: filterLimits),
     ] + GenerationConformance.cases
 
     static let fx = Fixtures()
@@ -503,4 +504,30 @@ public struct SplitMix64: RandomNumberGenerator, Sendable {
         return z ^ (z >> 31)
     }
     public mutating func nextDouble() -> Double { Double(next() >> 11) / Double(1 << 53) }
+}
+
+extension VectorStoreConformance {
+    /// 4,000 OR terms and a 4,000-value list run on every backend in every mode (SQLite's expression depth
+    /// limit once failed them at 1,000); past ``Filter/maxTerms`` or ``Filter/maxDepth`` they are refused
+    /// as bad filters, never as a storage failure.
+    static func filterLimits(_ store: any VectorStore) async throws {
+        let ref = fx.ref
+        try await fx.load(store, [("mem://a", "rivers and lakes", ["lang": .string("en"), "n": .int(7)]), ("mem://b", "rivers and seas", ["lang": .string("de"), "n": .int(9)])])
+        let wide = Filter.or((0..<3_999).map { .compare("lang", .eq, .string("x\($0)")) } + [.compare("lang", .eq, .string("en"))])
+        let list = Filter.oneOf("n", (0..<3_999).map { .int(Int64(1_000 + $0)) } + [.int(7)])
+        var deep = Filter.compare("n", .eq, .int(7))
+        for _ in 0..<(Filter.maxDepth - 1) { deep = .not(.not(deep)) }
+        deep = Filter.and([deep])
+        for filter in [wide, list] {
+            for mode in [SearchMode.vector, .keyword, .hybrid] {
+                let r = try await store.search(SearchRequest(mode: mode, text: "rivers", vector: fx.embedder.vector(for: "rivers"), filter: filter, k: 5), in: ref)
+                try expectEqual(r.hits.map(\.chunk.sourceURI), ["mem://a"], "\(mode)")
+            }
+        }
+        for filter in [Filter.or((0..<(Filter.maxTerms + 1)).map { .compare("k", .eq, .int(Int64($0))) }), deep] {
+            try await expectError(.invalidFilter, "beyond the limits") {
+                try await store.search(SearchRequest(mode: .keyword, text: "rivers", filter: filter, k: 5), in: ref)
+            }
+        }
+    }
 }
