@@ -227,7 +227,7 @@ extension BackupRow {
                 throw EngramError(.invalidInput, "\(part): legal_hold or provenance is missing")
             }
             var identity: EmbeddingIdentity?
-            if let i = v["embedding_identity"], i != .null { identity = try MemoryRules.fromStoredJSON(EmbeddingIdentity.self, i.serialized()) }
+            if let i = v["embedding_identity"], i != .null { identity = try MemoryRules.fromStoredJSON(EmbeddingIdentity.self, i.serialized(), code: .invalidInput) }
             let content = try string("content")
             guard SHA256Hex.hash(content) == (try string("content_sha256")) else {
                 throw EngramError(.invalidInput, "\(part): content_sha256 does not match the content")
@@ -235,7 +235,7 @@ extension BackupRow {
             return .memory(Memory(
                 id: try string("id"), tenant: try string("tenant"), subject: try string("subject"), namespace: try string("namespace"),
                 kind: MemoryKind(rawValue: try string("kind")), content: content, metadata: try metadata(), importance: importance,
-                provenance: try MemoryRules.fromStoredJSON(MemoryProvenance.self, provenance.serialized()), createdAt: try date("created_at"),
+                provenance: try MemoryRules.fromStoredJSON(MemoryProvenance.self, provenance.serialized(), code: .invalidInput), createdAt: try date("created_at"),
                 updatedAt: try date("updated_at"), lastAccessedAt: try optionalDate("last_accessed_at"), accessCount: try int("access_count"),
                 expiresAt: try optionalDate("expires_at"), retention: try string("retention"), legalHold: hold, supersedes: try optionalString("supersedes"),
                 embedding: try vectorField(), embeddingIdentity: identity))

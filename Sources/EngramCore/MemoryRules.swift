@@ -19,8 +19,14 @@ public enum MemoryRules {
     }
 
     /// Reads what ``storedJSON(_:)`` wrote.
-    public static func fromStoredJSON<T: Decodable>(_ type: T.Type, _ text: String) throws -> T {
-        try JSONDecoder().decode(type, from: Data(text.utf8))
+    /// - Throws: `storage_failure` (or `code`) naming the type when the text does not decode; never a
+    ///   `DecodingError`.
+    public static func fromStoredJSON<T: Decodable>(_ type: T.Type, _ text: String, code: EngramError.Code = .storageFailure) throws -> T {
+        do {
+            return try JSONDecoder().decode(type, from: Data(text.utf8))
+        } catch {
+            throw EngramError(code, "a stored \(type) is malformed (\(error))", underlying: error)
+        }
     }
 
     /// A new random memory id: `mem_` and 24 hex digits.
