@@ -3,7 +3,7 @@ import Foundation
 extension Filter {
     /// Parses the readable form, for example `lang == "en" and (year >= 2020 or tag in ["a", "b"])`.
     ///
-    /// Grammar: `or`/`and`/`not` (any case) with parentheses; comparisons `key == value`, `!=`, `<`, `<=`,
+    /// Grammar: `or`/`and`/`not` (any case) with parentheses, `true` and `false`; comparisons `key == value`, `!=`, `<`, `<=`,
     /// `>`, `>=`; `key in [v, ...]`, `key not in [...]`; `key exists`, `key not exists`;
     /// `key contains value`. Values: `"text"` or `'text'` (backslash escapes), numbers, `true`, `false`,
     /// `null`, `date("2024-05-01")`. Keys are bare words (letters, digits, `_ . -`) or `` `any key` `` (backslash
@@ -19,7 +19,8 @@ extension Filter {
 
     /// Parses the JSON form: an object whose members are ANDed. A member is either a key with an operator
     /// object (`{"year": {"$gte": 2020}}`) or a plain value meaning `$eq` (`{"lang": "en"}`), or a logical
-    /// operator: `"$and": [...]`, `"$or": [...]`, `"$not": {...}`. Key operators: `$eq $ne $lt $lte $gt $gte
+    /// operator: `"$and": [...]`, `"$or": [...]`, `"$not": {...}`. A key that starts with `$` is written with a
+    /// leading backslash (`"\\$schema"`). Key operators: `$eq $ne $lt $lte $gt $gte
     /// $in $nin $exists $contains`. Dates are `{"$date": "2024-05-01"}`.
     /// - Throws: ``EngramError`` `invalid_filter` naming the offending operator, key or JSON position.
     public static func parseJSON(_ text: String) throws -> Filter {
@@ -56,8 +57,10 @@ extension Filter {
                 parts.append(.not(try fromJSON(value)))
             default:
                 if key.hasPrefix("$") {
-                    throw EngramError(.invalidFilter, "unknown filter operator '\(key)' at the top level (expected $and, $or, $not or a metadata key)")
+                    throw EngramError(.invalidFilter, "unknown filter operator '\(key)' at the top level (expected $and, $or, $not or a metadata key; write a key that starts with $ as \\\\\(key))")
                 }
+                // A leading backslash escapes a key that starts with `$` (or with a backslash).
+                let key = key.hasPrefix("\\") ? String(key.dropFirst()) : key
                 try Filter.validateKey(key)
                 if case .object(let ops) = value, let first = ops.first, first.0.hasPrefix("$"), first.0 != "$date" {
                     for (op, operand) in ops {
@@ -104,15 +107,16 @@ extension Filter {
 
     /// The JSON form of this filter (the inverse of ``parseJSON(_:)``).
     public var json: JSONValue {
+        func k(_ key: String) -> String { key.hasPrefix("$") || key.hasPrefix("\\") ? "\\" + key : key }
         switch self {
         case .and(let fs): return .object([("$and", .array(fs.map(\.json)))])
         case .or(let fs): return .object([("$or", .array(fs.map(\.json)))])
         case .not(let f): return .object([("$not", f.json)])
-        case .compare(let k, let op, let v): return .object([(k, .object([("$" + op.rawValue, v.json)]))])
-        case .oneOf(let k, let l): return .object([(k, .object([("$in", .array(l.map(\.json)))]))])
-        case .noneOf(let k, let l): return .object([(k, .object([("$nin", .array(l.map(\.json)))]))])
-        case .exists(let k, let flag): return .object([(k, .object([("$exists", .bool(flag))]))])
-        case .contains(let k, let v): return .object([(k, .object([("$contains", v.json)]))])
+        case .compare(let key, let op, let v): return .object([(k(key), .object([("$" + op.rawValue, v.json)]))])
+        case .oneOf(let key, let l): return .object([(k(key), .object([("$in", .array(l.map(\.json)))]))])
+        case .noneOf(let key, let l): return .object([(k(key), .object([("$nin", .array(l.map(\.json)))]))])
+        case .exists(let key, let flag): return .object([(k(key), .object([("$exists", .bool(flag))]))])
+        case .contains(let key, let v): return .object([(k(key), .object([("$contains", v.json)]))])
         }
     }
 }
@@ -196,6 +200,10 @@ struct FilterParser {
     }
 
     mutating func parseCondition() throws -> Filter {
+        // `true` and `false` stand alone: the empty `and` (matches everything) and the empty `or`.
+        if peek.kind == .word, ["true", "false"].contains(peek.text.lowercased()) {
+            return next().text.lowercased() == "true" ? .and([]) : .or([])
+        }
         let keyToken = next()
         let key: String
         switch keyToken.kind {

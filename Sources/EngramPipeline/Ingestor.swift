@@ -158,12 +158,14 @@ public struct Ingestor: Sendable {
                 seen.insert(file.uri)
                 let bytes: [UInt8]
                 do {
+                    let size = try InputFile.requireRegular(file.path, what: "document")
+                    guard size <= options.maxBytes else {
+                        throw EngramError(.loadFailed, "\(FilePaths.display(file.path)): file is \(size) bytes, over the limit of \(options.maxBytes) (--max-bytes)")
+                    }
                     bytes = [UInt8](try InputFile.read(file.path, limit: options.maxBytes, what: "document"))
                 } catch let e as EngramError {
                     filesWithFailures.insert(file.uri)
-                    let reason = e.message.contains("may have at most")
-                        ? "\(FilePaths.display(file.path)): file is over the limit of \(options.maxBytes) bytes (--max-bytes)" : e.message
-                    report.failed.append(.init(source: FilePaths.display(file.path), code: EngramError.Code.loadFailed.rawValue, reason: reason))
+                    report.failed.append(.init(source: FilePaths.display(file.path), code: EngramError.Code.loadFailed.rawValue, reason: e.message))
                     continue
                 }
                 // Fast path: a single-document file whose bytes and settings are unchanged is skipped unread.

@@ -156,6 +156,17 @@ struct FilterPrintingTests {
         #expect(try Filter.parse(f.description) == f, "\(f.description)")
     }
 
+    /// Found by fuzzing: `{}` printed as `true`, which the readable form did not accept; a key starting
+    /// with `$` printed to JSON as an operator.
+    @Test func constantsAndDollarKeysRoundTripThroughBothForms() throws {
+        for f in [Filter.and([]), .or([]), .not(.and([])), .and([.compare("$schema", .eq, .string("v1")), .exists("\\odd", true)])] {
+            #expect(try Filter.parse(f.description) == f, "\(f.description)")
+            #expect(try Filter.parseJSON(f.json.serialized()) == f, "\(f.json.serialized())")
+        }
+        #expect(try Filter.parseJSON(#"{"\\$schema": "v1"}"#) == .compare("$schema", .eq, .string("v1")))
+        #expect(throws: EngramError.self) { try Filter.parseJSON(#"{"$schema": "v1"}"#) }
+    }
+
     @Test func depthAndSizeAreBoundedWithoutRecursion() throws {
         var deep = Filter.compare("a", .eq, .int(1))
         for _ in 0..<5_000 { deep = .not(deep) }
