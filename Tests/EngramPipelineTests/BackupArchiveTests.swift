@@ -1,4 +1,5 @@
 import EngramCore
+import EngramFuzz
 import EngramPipeline
 import EngramTesting
 import Foundation
@@ -235,6 +236,50 @@ struct BackupArchiveTests {
             } catch let e as EngramError {
                 #expect(e.code == .invalidInput)
             }
+        }
+    }
+
+    /// Archives built to inflate to gigabytes: a manifest that declares more than 16 MiB is not read, and
+    /// a member whose zip headers and manifest understate its size is not inflated past what they say.
+    @Test func archivesBuiltToInflateAreRefusedBeforeTheyCostMemoryOrDisk() async throws {
+        let huge = temporaryURL("manifest-bomb.zip")
+        let archive = try Archive(url: huge, accessMode: .create)
+        let spaces = Data(repeating: 0x20, count: 20 << 20)
+        try archive.addEntry(with: "manifest.json", type: .file, uncompressedSize: Int64(spaces.count), compressionMethod: .deflate) { position, size in
+            spaces.subdata(in: Int(position)..<Int(position) + size)
+        }
+        let hugeSize = try FileManager.default.attributesOfItem(atPath: huge.path)[.size] as? Int ?? 0
+        #expect(hugeSize < 1 << 20, "a small file")
+        do {
+            _ = try BackupArchive.verify(huge)
+            Issue.record("a 20 MiB manifest was read")
+        } catch let e as EngramError {
+            #expect(e.code == .invalidInput && e.message.contains("declares"), "\(e.message)")
+        }
+
+        // 50 MB of newlines in chunks.jsonl, with the zip headers and the manifest saying 100 bytes.
+        let lines = Data(repeating: 0x0A, count: 50_000_000)
+        let parts = [Data(), Data(), lines, Data(), Data()]
+        let bomb = temporaryURL("member-bomb.zip")
+        try BackupFixtures.archive(manifest: Data(), parts: parts, to: bomb)
+        var bytes = try Data(contentsOf: bomb)
+        func patch(at offset: Int, _ value: UInt32) {
+            withUnsafeBytes(of: value.littleEndian) { bytes.replaceSubrange(offset..<offset + 4, with: $0) }
+        }
+        let name = Data("chunks.jsonl".utf8)
+        for (signature, sizeOffset, nameOffset) in [(Data([0x50, 0x4B, 0x01, 0x02]), 24, 46), (Data([0x50, 0x4B, 0x03, 0x04]), 22, 30)] {
+            var from = bytes.startIndex
+            while let r = bytes.range(of: signature, in: from..<bytes.endIndex) {
+                if bytes[(r.lowerBound + nameOffset)...].starts(with: name) { patch(at: r.lowerBound + sizeOffset, 100) }
+                from = r.upperBound
+            }
+        }
+        try bytes.write(to: bomb)
+        do {
+            _ = try BackupArchive.verify(bomb)
+            Issue.record("an understated member was accepted")
+        } catch let e as EngramError {
+            #expect(e.code == .invalidInput && (e.message.contains("inflates past") || e.message.contains("size differs")), "\(e.message)")
         }
     }
 }
