@@ -19,18 +19,25 @@ struct Engram: AsyncParsableCommand {
         version: "0.1.0",
         subcommands: [Init.self, Ingest.self, Search.self, Show.self, Verify.self, Delete.self, Stats.self, Collections.self, Migrate.self, Doctor.self, Reindex.self, Backup.self, Restore.self, MemoryCommand.self]
     )
+
+    /// The options every command takes, accepted before the command's name as well as after it
+    /// (`engram --store URL search …`): every command declares the same group under the same name, so
+    /// argument-parser fills them from either place.
+    @OptionGroup var global: GlobalOptions
 }
 
-/// Options every command takes.
+/// Options every command takes, before or after its name. Every command (and `memory`) declares them as
+/// `@OptionGroup var global: GlobalOptions`: the same name is what lets a value given before the command
+/// reach it.
 struct GlobalOptions: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("Store URL: sqlite:PATH (default from ENGRAM_STORE, else sqlite:.engram/engram.sqlite).", valueName: "url"))
+    @Option(name: .long, help: ArgumentHelp("Store URL: sqlite:PATH or postgres://USER@HOST:PORT/DATABASE (default from ENGRAM_STORE, else sqlite:.engram/engram.sqlite).", valueName: "url"))
     var store: String?
 
     @Option(name: .long, help: "Tenant id.")
     var tenant: String = "default"
 
-    @Option(name: .long, help: "Collection name.")
-    var collection: String = "default"
+    @Option(name: .long, help: ArgumentHelp("Collection name (default: default; memories have none).", valueName: "name"))
+    var collection: String?
 
     @Flag(name: .long, help: "Print machine-readable JSON.")
     var json = false
@@ -39,7 +46,7 @@ struct GlobalOptions: ParsableArguments {
         store ?? ProcessInfo.processInfo.environment["ENGRAM_STORE"] ?? "sqlite:.engram/engram.sqlite"
     }
 
-    var ref: CollectionRef { CollectionRef(tenant: tenant, name: collection) }
+    var ref: CollectionRef { CollectionRef(tenant: tenant, name: collection ?? "default") }
 
     /// The local files of the store that no output may replace (none for a server).
     var storeFiles: [String] {

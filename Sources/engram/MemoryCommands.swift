@@ -17,34 +17,22 @@ struct MemoryCommand: AsyncParsableCommand {
             """,
         subcommands: [Remember.self, Recall.self, Get.self, List.self, Forget.self, Export.self, Sweep.self, Hold.self, Events.self]
     )
+
+    /// Accepted here too: `engram memory --store URL recall …`.
+    @OptionGroup var global: GlobalOptions
 }
 
-/// Options every memory command takes.
-struct MemoryOptions: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("Store URL: sqlite:PATH or postgres://USER@HOST:PORT/DATABASE (default from ENGRAM_STORE, else sqlite:.engram/engram.sqlite).", valueName: "url"))
-    var store: String?
-
-    @Option(name: .long, help: "Tenant id.")
-    var tenant: String = "default"
-
-    @Flag(name: .long, help: "Print machine-readable JSON.")
-    var json = false
-
-    var global: GlobalOptions {
-        var g = GlobalOptions()
-        g.store = store
-        g.tenant = tenant
-        g.json = json
-        return g
-    }
-
+extension GlobalOptions {
     /// Runs `body` with the memory store of `--store`. With `create` false a missing SQLite file is an
-    /// error, not a new empty store.
+    /// error, not a new empty store. Memories belong to a tenant, not a collection: `--collection` is refused.
     func withMemoryStore<T>(create: Bool, _ body: (any MemoryStore) async throws -> T) async throws -> T {
-        let policies = try global.retentionPolicies()
-        let url = global.storeURL
+        guard collection == nil else {
+            throw EngramError(.invalidInput, "memories belong to a tenant, not a collection: leave out --collection")
+        }
+        let policies = try retentionPolicies()
+        let url = storeURL
         if url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") {
-            return try await global.withPostgres(create: create) { client, config in
+            return try await withPostgres(create: create) { client, config in
                 try await body(try PostgresMemoryStore(client: client, schema: config.schema, retention: policies))
             }
         }
@@ -81,7 +69,7 @@ extension MemoryCommand {
     struct Remember: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Remember a text for a subject (the same text again refreshes the memory).")
 
-        @OptionGroup var options: MemoryOptions
+        @OptionGroup var global: GlobalOptions
         @Argument(help: "The memory's content.") var text: String
         @Option(help: "The user or agent the memory is about.") var subject: String
         @Option(help: "Namespace within the subject.") var namespace: String = "default"
@@ -95,9 +83,9 @@ extension MemoryCommand {
         @Flag(help: "Put the memory under legal hold at once.") var hold = false
 
         func run() async throws {
-            try await reporting(options.global) {
+            try await reporting(global) {
                 let meta = try metadata.map { try Metadata.parse(json: $0) } ?? [:]
-                var draft = MemoryDraft(tenant: options.tenant, subject: subject, namespace: namespace, kind: MemoryKind(rawValue: kind), content: text, metadata: meta,
+                var draft = MemoryDraft(tenant: global.tenant, subject: subject, namespace: namespace, kind: MemoryKind(rawValue: kind), content: text, metadata: meta,
                                         importance: importance, retention: retention, legalHold: hold)
                 if !noEmbedding {
                     // Checked first, so that bad input is refused before a model loads.
@@ -106,8 +94,8 @@ extension MemoryCommand {
                     draft.embedding = try await e.embed(text)
                     draft.embeddingIdentity = e.identity
                 }
-                let outcome = try await options.withMemoryStore(create: true) { try await $0.remember(draft, actor: actor) }
-                if options.json {
+                let outcome = try await global.withMemoryStore(create: true) { try await $0.remember(draft, actor: actor) }
+                if global.json {
                     Output.printJSON(.object([("outcome", .string(outcome.created ? "created" : "refreshed")), ("memory", outcome.memory.json)]))
                 } else {
                     Output.say("\(outcome.created ? "remembered" : "refreshed") \(MemoryOutput.line(outcome.memory))")
@@ -119,7 +107,7 @@ extension MemoryCommand {
     struct Recall: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Recall memories by meaning and words, scored by relevance, recency and importance.")
 
-        @OptionGroup var options: MemoryOptions
+        @OptionGroup var global: GlobalOptions
         @Argument(help: "What to recall.") var query: String
         @Option(help: "Only this subject's memories.") var subject: String?
         @Option(help: "Only this namespace.") var namespace: String?
@@ -130,8 +118,8 @@ extension MemoryCommand {
         @Flag(help: "Words only, no vector.") var keywordOnly = false
 
         func run() async throws {
-            try await reporting(options.global) {
-                var query = RecallQuery(tenant: options.tenant, subject: subject, namespace: namespace, kinds: kind.isEmpty ? nil : kind.map(MemoryKind.init(rawValue:)),
+            try await reporting(global) {
+                var query = RecallQuery(tenant: global.tenant, subject: subject, namespace: namespace, kinds: kind.isEmpty ? nil : kind.map(MemoryKind.init(rawValue:)),
                                         filter: try filter.map(Filter.parseAny), text: self.query, limit: k)
                 try MemoryRules.validate(query)
                 if !keywordOnly {
@@ -139,8 +127,8 @@ extension MemoryCommand {
                     query.vector = try await e.embed(self.query)
                     query.vectorIdentity = e.identity
                 }
-                let hits = try await options.withMemoryStore(create: false) { try await $0.recall(query) }
-                if options.json {
+                let hits = try await global.withMemoryStore(create: false) { try await $0.recall(query) }
+                if global.json {
                     Output.printJSON(.object([("hits", .array(hits.map { h in
                         .object([("memory", h.memory.json), ("score", .object([
                             ("total", .double(h.score.total)), ("relevance", .double(h.score.relevance)), ("similarity", h.score.similarity.map { .double($0) } ?? .null),
@@ -162,15 +150,15 @@ extension MemoryCommand {
     struct Get: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Show one memory.")
 
-        @OptionGroup var options: MemoryOptions
+        @OptionGroup var global: GlobalOptions
         @Argument(help: "Memory id (mem_…).") var id: String
 
         func run() async throws {
-            try await reporting(options.global) {
-                guard let m = try await options.withMemoryStore(create: false, { try await $0.memory(id: id, tenant: options.tenant) }) else {
+            try await reporting(global) {
+                guard let m = try await global.withMemoryStore(create: false, { try await $0.memory(id: id, tenant: global.tenant) }) else {
                     throw MemoryRules.notFound(id)
                 }
-                if options.json { Output.printJSON(m.json) } else { print(MemoryOutput.line(m)); Output.text(m.content) }
+                if global.json { Output.printJSON(m.json) } else { print(MemoryOutput.line(m)); Output.text(m.content) }
             }
         }
     }
@@ -178,7 +166,7 @@ extension MemoryCommand {
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List memories in creation order, a page at a time.")
 
-        @OptionGroup var options: MemoryOptions
+        @OptionGroup var global: GlobalOptions
         @Option(help: "Only this subject's memories.") var subject: String?
         @Option(help: "Only this namespace.") var namespace: String?
         @Option(help: "Only this kind.") var kind: String?
@@ -187,11 +175,11 @@ extension MemoryCommand {
         @Option(help: "The cursor printed after the previous page.") var cursor: String?
 
         func run() async throws {
-            try await reporting(options.global) {
-                let request = MemoryListRequest(tenant: options.tenant, subject: subject, namespace: namespace, kind: kind.map(MemoryKind.init(rawValue:)),
+            try await reporting(global) {
+                let request = MemoryListRequest(tenant: global.tenant, subject: subject, namespace: namespace, kind: kind.map(MemoryKind.init(rawValue:)),
                                                 filter: try filter.map(Filter.parseAny), limit: limit, cursor: cursor)
-                let page = try await options.withMemoryStore(create: false) { try await $0.list(request) }
-                if options.json {
+                let page = try await global.withMemoryStore(create: false) { try await $0.list(request) }
+                if global.json {
                     Output.printJSON(.object([("memories", .array(page.memories.map(\.json))), ("next_cursor", page.nextCursor.map { .string($0) } ?? .null)]))
                     return
                 }
@@ -204,7 +192,7 @@ extension MemoryCommand {
     struct Forget: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Forget memories for good (by id, subject or filter) and print the receipt.")
 
-        @OptionGroup var options: MemoryOptions
+        @OptionGroup var global: GlobalOptions
         @Option(help: "Memory ids (repeatable).") var id: [String] = []
         @Option(help: "Every memory of this subject (with --filter: only its matching ones).") var subject: String?
         @Option(help: "Within this namespace (with --filter).") var namespace: String?
@@ -219,7 +207,7 @@ extension MemoryCommand {
         }
 
         func run() async throws {
-            try await reporting(options.global) {
+            try await reporting(global) {
                 let selector: ForgetSelector
                 if !id.isEmpty {
                     selector = .ids(id)
@@ -230,10 +218,10 @@ extension MemoryCommand {
                 } else {
                     selector = .all
                 }
-                let request = ForgetRequest(tenant: options.tenant, selector: selector, actor: actor, reason: reason)
+                let request = ForgetRequest(tenant: global.tenant, selector: selector, actor: actor, reason: reason)
                 try MemoryRules.validate(request)
-                let receipt = try await options.withMemoryStore(create: false) { try await $0.forget(request) }
-                MemoryOutput.receipt(receipt, json: options.json, verb: "forgot")
+                let receipt = try await global.withMemoryStore(create: false) { try await $0.forget(request) }
+                MemoryOutput.receipt(receipt, json: global.json, verb: "forgot")
             }
         }
     }
@@ -241,19 +229,19 @@ extension MemoryCommand {
     struct Export: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Every memory of the tenant (or one subject) as JSON Lines, for access requests.")
 
-        @OptionGroup var options: MemoryOptions
+        @OptionGroup var global: GlobalOptions
         @Option(help: "Only this subject's memories.") var subject: String?
         @Option(help: ArgumentHelp("Write to this file instead of standard output.", valueName: "file")) var out: String?
         @Flag(help: "Replace the file if it exists.") var force = false
 
         func run() async throws {
-            try await reporting(options.global) {
-                let destination = try out.map { try options.global.output($0, force: force, private: true) }
-                let memories = try await options.withMemoryStore(create: false) { try await $0.export(tenant: options.tenant, subject: subject) }
+            try await reporting(global) {
+                let destination = try out.map { try global.output($0, force: force, private: true) }
+                let memories = try await global.withMemoryStore(create: false) { try await $0.export(tenant: global.tenant, subject: subject) }
                 let lines = memories.map { $0.json.serialized(sortedKeys: true) + "\n" }.joined()
                 if let out, let destination {
                     try destination.write(Data(lines.utf8))
-                    if !options.json { print("exported \(memories.count) memories to \(out)") } else { Output.printJSON(.object([("exported", .int(Int64(memories.count))), ("file", .string(out))])) }
+                    if !global.json { print("exported \(memories.count) memories to \(out)") } else { Output.printJSON(.object([("exported", .int(Int64(memories.count))), ("file", .string(out))])) }
                 } else {
                     FileHandle.standardOutput.write(Data(lines.utf8))
                 }
@@ -264,14 +252,14 @@ extension MemoryCommand {
     struct Sweep: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Delete expired memories (not those under legal hold) and print the receipt.")
 
-        @OptionGroup var options: MemoryOptions
+        @OptionGroup var global: GlobalOptions
         @Flag(help: "Sweep every tenant, not only --tenant.") var allTenants = false
         @Option(help: "Who (recorded in the audit trail).") var actor: String = "cli"
 
         func run() async throws {
-            try await reporting(options.global) {
-                let receipt = try await options.withMemoryStore(create: false) { try await $0.sweep(tenant: allTenants ? nil : options.tenant, now: Date(), actor: actor) }
-                MemoryOutput.receipt(receipt, json: options.json, verb: "expired")
+            try await reporting(global) {
+                let receipt = try await global.withMemoryStore(create: false) { try await $0.sweep(tenant: allTenants ? nil : global.tenant, now: Date(), actor: actor) }
+                MemoryOutput.receipt(receipt, json: global.json, verb: "expired")
             }
         }
     }
@@ -279,16 +267,16 @@ extension MemoryCommand {
     struct Hold: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Set or clear a legal hold: a held memory is neither changed, forgotten nor swept.")
 
-        @OptionGroup var options: MemoryOptions
+        @OptionGroup var global: GlobalOptions
         @Argument(help: "Memory id (mem_…).") var id: String
         @Flag(help: "Clear the hold instead of setting it.") var clear = false
         @Option(help: "Why (recorded in the audit trail).") var reason: String
         @Option(help: "Who (recorded in the audit trail).") var actor: String = "cli"
 
         func run() async throws {
-            try await reporting(options.global) {
-                let m = try await options.withMemoryStore(create: false) { try await $0.setLegalHold(id: id, tenant: options.tenant, held: !clear, actor: actor, reason: reason) }
-                if options.json { Output.printJSON(m.json) } else { print("\(clear ? "hold cleared" : "held") \(MemoryOutput.line(m))") }
+            try await reporting(global) {
+                let m = try await global.withMemoryStore(create: false) { try await $0.setLegalHold(id: id, tenant: global.tenant, held: !clear, actor: actor, reason: reason) }
+                if global.json { Output.printJSON(m.json) } else { print("\(clear ? "hold cleared" : "held") \(MemoryOutput.line(m))") }
             }
         }
     }
@@ -296,13 +284,13 @@ extension MemoryCommand {
     struct Events: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "The audit trail (who, when, why, content hash — never content).")
 
-        @OptionGroup var options: MemoryOptions
+        @OptionGroup var global: GlobalOptions
         @Option(help: "Only this memory's events.") var id: String?
 
         func run() async throws {
-            try await reporting(options.global) {
-                let events = try await options.withMemoryStore(create: false) { try await $0.events(tenant: options.tenant, memoryID: id) }
-                if options.json { Output.printJSON(.array(events.map(\.json))); return }
+            try await reporting(global) {
+                let events = try await global.withMemoryStore(create: false) { try await $0.events(tenant: global.tenant, memoryID: id) }
+                if global.json { Output.printJSON(.array(events.map(\.json))); return }
                 for e in events {
                     let origin = e.origin.map { "  (imported from \($0))" } ?? ""
                     Output.say("\(e.sequence)  \(MetadataValue.canonicalDateString(e.at))  \(e.kind.rawValue)  \(e.memoryID)  by \(e.actor)\(e.reason.isEmpty ? "" : " — \(e.reason)")  sha256 \(e.contentSHA256.prefix(16))\(origin)")

@@ -233,6 +233,34 @@ struct CLITests {
         #expect(try pruned.json()["deleted"]?.int == 1)
     }
 
+    /// The README's synopsis, `engram [--store URL] [--tenant ID] [--collection NAME] [--json] <command>`:
+    /// the global options work before the command's name, after it, and between `memory` and its command.
+    @Test func globalOptionsWorkBeforeAndAfterTheCommand() throws {
+        let cli = try CLI()
+        try cli.write("d/a.txt", "alpha bravo charlie")
+        let before = try cli.run(["--store", cli.storeURL, "--tenant", "acme", "--collection", "notes", "--json", "ingest", cli.path("d"), "--embedder", "hash"], useStore: false)
+        #expect(before.status == 0, "\(before.stderr)")
+        #expect(try before.json()["added"]?.int == 1)
+        let after = try cli.run(["search", "alpha", "--tenant", "acme", "--collection", "notes", "--json"])
+        #expect(try after.json()["hits"]?.array?.count == 1, "\(after.stdout)")
+        // The same option on both sides: the later one wins, as with every repeated option.
+        let elsewhere = try cli.run(["--tenant", "acme", "search", "alpha", "--collection", "notes", "--tenant", "other", "--json"])
+        #expect(elsewhere.status == 66, "another tenant has no such collection: \(elsewhere.stderr)")
+
+        let remembered = try cli.run(["--tenant", "acme", "memory", "--json", "remember", "likes tea", "--subject", "u1", "--no-embedding"])
+        #expect(remembered.status == 0, "\(remembered.stderr)")
+        #expect(try remembered.json()["memory"]?["tenant"]?.string == "acme")
+        let listed = try cli.run(["memory", "list", "--tenant", "acme", "--json"])
+        #expect(try listed.json()["memories"]?.array?.count == 1, "\(listed.stdout)")
+        let stranger = try cli.run(["memory", "list", "--json"])
+        #expect(try stranger.json()["memories"]?.array?.count == 0, "the default tenant sees nothing of acme's")
+        let collection = try cli.run(["--collection", "notes", "memory", "list"])
+        #expect(collection.status == 65 && collection.stderr.contains("not a collection"), "\(collection.stderr)")
+        let store = cli.storeURL
+        let wrongPlace = try cli.run(["--stor", store, "stats"], useStore: false)
+        #expect(wrongPlace.status == 64, "a misspelt option is still a usage error")
+    }
+
     @Test func badInputIsRefusedClearlyAndChangesNothing() async throws {
         let cli = try CLI()
         try cli.write("ok/a.md", "# A\n\nsome text")
