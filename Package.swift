@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "EngramPostgres", targets: ["EngramPostgres"]),
         .library(name: "EngramEmbeddings", targets: ["EngramEmbeddings"]),
         .library(name: "EngramTesting", targets: ["EngramTesting"]),
+        .library(name: "EngramKit", targets: ["EngramKit"]),
         .executable(name: "engram", targets: ["engram"]),
     ],
     dependencies: [
@@ -65,6 +66,8 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(name: "EngramTesting", dependencies: ["EngramCore"], swiftSettings: strict),
+        // The entry point: opens the stores a URL names, through the backends it registers.
+        .target(name: "EngramKit", dependencies: ["EngramCore", "EngramSQLite", "EngramPostgres"], swiftSettings: strict),
         // Fuzz targets for the parsers (scripts/fuzz.sh builds engram-fuzz with libFuzzer).
         .target(name: "EngramFuzz", dependencies: ["EngramCore", "EngramPipeline", .product(name: "ZIPFoundation", package: "ZIPFoundation")], swiftSettings: strict),
         .target(name: "CEngramFuzz"),
@@ -72,9 +75,8 @@ let package = Package(
         .executableTarget(
             name: "engram",
             dependencies: [
-                "EngramCore", "EngramPipeline", "EngramSQLite", "EngramPostgres",
+                "EngramCore", "EngramPipeline", "EngramKit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
             swiftSettings: strict
         ),
@@ -119,6 +121,7 @@ let package = Package(
             exclude: ["python_bench.py"],
             swiftSettings: strict
         ),
+        .executableTarget(name: "readme-example", dependencies: ["EngramCore", "EngramEmbeddings", "EngramKit", "EngramPipeline"], path: "Examples/readme", swiftSettings: strict),
         .testTarget(name: "EngramCoreTests", dependencies: ["EngramCore", "EngramTesting"], swiftSettings: strict),
         .testTarget(
             name: "EngramEmbeddingsTests",
@@ -134,6 +137,8 @@ let package = Package(
         .testTarget(name: "EngramPipelineTests", dependencies: ["EngramCore", "EngramPipeline", "EngramTesting", "EngramFuzz", .product(name: "ZIPFoundation", package: "ZIPFoundation")],
                     resources: [.copy("Fuzz")], swiftSettings: strict),
         .testTarget(name: "EngramSQLiteTests", dependencies: ["EngramCore", "EngramSQLite", "EngramPipeline", "EngramTesting"], swiftSettings: strict),
+        .testTarget(name: "EngramKitTests", dependencies: ["EngramCore", "EngramKit", "EngramSQLite", "EngramPostgres", .product(name: "PostgresNIO", package: "postgres-nio")],
+                    swiftSettings: strict),
         .testTarget(name: "EngramPostgresTests", dependencies: ["EngramCore", "EngramPostgres", "EngramTesting"], swiftSettings: strict),
         .testTarget(
             name: "EngramCLITests",

@@ -37,6 +37,32 @@ extension BackupArchive {
                                tenants: Set<String>? = nil, actor: String = "restore",
                                embedder: @Sendable (EmbeddingIdentity) async throws -> any Embedder,
                                batchChunks: Int = 2_000, now: Date = Date()) async throws -> RestoreReport {
+        try await restore(url, store: store, target: nil, memories: memoryStore, mode: mode, tenants: tenants, actor: actor, embedder: embedder,
+                          batchChunks: batchChunks, now: now)
+    }
+
+    /// Restores into a store that writes a whole restore in one transaction (with its own memory store,
+    /// when `memories` is that store's); otherwise as the form for any `VectorStore`, through the stores' operations.
+    public static func restore(_ url: URL, into store: some RestoreTarget, memories memoryStore: (any MemoryStore)? = nil, mode: RestoreMode = .emptyOnly,
+                               tenants: Set<String>? = nil, actor: String = "restore",
+                               embedder: @Sendable (EmbeddingIdentity) async throws -> any Embedder,
+                               batchChunks: Int = 2_000, now: Date = Date()) async throws -> RestoreReport {
+        try await restore(url, store: store, target: store, memories: memoryStore, mode: mode, tenants: tenants, actor: actor, embedder: embedder,
+                          batchChunks: batchChunks, now: now)
+    }
+
+    /// Restores into the stores a URL opened (``Stores``): in one transaction where the backend has a
+    /// ``Stores/restoreTarget``.
+    public static func restore(_ url: URL, into stores: Stores, mode: RestoreMode = .emptyOnly, tenants: Set<String>? = nil, actor: String = "restore",
+                               embedder: @Sendable (EmbeddingIdentity) async throws -> any Embedder,
+                               batchChunks: Int = 2_000, now: Date = Date()) async throws -> RestoreReport {
+        try await restore(url, store: stores.vectors, target: stores.restoreTarget, memories: stores.memories, mode: mode, tenants: tenants, actor: actor,
+                          embedder: embedder, batchChunks: batchChunks, now: now)
+    }
+
+    static func restore(_ url: URL, store: any VectorStore, target: (any RestoreTarget)?, memories memoryStore: (any MemoryStore)?, mode: RestoreMode,
+                        tenants: Set<String>?, actor: String, embedder: @Sendable (EmbeddingIdentity) async throws -> any Embedder,
+                        batchChunks: Int, now: Date) async throws -> RestoreReport {
         try MemoryRules.validateLabel(actor, what: "actor")
         let verified = try verify(url)
         defer { verified.remove() }
@@ -134,7 +160,7 @@ extension BackupArchive {
 
         let steps = try ArchiveSteps(directory: verified.directory, configuration, spool: try VectorSpool.Reader(spoolURL))
         let outcome: MemoryRestoreOutcome
-        if let target = store as? any RestoreTarget, memoryStore.map(target.holdsMemories(of:)) ?? true {
+        if let target, memoryStore.map(target.holdsMemories(of:)) ?? true {
             outcome = try await target.restore(steps, plan: plan, memories: memoryStore != nil)
             report.atomic = true
         } else {

@@ -5,6 +5,9 @@ import PostgresNIO
 extension PostgresVectorStore: StoreDoctor {
     /// Row-level security shows one tenant per transaction: `tenants` nil checks the tenant `default`.
     public func diagnose(tenants: [String]?) async throws -> DoctorReport {
+        guard let tenants else {
+            throw EngramError(.invalidInput, "--all-tenants is for SQLite stores; on PostgreSQL name each tenant with --tenant (row-level security shows one tenant at a time)")
+        }
         let status = try await PostgresMigrator(schema: schema).status(client)
         var report = DoctorReport(appliedMigrations: status.filter { $0.state == .applied }.map { "\($0.version)_\($0.name)" },
                                   pendingMigrations: status.filter { $0.state == .pending }.map { "\($0.version)_\($0.name)" })
@@ -12,7 +15,7 @@ extension PostgresVectorStore: StoreDoctor {
             report.findings.append(DoctorChecks.pending(report.pendingMigrations))
             return report
         }
-        for tenant in tenants ?? ["default"] {
+        for tenant in tenants {
             let part = try await reading(tenant) { c in
                 var part = DoctorReport(appliedMigrations: [], pendingMigrations: [])
                 var b = BoundSQL()

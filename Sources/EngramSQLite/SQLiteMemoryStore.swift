@@ -11,27 +11,35 @@ import GRDB
 /// UPDATE and DELETE). Recall reads the tenant's selected memories and scores them with
 /// ``MemoryRules/PreparedRecall``, exactly like the reference store.
 public final class SQLiteMemoryStore: MemoryStore, Sendable {
-    public let path: String
+    /// The file's owner, shared with the ``SQLiteVectorStore`` of the same file.
+    public let database: SQLiteDatabase
     public let retention: RetentionPolicies
-    let pool: DatabasePool
     let clock: @Sendable () -> Date
 
-    public init(path: String, retention: RetentionPolicies = .standard, now: @escaping @Sendable () -> Date = { Date() }) throws {
-        self.path = path
+    public var path: String { database.path }
+
+    /// The memories of an open database. Every operation writes (recall and get count accesses, every
+    /// change is audited), so the first one opens the database's read-write pool.
+    public init(database: SQLiteDatabase, retention: RetentionPolicies = .standard, now: @escaping @Sendable () -> Date = { Date() }) {
+        self.database = database
         self.retention = retention
         self.clock = now
-        try SQLiteVectorStore.checkPath(path)
-        let directory = (path as NSString).deletingLastPathComponent
-        if !directory.isEmpty { try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
-        do {
-            pool = try SQLiteVectorStore.openWriter(path)
-        } catch {
-            if FileManager.default.fileExists(atPath: path), SQLiteVectorStore.onReadOnlyFileSystem(path) {
-                throw EngramError(.storageFailure, "the store at \(FilePaths.display(path)) is on a read-only file system: long-term memory needs to write (recall and get count accesses, every change is audited); copy the store where it can be written", underlying: error)
+    }
+
+    /// Opens (creating and migrating when needed) the store at `path`.
+    public convenience init(path: String, retention: RetentionPolicies = .standard, now: @escaping @Sendable () -> Date = { Date() }) throws {
+        self.init(database: try SQLiteDatabase(path: path, create: true, now: now), retention: retention, now: now)
+    }
+
+    /// The read-write pool every operation uses.
+    var pool: DatabasePool {
+        get throws {
+            do {
+                return try database.writer()
+            } catch let e as EngramError where database.readOnlyMedium {
+                throw EngramError(.storageFailure, "the store at \(FilePaths.display(path)) is on a read-only file system: long-term memory needs to write (recall and get count accesses, every change is audited); copy the store where it can be written", underlying: e)
             }
-            throw EngramError(.storageFailure, "cannot open SQLite store at \(FilePaths.display(path)): \(SQLiteVectorStore.engramError(error).message)", underlying: error)
         }
-        SQLiteErasure.finishPending(pool, now: now())
     }
 
     func wrap<T>(_ body: () throws -> T) throws -> T {
@@ -142,7 +150,8 @@ public final class SQLiteMemoryStore: MemoryStore, Sendable {
     func erase(_ receipt: DeletionReceipt) -> DeletionReceipt {
         guard !receipt.deleted.isEmpty else { return receipt }
         var r = receipt
-        r.erasurePending = !SQLiteErasure.complete(pool, now: clock())
+        // The deletion was written through this pool, so it is open.
+        r.erasurePending = (try? pool).map { !SQLiteErasure.complete($0, now: clock()) } ?? true
         return r
     }
 

@@ -15,17 +15,16 @@ import Synchronization
 /// collection changes (any process's write bumps the collection's `data_version`). Filters compile to
 /// SQL over the JSON metadata with bound arguments. Readers run concurrently with one writer.
 public final class SQLiteVectorStore: VectorStore, Sendable {
-    public let path: String
-    /// Serves every read. Read-only, so that opening a store and reading it never changes the file. On a
-    /// read-only file system (where SQLite cannot create the write-ahead log's index), one connection to
-    /// the file opened `immutable`.
-    let reader: any DatabaseReader
-    /// True when the store lives on a read-only file system: it can be searched, not written.
-    public let readOnlyMedium: Bool
-    /// The read-write pool, opened at the first write (GRDB's WAL set-up writes to the file on open).
-    private let writerPool = Mutex<DatabasePool?>(nil)
+    /// The file's owner, shared with the ``SQLiteMemoryStore`` of the same file.
+    public let database: SQLiteDatabase
     let caches = Mutex<[CacheKey: SearchCache]>([:])
-    let now: @Sendable () -> Date
+    var now: @Sendable () -> Date { database.now }
+
+    public var path: String { database.path }
+    /// Serves every read (see ``SQLiteDatabase``).
+    var reader: any DatabaseReader { database.reader }
+    /// True when the store lives on a read-only file system: it can be searched, not written.
+    public var readOnlyMedium: Bool { database.readOnlyMedium }
 
     public var descriptor: StoreDescriptor {
         StoreDescriptor(kind: "sqlite", schemaVersion: SQLiteVectorStore.schemaVersion)
@@ -35,118 +34,19 @@ public final class SQLiteVectorStore: VectorStore, Sendable {
     /// restore's version guard always name the schema the file really has).
     public static var schemaVersion: Int { SQLiteSchema.migrator.migrations.count }
 
-    /// Opens the store at `path`, creating and migrating it when `create` is true (the default).
-    ///
-    /// Reads never write to the file; the first write opens the read-write connection.
-    /// - Throws: `not_found` when the file does not exist and `create` is false; `storage_failure` when
-    ///   it cannot be opened or migrated, or was written by a newer Engram.
-    public init(path: String, create: Bool = true, now: @escaping @Sendable () -> Date = { Date() }) throws {
-        self.path = path
-        self.now = now
-        try Self.checkPath(path)
-        let exists = FileManager.default.fileExists(atPath: path)
-        if !exists {
-            guard create else {
-                throw EngramError(.notFound, "no Engram store at \(path) (ingest something first, or pass --store)")
-            }
-            let directory = (path as NSString).deletingLastPathComponent
-            if !directory.isEmpty {
-                try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            }
-        }
-        do {
-            if !exists {
-                let writer = try SQLiteVectorStore.openWriter(path)
-                writerPool.withLock { $0 = writer }
-            }
-            var config = Configuration()
-            config.readonly = true
-            config.busyMode = .timeout(10)
-            let migrator = SQLiteSchema.migrator
-            var opened: (any DatabaseReader)?
-            var state: (completed: Bool, superseded: Bool) = (false, false)
-            do {
-                let pool = try DatabasePool(path: path, configuration: config)
-                state = try pool.read { db in try (migrator.hasCompletedMigrations(db), migrator.hasBeenSuperseded(db)) }
-                opened = pool
-            } catch where exists && Self.onReadOnlyFileSystem(path) {
-                // Nobody can write through a read-only mount, so the file may be read as immutable (no
-                // locks, no shared-memory index to create).
-                let queue = try DatabaseQueue(path: URL(fileURLWithPath: path).absoluteString + "?immutable=1", configuration: config)
-                state = try queue.read { db in try (migrator.hasCompletedMigrations(db), migrator.hasBeenSuperseded(db)) }
-                opened = queue
-            }
-            reader = opened!
-            readOnlyMedium = !(reader is DatabasePool)
-            if state.superseded {
-                throw EngramError(.storageFailure, "the store at \(path) was written by a newer Engram (its schema has migrations this build does not know)")
-            }
-            if !state.completed {
-                guard !readOnlyMedium else {
-                    throw EngramError(.storageFailure, "the store at \(path) needs migrating, but it is on a read-only file system: migrate it where it can be written")
-                }
-                _ = try writer()
-            }
-            if !readOnlyMedium, (try? reader.read({ db in try SQLiteErasure.isPending(db) })) == true {
-                SQLiteErasure.complete(try writer(), now: now())
-            }
-        } catch let e as EngramError {
-            throw e
-        } catch {
-            throw EngramError(.storageFailure, "cannot open SQLite store at \(FilePaths.display(path)): \(Self.engramError(error).message)", underlying: error)
-        }
+    /// The store of an open database.
+    public init(database: SQLiteDatabase) {
+        self.database = database
     }
 
-    /// Whether the file's folder is on a read-only file system (or cannot be written by this user).
-    static func onReadOnlyFileSystem(_ path: String) -> Bool {
-        let folder = (path as NSString).deletingLastPathComponent.isEmpty ? "." : (path as NSString).deletingLastPathComponent
-        var fs = statvfs()
-        if statvfs(folder, &fs) == 0, fs.f_flag & UInt(ST_RDONLY) != 0 { return true }
-        return access(folder, W_OK) != 0
+    /// Opens the store at `path`, creating and migrating it when `create` is true (the default); see
+    /// ``SQLiteDatabase/init(path:create:now:)``.
+    public convenience init(path: String, create: Bool = true, now: @escaping @Sendable () -> Date = { Date() }) throws {
+        self.init(database: try SQLiteDatabase(path: path, create: create, now: now))
     }
 
-    /// Refuses a store path that names a folder or a special file before SQLite tries it (it would say
-    /// "disk I/O error", or block on a FIFO).
-    static func checkPath(_ path: String) throws {
-        guard !path.isEmpty else { throw EngramError(.invalidConfiguration, "the SQLite store path is empty") }
-        var s = stat()
-        guard stat(path, &s) == 0 else { return }
-        switch FilePaths.kind(s.st_mode) {
-        case .regular: return
-        case .directory:
-            throw EngramError(.invalidConfiguration, "the store path \(FilePaths.display(path)) is a folder; name the store's file (for example sqlite:\(FilePaths.display((path as NSString).appendingPathComponent("engram.sqlite"))))")
-        case let kind:
-            throw EngramError(.invalidConfiguration, "the store path \(FilePaths.display(path)) is \(kind.article), not a SQLite file")
-        }
-    }
-
-    static func openWriter(_ path: String) throws -> DatabasePool {
-        var config = Configuration()
-        config.busyMode = .timeout(10)
-        // Deleted rows' bytes are overwritten, not left in free pages (forgetting a memory must remove it).
-        // Reads of whole tables (recall scans a tenant's memories) come from the page cache without a system call per page.
-        config.prepareDatabase { db in try db.execute(sql: "PRAGMA secure_delete = ON; PRAGMA mmap_size = 1073741824") }
-        let pool = try DatabasePool(path: path, configuration: config)
-        try SQLiteSchema.migrator.migrate(pool)
-        return pool
-    }
-
-    /// The read-write pool, opened (and the schema migrated) on first use.
-    func writer() throws -> DatabasePool {
-        if readOnlyMedium {
-            throw EngramError(.storageFailure, "the store at \(path) is on a read-only file system: it can be searched, not changed")
-        }
-        return try writerPool.withLock { current in
-            if let current { return current }
-            do {
-                let pool = try SQLiteVectorStore.openWriter(path)
-                current = pool
-                return pool
-            } catch {
-                throw EngramError(.storageFailure, "cannot open SQLite store at \(FilePaths.display(path)) for writing: \(Self.engramError(error).message)", underlying: error)
-            }
-        }
-    }
+    /// The read-write pool (see ``SQLiteDatabase/writer()``).
+    func writer() throws -> DatabasePool { try database.writer() }
 
     /// Opens a store from a URL: `sqlite:PATH` or `sqlite://PATH`.
     public convenience init(url: String, create: Bool = true) throws {
@@ -174,7 +74,7 @@ public final class SQLiteVectorStore: VectorStore, Sendable {
 
     /// Applied migration identifiers, oldest first.
     public func appliedMigrations() async throws -> [String] {
-        try await wrap { try await self.reader.read { db in try SQLiteSchema.migrator.appliedMigrations(db) } }
+        try database.appliedMigrations()
     }
 
     func wrap<T>(_ body: () async throws -> T) async throws -> T {

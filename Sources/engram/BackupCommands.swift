@@ -1,8 +1,7 @@
 import ArgumentParser
 import EngramCore
 import EngramPipeline
-import EngramPostgres
-import EngramSQLite
+import EngramKit
 import Foundation
 
 struct Backup: AsyncParsableCommand {
@@ -26,10 +25,10 @@ struct Backup: AsyncParsableCommand {
     func run() async throws {
         try await reporting(global) {
             let destination = try global.output(out, force: force, private: true)
-            try await global.withStores(create: false) { any, memories in
-                guard let store = any as? any BackupSource else { throw EngramError(.unsupported, "this store cannot be backed up") }
+            try await global.withStores(.existing, memories: true) { stores in
+                let store = try stores.require(\.backupSource, "be backed up")
                 let started = Date()
-                let manifest = try await BackupArchive.write(from: store, memories: memories, tenants: allTenants ? nil : [global.tenant], vectors: !noVectors,
+                let manifest = try await BackupArchive.write(from: store, memories: stores.memories, tenants: allTenants ? nil : [global.tenant], vectors: !noVectors,
                                                              to: destination)
                 let seconds = Date().timeIntervalSince(started)
                 let size = (try? FileManager.default.attributesOfItem(atPath: out)[.size] as? Int) ?? 0
@@ -99,9 +98,9 @@ struct Restore: AsyncParsableCommand {
             }
             try global.ref.validate()
             let tenants: Set<String>? = allTenants ? nil : [global.tenant]
-            try await global.withStores(create: true) { store, memories in
+            try await global.withStores(.create, memories: true) { stores in
                 let started = Date()
-                let report = try await BackupArchive.restore(url, into: store, memories: memories, mode: BackupArchive.RestoreMode(rawValue: mode)!, tenants: tenants,
+                let report = try await BackupArchive.restore(url, into: stores, mode: BackupArchive.RestoreMode(rawValue: mode)!, tenants: tenants,
                                                              actor: actor, embedder: { try await EmbedderSpec.embedder(for: $0) })
                 let seconds = Date().timeIntervalSince(started)
                 if global.json {
@@ -117,22 +116,5 @@ struct Restore: AsyncParsableCommand {
                 }
             }
         }
-    }
-}
-
-extension GlobalOptions {
-    /// Runs `body` with the vector store and the memory store of the store URL (one PostgreSQL client for both).
-    func withStores<T>(create: Bool, _ body: (any VectorStore, any MemoryStore) async throws -> T) async throws -> T {
-        let url = storeURL
-        let policies = try retentionPolicies()
-        if url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") {
-            return try await withPostgres(create: create) { client, config in
-                try await body(try PostgresVectorStore(client: client, schema: config.schema, options: config.storeOptions),
-                               try PostgresMemoryStore(client: client, schema: config.schema, retention: policies))
-            }
-        }
-        let store = try StoreLocator.open(url, create: create)
-        guard let sqlite = store as? SQLiteVectorStore else { throw EngramError(.unsupported, "backups need a SQLite or PostgreSQL store") }
-        return try await body(store, try SQLiteMemoryStore(path: sqlite.path, retention: policies))
     }
 }

@@ -1,8 +1,7 @@
 import ArgumentParser
 import EngramCore
 import EngramPipeline
-import EngramPostgres
-import EngramSQLite
+import EngramKit
 import Foundation
 
 struct Init: AsyncParsableCommand {
@@ -512,29 +511,13 @@ struct Migrate: AsyncParsableCommand {
 
     func run() async throws {
         try await reporting(global) {
-            let url = global.storeURL
             let statusOnly = action == "status"
-            var rows: [(version: Int, name: String, state: String)] = []
-            var appliedNow: [Int] = []
-            if url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") {
-                let config = try PostgresStoreConfiguration(url: url)
-                let role = grantTo
-                let (status, applied) = try await config.withClient { client in
-                    let migrator = try PostgresMigrator(schema: config.schema)
-                    let applied = statusOnly ? [] : try await migrator.migrate(client, grantTo: role)
-                    return (try await migrator.status(client), applied)
-                }
-                rows = status.map { ($0.version, $0.name, $0.state.rawValue) }
-                appliedNow = applied
-            } else {
-                guard grantTo == nil else { throw EngramError(.invalidInput, "--grant-to applies to PostgreSQL stores only") }
-                let path = SQLiteVectorStore.path(fromURL: url) ?? url
-                let before = FileManager.default.fileExists(atPath: path) ? try await SQLiteVectorStore(path: path, create: false).appliedMigrations() : []
-                let store = try SQLiteVectorStore(path: path, create: !statusOnly)
-                let applied = try await store.appliedMigrations()
-                rows = SQLiteVectorStore.knownMigrations.enumerated().map { i, name in (i + 1, name, applied.contains(name) ? "applied" : "pending") }
-                appliedNow = rows.filter { $0.state == "applied" && !before.contains($0.name) }.map(\.version)
+            let role = grantTo
+            let (status, appliedNow) = try await Engram.withMigrations(global.storeURL) { migrations in
+                let applied = statusOnly ? [] : try await migrations.migrate(grantTo: role)
+                return (try await migrations.status(), applied)
             }
+            let rows = status.map { (version: $0.version, name: $0.name, state: $0.applied ? "applied" : "pending") }
             if global.json {
                 Output.printJSON(.object([
                     ("applied_now", .array(appliedNow.map { .int(Int64($0)) })),
@@ -561,19 +544,9 @@ struct Doctor: AsyncParsableCommand {
     func run() async throws {
         var healthy = true
         try await reporting(global) {
-            let url = global.storeURL
-            let report: DoctorReport
-            if url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") {
-                guard !allTenants else { throw EngramError(.invalidInput, "--all-tenants is for SQLite stores; on PostgreSQL name each tenant with --tenant") }
-                let config = try PostgresStoreConfiguration(url: url)
-                report = try await config.withClient { client in
-                    try await PostgresVectorStore(client: client, schema: config.schema, options: config.storeOptions).diagnose(tenants: [global.tenant])
-                }
-            } else {
-                guard let store = try StoreLocator.open(url, create: false) as? any StoreDoctor else {
-                    throw EngramError(.unsupported, "this store cannot check itself")
-                }
-                report = try await store.diagnose(tenants: allTenants ? nil : [global.tenant])
+            let tenants = allTenants ? nil : [global.tenant]
+            let report = try await global.withStores(.inspect) { stores in
+                try await stores.require(\.doctor, "check itself").diagnose(tenants: tenants)
             }
             healthy = report.healthy
             if global.json {

@@ -1,13 +1,11 @@
 import ArgumentParser
 import EngramCore
 import EngramPipeline
-import EngramPostgres
-import EngramSQLite
+import EngramKit
 import Foundation
-import PostgresNIO
 
 @main
-struct Engram: AsyncParsableCommand {
+struct EngramCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "engram",
         abstract: "Durable, auditable retrieval memory: ingest documents, search them with filters, verify the evidence.",
@@ -49,57 +47,25 @@ struct GlobalOptions: ParsableArguments {
     var ref: CollectionRef { CollectionRef(tenant: tenant, name: collection ?? "default") }
 
     /// The local files of the store that no output may replace (none for a server).
-    var storeFiles: [String] {
-        let url = storeURL
-        if let path = SQLiteVectorStore.path(fromURL: url) { return SQLiteVectorStore.files(ofDatabaseAt: path) }
-        if url.hasSuffix(".sqlite") || url.hasSuffix(".db") { return SQLiteVectorStore.files(ofDatabaseAt: url) }
-        return []
-    }
+    var storeFiles: [String] { Engram.localFiles(of: storeURL) }
 
     /// The destination of an output option, checked before the command does its work.
     func output(_ path: String, force: Bool, private: Bool) throws -> OutputFile {
         try OutputFile(path: path, replace: force, protecting: storeFiles, permissions: `private` ? 0o600 : nil)
     }
 
-    /// Runs `body` with the store. Commands that only read or delete pass `create: false`, so a mistyped
-    /// `--store` is an error instead of a new empty store. A PostgreSQL store is migrated when `create`
-    /// is true and must be up to date otherwise.
+    /// Runs `body` with the stores of `--store` (see ``StoreAccess``: commands that only read or delete
+    /// open `.existing`, so a mistyped `--store` is an error instead of a new empty store). `memories`:
+    /// the command uses the memory store, whose retention policies (ENGRAM_RETENTION_POLICIES) are then
+    /// read and checked.
+    func withStores<T>(_ access: StoreAccess, memories: Bool = false, _ body: (Stores) async throws -> T) async throws -> T {
+        let options = StoreOptions(retention: memories ? try retentionPolicies() : .standard)
+        return try await Engram.withStores(storeURL, access: access, options: options, body)
+    }
+
+    /// Runs `body` with the vector store of `--store`, created when `create` is true.
     func withStore<T>(create: Bool, _ body: (any VectorStore) async throws -> T) async throws -> T {
-        let url = storeURL
-        guard url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") else {
-            return try await body(try StoreLocator.open(url, create: create))
-        }
-        return try await withPostgres(create: create) { client, config in
-            try await body(try PostgresVectorStore(client: client, schema: config.schema, options: config.storeOptions))
-        }
-    }
-
-    /// Runs `body` with a client of the PostgreSQL store URL, migrating the schema when `create` is true
-    /// and requiring it to be up to date otherwise.
-    func withPostgres<T>(create: Bool, _ body: (PostgresClient, PostgresStoreConfiguration) async throws -> T) async throws -> T {
-        let config = try PostgresStoreConfiguration(url: storeURL)
-        return try await config.withClient { client in
-            let migrator = try PostgresMigrator(schema: config.schema)
-            if create {
-                try await migrator.migrate(client)
-            } else if try await migrator.status(client).contains(where: { $0.state == .pending }) {
-                throw EngramError(.schemaMismatch, "the PostgreSQL schema '\(config.schema)' is not migrated: run engram migrate --store URL")
-            }
-            return try await body(client, config)
-        }
-    }
-}
-
-/// Opens a store from its URL.
-enum StoreLocator {
-    static func open(_ url: String, create: Bool) throws -> any VectorStore {
-        if url.hasPrefix("sqlite:") {
-            return try SQLiteVectorStore(url: url, create: create)
-        }
-        if url.hasSuffix(".sqlite") || url.hasSuffix(".db") {
-            return try SQLiteVectorStore(path: url, create: create)
-        }
-        throw EngramError(.invalidConfiguration, "unknown store URL '\(url)' (expected sqlite:PATH or postgres://USER@HOST:PORT/DATABASE)")
+        try await withStores(create ? .create : .existing) { try await body($0.vectors) }
     }
 }
 

@@ -1,8 +1,7 @@
 import ArgumentParser
 import EngramCore
 import EngramPipeline
-import EngramPostgres
-import EngramSQLite
+import EngramKit
 import Foundation
 
 /// `engram memory …`: long-term memories of a tenant's users and agents.
@@ -29,20 +28,7 @@ extension GlobalOptions {
         guard collection == nil else {
             throw EngramError(.invalidInput, "memories belong to a tenant, not a collection: leave out --collection")
         }
-        let policies = try retentionPolicies()
-        let url = storeURL
-        if url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") {
-            return try await withPostgres(create: create) { client, config in
-                try await body(try PostgresMemoryStore(client: client, schema: config.schema, retention: policies))
-            }
-        }
-        guard let path = SQLiteVectorStore.path(fromURL: url) ?? (url.hasSuffix(".sqlite") || url.hasSuffix(".db") ? url : nil) else {
-            throw EngramError(.invalidConfiguration, "unknown store URL '\(url)' (expected sqlite:PATH or postgres://USER@HOST:PORT/DATABASE)")
-        }
-        if !create, !FileManager.default.fileExists(atPath: path) {
-            throw EngramError(.notFound, "no Engram store at \(path) (remember something first, or pass --store)")
-        }
-        return try await body(try SQLiteMemoryStore(path: path, retention: policies))
+        return try await withStores(create ? .create : .existing, memories: true) { try await body($0.memories) }
     }
 }
 

@@ -36,10 +36,8 @@ struct Reindex: AsyncParsableCommand {
     func run() async throws {
         try await reporting(global) {
             try global.ref.validate()
-            try await global.withStore(create: false) { any in
-                guard let store = any as? any GenerationalStore else {
-                    throw EngramError(.unsupported, "this store cannot reindex")
-                }
+            try await global.withStores(.existing) { stores in
+                let store = try stores.require(\.generations, "reindex")
                 if status { return try await printStatus(store) }
                 if abandon {
                     let abandoned = try await store.withReindexLock(global.ref) { try await store.abandonGeneration(global.ref) }

@@ -1,0 +1,160 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import EngramCore
+import Foundation
+import GRDB
+import Synchronization
+
+/// The owner of one SQLite file, shared by the stores of that file (``SQLiteVectorStore``,
+/// ``SQLiteMemoryStore``): its connections, its migrations, and the erasure it must finish.
+///
+/// Reads go through one read-only pool, so that opening a store and reading it never changes the file;
+/// on a read-only file system (where SQLite cannot create the write-ahead log's index) through one
+/// connection to the file opened `immutable`. The read-write pool is opened at the first write, and
+/// migrates the file then; when it is opened at once (a new file, or one that needs migrating), it also
+/// serves the reads, so the file has one pool.
+public final class SQLiteDatabase: Sendable {
+    public let path: String
+    /// Serves every read.
+    let reader: any DatabaseReader
+    /// True when the file lives on a read-only file system: it can be read, not written.
+    public let readOnlyMedium: Bool
+    /// The read-write pool, opened at the first write (GRDB's WAL set-up writes to the file on open).
+    private let writerPool = Mutex<DatabasePool?>(nil)
+    let now: @Sendable () -> Date
+
+    /// Opens the file at `path`, creating and migrating it when `create` is true (the default).
+    ///
+    /// Reads never write to the file; the first write opens the read-write connection. A file whose schema
+    /// is behind is migrated at once (unless it is on a read-only file system).
+    /// - Throws: `not_found` when the file does not exist and `create` is false; `invalid_configuration`
+    ///   when the path is a folder or a special file; `storage_failure` when it cannot be opened or
+    ///   migrated, or was written by a newer Engram.
+    public init(path: String, create: Bool = true, now: @escaping @Sendable () -> Date = { Date() }) throws {
+        self.path = path
+        self.now = now
+        try Self.checkPath(path)
+        let exists = FileManager.default.fileExists(atPath: path)
+        if !exists {
+            guard create else {
+                throw EngramError(.notFound, "no Engram store at \(FilePaths.display(path)) (ingest or remember something first, or pass --store)")
+            }
+            let directory = (path as NSString).deletingLastPathComponent
+            if !directory.isEmpty {
+                try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            }
+        }
+        do {
+            let migrator = SQLiteSchema.migrator
+            var opened: (any DatabaseReader)?
+            var state: (completed: Bool, superseded: Bool) = (false, false)
+            if !exists {
+                let writer = try Self.openWriter(path)
+                writerPool.withLock { $0 = writer }
+                opened = writer
+                state = (true, false)
+            } else {
+                var config = Configuration()
+                config.readonly = true
+                config.busyMode = .timeout(10)
+                do {
+                    let pool = try DatabasePool(path: path, configuration: config)
+                    state = try pool.read { db in try (migrator.hasCompletedMigrations(db), migrator.hasBeenSuperseded(db)) }
+                    opened = pool
+                } catch where Self.onReadOnlyFileSystem(path) {
+                    // Nobody can write through a read-only mount, so the file may be read as immutable (no
+                    // locks, no shared-memory index to create).
+                    let queue = try DatabaseQueue(path: URL(fileURLWithPath: path).absoluteString + "?immutable=1", configuration: config)
+                    state = try queue.read { db in try (migrator.hasCompletedMigrations(db), migrator.hasBeenSuperseded(db)) }
+                    opened = queue
+                }
+            }
+            let immutable = opened is DatabaseQueue
+            readOnlyMedium = immutable
+            if state.superseded {
+                throw EngramError(.storageFailure, "the store at \(FilePaths.display(path)) was written by a newer Engram (its schema has migrations this build does not know)")
+            }
+            if !state.completed {
+                guard !immutable else {
+                    throw EngramError(.storageFailure, "the store at \(FilePaths.display(path)) needs migrating, but it is on a read-only file system: migrate it where it can be written")
+                }
+                // The read-only pool saw the old schema; the migrated pool serves reads from now on.
+                let writer = try Self.openWriter(path)
+                writerPool.withLock { $0 = writer }
+                opened = writer
+            }
+            reader = opened!
+            if !immutable, (try? reader.read({ db in try SQLiteErasure.isPending(db) })) == true {
+                SQLiteErasure.complete(try writer(), now: now())
+            }
+        } catch let e as EngramError {
+            throw e
+        } catch {
+            throw EngramError(.storageFailure, "cannot open SQLite store at \(FilePaths.display(path)): \(SQLiteVectorStore.engramError(error).message)", underlying: error)
+        }
+    }
+
+    /// The read-write pool, opened (and the schema migrated) on first use.
+    func writer() throws -> DatabasePool {
+        if readOnlyMedium {
+            throw EngramError(.storageFailure, "the store at \(FilePaths.display(path)) is on a read-only file system: it can be read, not changed")
+        }
+        return try writerPool.withLock { current in
+            if let current { return current }
+            do {
+                let pool = try Self.openWriter(path)
+                current = pool
+                return pool
+            } catch {
+                throw EngramError(.storageFailure, "cannot open SQLite store at \(FilePaths.display(path)) for writing: \(SQLiteVectorStore.engramError(error).message)", underlying: error)
+            }
+        }
+    }
+
+    /// The migrations applied to the file, oldest first.
+    public func appliedMigrations() throws -> [String] {
+        do {
+            return try reader.read { db in try SQLiteSchema.migrator.appliedMigrations(db) }
+        } catch {
+            throw SQLiteVectorStore.engramError(error)
+        }
+    }
+
+    /// Whether the file's folder is on a read-only file system (or cannot be written by this user).
+    static func onReadOnlyFileSystem(_ path: String) -> Bool {
+        let folder = (path as NSString).deletingLastPathComponent.isEmpty ? "." : (path as NSString).deletingLastPathComponent
+        var fs = statvfs()
+        if statvfs(folder, &fs) == 0, fs.f_flag & UInt(ST_RDONLY) != 0 { return true }
+        return access(folder, W_OK) != 0
+    }
+
+    /// Refuses a store path that names a folder or a special file before SQLite tries it (it would say
+    /// "disk I/O error", or block on a FIFO).
+    static func checkPath(_ path: String) throws {
+        guard !path.isEmpty else { throw EngramError(.invalidConfiguration, "the SQLite store path is empty") }
+        var s = stat()
+        guard stat(path, &s) == 0 else { return }
+        switch FilePaths.kind(s.st_mode) {
+        case .regular: return
+        case .directory:
+            throw EngramError(.invalidConfiguration, "the store path \(FilePaths.display(path)) is a folder; name the store's file (for example sqlite:\(FilePaths.display((path as NSString).appendingPathComponent("engram.sqlite"))))")
+        case let kind:
+            throw EngramError(.invalidConfiguration, "the store path \(FilePaths.display(path)) is \(kind.article), not a SQLite file")
+        }
+    }
+
+    /// A read-write pool on the file, migrated.
+    static func openWriter(_ path: String) throws -> DatabasePool {
+        var config = Configuration()
+        config.busyMode = .timeout(10)
+        // Deleted rows' bytes are overwritten, not left in free pages (forgetting a memory must remove it).
+        // Reads of whole tables (recall scans a tenant's memories) come from the page cache without a system call per page.
+        config.prepareDatabase { db in try db.execute(sql: "PRAGMA secure_delete = ON; PRAGMA mmap_size = 1073741824") }
+        let pool = try DatabasePool(path: path, configuration: config)
+        try SQLiteSchema.migrator.migrate(pool)
+        return pool
+    }
+}
