@@ -2,7 +2,7 @@ import EngramCore
 import Foundation
 
 extension BackupArchive {
-    public enum RestoreMode: String, Sendable {
+    public enum RestoreMode: String, Sendable, CaseIterable {
         /// The archive's tenants have no collection and no memories in the target (the default).
         case emptyOnly = "empty"
         /// Collections that exist must have the archive's embedding identity; the archive's documents

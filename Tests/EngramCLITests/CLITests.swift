@@ -259,6 +259,11 @@ struct CLITests {
         let store = cli.storeURL
         let wrongPlace = try cli.run(["--stor", store, "stats"], useStore: false)
         #expect(wrongPlace.status == 64, "a misspelt option is still a usage error")
+        // Choices are enums: a wrong one is a usage error that lists the right ones.
+        let mode = try cli.run(["restore", "x.zip", "--mode", "replace"])
+        #expect(mode.status == 64 && mode.stderr.contains("empty") && mode.stderr.contains("merge"), "\(mode.stderr)")
+        let action = try cli.run(["migrate", "statuss"])
+        #expect(action.status == 64, "\(action.stderr)")
     }
 
     @Test func badInputIsRefusedClearlyAndChangesNothing() async throws {

@@ -4,49 +4,6 @@ import EngramPipeline
 import EngramKit
 import Foundation
 
-struct Backup: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "Write a backup archive: collections, documents and chunks (with vectors) from one consistent snapshot, with a manifest of row counts and SHA-256 per file.")
-
-    @OptionGroup var global: GlobalOptions
-
-    @Option(help: "The archive to write (a zip file).")
-    var out: String
-
-    @Flag(help: "Every tenant (SQLite; PostgreSQL's row-level security shows one tenant at a time: use --tenant).")
-    var allTenants = false
-
-    @Flag(help: "Leave the vectors out (a restore embeds the chunks again).")
-    var noVectors = false
-
-    @Flag(help: "Replace the archive if it exists.")
-    var force = false
-
-    func run() async throws {
-        try await reporting(global) {
-            let destination = try global.output(out, force: force, private: true)
-            try await global.withStores(.existing, memories: true) { stores in
-                let store = try stores.require(\.backupSource, "be backed up")
-                let started = Date()
-                let manifest = try await BackupArchive.write(from: store, memories: stores.memories, tenants: allTenants ? nil : [global.tenant], vectors: !noVectors,
-                                                             to: destination)
-                let seconds = Date().timeIntervalSince(started)
-                let size = (try? FileManager.default.attributesOfItem(atPath: out)[.size] as? Int) ?? 0
-                if global.json {
-                    Output.printJSON(.object([
-                        ("archive", .string(out)), ("bytes", .int(Int64(size))), ("seconds", .double(seconds)), ("vectors", .bool(!noVectors)),
-                        ("tenants", .array(manifest.tenants.map { .string($0) })), ("collections", .int(Int64(manifest.collections.count))),
-                        ("files", .array(manifest.parts.map { .object([("name", .string($0.file)), ("rows", .int(Int64($0.rows))), ("sha256", .string($0.sha256))]) })),
-                    ]))
-                } else {
-                    Output.say("backed up \(manifest.collections.count) collections of \(manifest.tenants.count) tenants to \(out) (\(size) bytes, \(String(format: "%.2f", seconds)) s)")
-                    for p in manifest.parts { Output.say("  \(p.file.padding(toLength: 18, withPad: " ", startingAt: 0)) \(p.rows) rows  sha256 \(p.sha256)") }
-                }
-            }
-        }
-    }
-}
-
 struct Restore: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Restore a backup archive into a store of any backend, whole or not at all, after checking every file and row.",
@@ -65,8 +22,8 @@ struct Restore: AsyncParsableCommand {
     @Argument(help: "The archive.")
     var archive: String
 
-    @Option(help: "empty or merge.")
-    var mode: String = "empty"
+    @Option(help: "empty: refuse a target where the tenants have data; merge: add to it.")
+    var mode: BackupArchive.RestoreMode = .emptyOnly
 
     @Flag(help: "Restore every tenant the archive holds (instead of --tenant).")
     var allTenants = false
@@ -76,10 +33,6 @@ struct Restore: AsyncParsableCommand {
 
     @Flag(help: "Only check the archive against its manifest; write nothing.")
     var verifyOnly = false
-
-    func validate() throws {
-        guard BackupArchive.RestoreMode(rawValue: mode) != nil else { throw ValidationError("--mode is empty or merge") }
-    }
 
     func run() async throws {
         try await reporting(global) {
@@ -100,7 +53,7 @@ struct Restore: AsyncParsableCommand {
             let tenants: Set<String>? = allTenants ? nil : [global.tenant]
             try await global.withStores(.create, memories: true) { stores in
                 let started = Date()
-                let report = try await BackupArchive.restore(url, into: stores, mode: BackupArchive.RestoreMode(rawValue: mode)!, tenants: tenants,
+                let report = try await BackupArchive.restore(url, into: stores, mode: mode, tenants: tenants,
                                                              actor: actor, embedder: { try await EmbedderSpec.embedder(for: $0) })
                 let seconds = Date().timeIntervalSince(started)
                 if global.json {
@@ -118,3 +71,5 @@ struct Restore: AsyncParsableCommand {
         }
     }
 }
+
+extension BackupArchive.RestoreMode: ExpressibleByArgument {}

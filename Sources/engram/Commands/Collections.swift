@@ -1,0 +1,25 @@
+import ArgumentParser
+import EngramCore
+import EngramPipeline
+import EngramKit
+import Foundation
+
+struct Collections: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List the tenant's collections.")
+
+    @OptionGroup var global: GlobalOptions
+
+    func run() async throws {
+        try await reporting(global) {
+            try await global.withStore(create: false) { store in
+                let list = try await store.collections(tenant: global.tenant)
+                if global.json {
+                    Output.printJSON(.array(list.map { .object([("name", .string($0.ref.name)), ("embedding", Output.identityJSON($0.identity)), ("generation", .int(Int64($0.generation)))]) }))
+                } else {
+                    if list.isEmpty { Output.say("no collections for tenant \(global.tenant)") }
+                    for c in list { Output.say("\(c.ref.name)  \(c.identity)") }
+                }
+            }
+        }
+    }
+}

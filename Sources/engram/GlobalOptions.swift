@@ -1,0 +1,60 @@
+import ArgumentParser
+import EngramCore
+import EngramPipeline
+import EngramKit
+import Foundation
+
+/// Options every command takes, before or after its name. Every command (and `memory`) declares them as
+/// `@OptionGroup var global: GlobalOptions`: the same name is what lets a value given before the command
+/// reach it.
+struct GlobalOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("Store URL: sqlite:PATH or postgres://USER@HOST:PORT/DATABASE (default from ENGRAM_STORE, else sqlite:.engram/engram.sqlite).", valueName: "url"))
+    var store: String?
+
+    @Option(name: .long, help: "Tenant id.")
+    var tenant: String = "default"
+
+    @Option(name: .long, help: ArgumentHelp("Collection name (default: default; memories have none).", valueName: "name"))
+    var collection: String?
+
+    @Flag(name: .long, help: "Print machine-readable JSON.")
+    var json = false
+
+    var storeURL: String {
+        store ?? ProcessInfo.processInfo.environment["ENGRAM_STORE"] ?? "sqlite:.engram/engram.sqlite"
+    }
+
+    var ref: CollectionRef { CollectionRef(tenant: tenant, name: collection ?? "default") }
+
+    /// The local files of the store that no output may replace (none for a server).
+    var storeFiles: [String] { Engram.localFiles(of: storeURL) }
+
+    /// The destination of an output option, checked before the command does its work.
+    func output(_ path: String, force: Bool, private: Bool) throws -> OutputFile {
+        try OutputFile(path: path, replace: force, protecting: storeFiles, permissions: `private` ? 0o600 : nil)
+    }
+
+    /// Runs `body` with the stores of `--store` (see ``StoreAccess``: commands that only read or delete
+    /// open `.existing`, so a mistyped `--store` is an error instead of a new empty store). `memories`:
+    /// the command uses the memory store, whose retention policies (ENGRAM_RETENTION_POLICIES) are then
+    /// read and checked.
+    func withStores<T>(_ access: StoreAccess, memories: Bool = false, _ body: (Stores) async throws -> T) async throws -> T {
+        let options = StoreOptions(retention: memories ? try retentionPolicies() : .standard)
+        return try await Engram.withStores(storeURL, access: access, options: options, body)
+    }
+
+    /// Runs `body` with the vector store of `--store`, created when `create` is true.
+    func withStore<T>(create: Bool, _ body: (any VectorStore) async throws -> T) async throws -> T {
+        try await withStores(create ? .create : .existing) { try await body($0.vectors) }
+    }
+}
+
+/// Runs a command body, turning errors into one-line messages and documented exit codes.
+func reporting(_ global: GlobalOptions, _ body: () async throws -> Void) async throws {
+    do {
+        try await body()
+    } catch let e as EngramError {
+        Output.error(e, json: global.json)
+        throw ExitCode(Output.exitCode(for: e.code))
+    }
+}

@@ -1,0 +1,60 @@
+import ArgumentParser
+import EngramCore
+import EngramPipeline
+import EngramKit
+import Foundation
+
+enum Output {
+    static func exitCode(for code: EngramError.Code) -> Int32 {
+        switch code {
+        case .invalidInput, .invalidFilter, .invalidManifest, .embeddingMismatch, .emptyDocument, .loadFailed, .collectionExists, .conflict, .legalHold: 65
+        case .collectionNotFound, .notFound: 66
+        case .invalidConfiguration, .unsupported, .schemaMismatch: 78
+        default: 1
+        }
+    }
+
+    static func error(_ e: EngramError, json: Bool) {
+        if json {
+            print(JSONValue.object([("error", .object([("code", .string(e.code.rawValue)), ("message", .string(e.message))]))]).serialized(sortedKeys: true))
+        }
+        FileHandle.standardError.write(Data("engram: error: \(TerminalText.escaped(e.message))\n".utf8))
+    }
+
+    static func notice(_ text: String) {
+        FileHandle.standardError.write(Data("engram: \(TerminalText.escaped(text))\n".utf8))
+    }
+
+    /// One line of human output: control characters (escape sequences, carriage returns, newlines from
+    /// a file name or a stored text) are shown escaped, so stored text cannot drive the terminal or
+    /// forge lines of a report.
+    static func say(_ line: String) {
+        print(TerminalText.escaped(line))
+    }
+
+    /// Stored text printed as it is, over several lines: escaped (newlines and tabs kept) when standard
+    /// output is a terminal, byte for byte when it is a pipe or a file.
+    static func text(_ text: String) {
+        print(isatty(1) == 1 ? TerminalText.escaped(text, keepNewlines: true) : text)
+    }
+
+    static func printJSON(_ value: JSONValue) {
+        print(value.serialized(sortedKeys: true))
+    }
+
+    static func metadataJSON(_ m: Metadata) -> JSONValue {
+        .object(m.sorted { $0.key < $1.key }.map { ($0.key, $0.value.json) })
+    }
+
+    static func identityJSON(_ i: EmbeddingIdentity) -> JSONValue {
+        .object([("model", .string(i.model)), ("revision", .string(i.revision)), ("dimension", .int(Int64(i.dimension))),
+                 ("distance", .string(i.distance.rawValue)), ("normalized", .bool(i.normalized))])
+    }
+
+    static func oneLine(_ text: String, max: Int) -> String {
+        let flat = text.split(whereSeparator: { $0.isWhitespace }).joined(separator: " ")
+        return flat.count <= max ? flat : String(flat.prefix(max - 1)) + "…"
+    }
+
+    static var stderrIsTerminal: Bool { isatty(2) == 1 }
+}
