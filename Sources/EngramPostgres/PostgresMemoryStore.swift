@@ -152,20 +152,10 @@ public final class PostgresMemoryStore: MemoryStore, Sendable {
                   AND m.content_sha256 = \(b.bind(SHA256Hex.hash(draft.content)))
                 FOR UPDATE
                 """, b).first.map(Self.memory)
-            if var m = existing {
-                m.refresh(with: draft, expiry: expiry, now: now)
-                try await self.write(c, m, insert: false, types: types)
-                try await self.record(c, .updated, [m.trace], actor: actor, reason: "remembered again", at: now)
-                return .refreshed(m)
-            }
-            let m = Memory(id: MemoryRules.newID(), tenant: draft.tenant, subject: draft.subject, namespace: draft.namespace, kind: draft.kind, content: draft.content,
-                           metadata: draft.metadata, importance: draft.importance, provenance: draft.provenance, createdAt: now, updatedAt: now, lastAccessedAt: nil,
-                           accessCount: 0, expiresAt: expiry, retention: draft.retention, legalHold: draft.legalHold, supersedes: draft.supersedes,
-                           embedding: draft.embedding, embeddingIdentity: draft.embedding == nil ? nil : draft.embeddingIdentity)
-            try await self.write(c, m, insert: true, types: types)
-            try await self.record(c, .created, [m.trace], actor: actor, reason: "", at: now)
-            if m.legalHold { try await self.record(c, .holdSet, [m.trace], actor: actor, reason: "held when remembered", at: now) }
-            return .created(m)
+            let plan = MemoryRules.remembering(draft, existing: existing, expiry: expiry, now: now)
+            try await self.write(c, plan.memory, insert: plan.outcome.created, types: types)
+            for e in plan.events { try await self.record(c, e.kind, [plan.memory.trace], actor: actor, reason: e.reason, at: now) }
+            return plan.outcome
         }
     }
 

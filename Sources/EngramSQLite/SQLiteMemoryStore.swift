@@ -165,20 +165,10 @@ public final class SQLiteMemoryStore: MemoryStore, Sendable {
                 if let s = draft.supersedes, try Self.owned(db, s, draft.tenant) == nil { throw MemoryRules.notFound(s) }
                 let existing = try Row.fetchOne(db, sql: "SELECT \(Self.columns) FROM memories WHERE tenant_id = ? AND subject = ? AND namespace = ? AND content_sha256 = ?",
                                                 arguments: [draft.tenant, draft.subject, draft.namespace, SHA256Hex.hash(draft.content)]).map(Self.memory)
-                if var m = existing {
-                    m.refresh(with: draft, expiry: expiry, now: now)
-                    try Self.write(db, m, insert: false)
-                    try Self.record(db, .updated, m.trace, actor: actor, reason: "remembered again", at: now)
-                    return .refreshed(m)
-                }
-                let m = Memory(id: MemoryRules.newID(), tenant: draft.tenant, subject: draft.subject, namespace: draft.namespace, kind: draft.kind, content: draft.content,
-                               metadata: draft.metadata, importance: draft.importance, provenance: draft.provenance, createdAt: now, updatedAt: now, lastAccessedAt: nil,
-                               accessCount: 0, expiresAt: expiry, retention: draft.retention, legalHold: draft.legalHold, supersedes: draft.supersedes,
-                               embedding: draft.embedding, embeddingIdentity: draft.embedding == nil ? nil : draft.embeddingIdentity)
-                try Self.write(db, m, insert: true)
-                try Self.record(db, .created, m.trace, actor: actor, reason: "", at: now)
-                if m.legalHold { try Self.record(db, .holdSet, m.trace, actor: actor, reason: "held when remembered", at: now) }
-                return .created(m)
+                let plan = MemoryRules.remembering(draft, existing: existing, expiry: expiry, now: now)
+                try Self.write(db, plan.memory, insert: plan.outcome.created)
+                for e in plan.events { try Self.record(db, e.kind, plan.memory.trace, actor: actor, reason: e.reason, at: now) }
+                return plan.outcome
             }
         }
     }

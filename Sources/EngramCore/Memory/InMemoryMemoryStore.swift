@@ -31,20 +31,11 @@ public actor InMemoryMemoryStore: MemoryStore {
         let expiry = try MemoryRules.validate(draft, actor: actor, policies: retention, now: now)
         if let s = draft.supersedes, owned(s, draft.tenant) == nil { throw MemoryRules.notFound(s) }
         let hash = SHA256Hex.hash(draft.content)
-        if var m = memories.values.first(where: { $0.tenant == draft.tenant && $0.subject == draft.subject && $0.namespace == draft.namespace && $0.contentSHA256 == hash }) {
-            m.refresh(with: draft, expiry: expiry, now: now)
-            memories[m.id] = m
-            record(.updated, m.trace, actor: actor, reason: "remembered again", at: now)
-            return .refreshed(m)
-        }
-        let m = Memory(id: MemoryRules.newID(), tenant: draft.tenant, subject: draft.subject, namespace: draft.namespace, kind: draft.kind, content: draft.content,
-                       metadata: draft.metadata, importance: draft.importance, provenance: draft.provenance, createdAt: now, updatedAt: now, lastAccessedAt: nil,
-                       accessCount: 0, expiresAt: expiry, retention: draft.retention, legalHold: draft.legalHold, supersedes: draft.supersedes,
-                       embedding: draft.embedding, embeddingIdentity: draft.embedding == nil ? nil : draft.embeddingIdentity)
-        memories[m.id] = m
-        record(.created, m.trace, actor: actor, reason: "", at: now)
-        if m.legalHold { record(.holdSet, m.trace, actor: actor, reason: "held when remembered", at: now) }
-        return .created(m)
+        let existing = memories.values.first(where: { $0.tenant == draft.tenant && $0.subject == draft.subject && $0.namespace == draft.namespace && $0.contentSHA256 == hash })
+        let plan = MemoryRules.remembering(draft, existing: existing, expiry: expiry, now: now)
+        memories[plan.memory.id] = plan.memory
+        for e in plan.events { record(e.kind, plan.memory.trace, actor: actor, reason: e.reason, at: now) }
+        return plan.outcome
     }
 
     public func recall(_ query: RecallQuery) throws -> [RecallHit] {

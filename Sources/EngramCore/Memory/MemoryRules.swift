@@ -373,3 +373,39 @@ public enum MemoryRules {
         EngramError(.notFound, "memory \(id) does not exist")
     }
 }
+
+extension MemoryRules {
+    /// An audit event a store must append, in order, with an operation's write.
+    public struct PlannedEvent: Sendable, Hashable {
+        public let kind: MemoryEvent.Kind
+        public let reason: String
+    }
+
+    /// What remembering does, decided once for every backend: the same content for the same subject and
+    /// namespace refreshes that memory (`updated`, "remembered again"); otherwise a new memory is created
+    /// (`created`, and `hold_set` "held when remembered" when the draft is held).
+    public struct RememberPlan: Sendable {
+        /// The row to write: an insert when ``outcome`` is `created`, an update otherwise.
+        public let outcome: RememberOutcome
+        public let events: [PlannedEvent]
+
+        public var memory: Memory { outcome.memory }
+    }
+
+    /// - Parameters:
+    ///   - existing: the tenant's memory with the draft's subject, namespace and content hash, if any.
+    ///   - expiry: from ``validate(_:actor:policies:now:)``.
+    public static func remembering(_ draft: MemoryDraft, existing: Memory?, expiry: Date?, now: Date) -> RememberPlan {
+        if var m = existing {
+            m.refresh(with: draft, expiry: expiry, now: now)
+            return RememberPlan(outcome: .refreshed(m), events: [PlannedEvent(kind: .updated, reason: "remembered again")])
+        }
+        let m = Memory(id: newID(), tenant: draft.tenant, subject: draft.subject, namespace: draft.namespace, kind: draft.kind, content: draft.content,
+                       metadata: draft.metadata, importance: draft.importance, provenance: draft.provenance, createdAt: now, updatedAt: now, lastAccessedAt: nil,
+                       accessCount: 0, expiresAt: expiry, retention: draft.retention, legalHold: draft.legalHold, supersedes: draft.supersedes,
+                       embedding: draft.embedding, embeddingIdentity: draft.embedding == nil ? nil : draft.embeddingIdentity)
+        var events = [PlannedEvent(kind: .created, reason: "")]
+        if m.legalHold { events.append(PlannedEvent(kind: .holdSet, reason: "held when remembered")) }
+        return RememberPlan(outcome: .created(m), events: events)
+    }
+}
