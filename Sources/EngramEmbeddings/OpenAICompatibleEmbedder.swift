@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import EngramCore
 import Foundation
+import Logging
 import NIOCore
 import NIOHTTP1
 
@@ -19,7 +20,7 @@ public struct OpenAICompatibleEmbedder: Embedder {
         /// The API base, e.g. `https://api.openai.com/v1` or `http://127.0.0.1:11434/v1`.
         public var baseURL: String
         public var model: String
-        /// The vector length; nil asks the server once (``connect(_:client:)``).
+        /// The vector length; nil asks the server once (``connect(_:client:logger:)``).
         public var dimension: Int?
         /// Sent as `"dimensions"` (OpenAI's text-embedding-3 models can shorten their vectors).
         public var requestDimensions = false
@@ -45,11 +46,14 @@ public struct OpenAICompatibleEmbedder: Embedder {
     public let identity: EmbeddingIdentity
     public let configuration: Configuration
     private let client: HTTPClient
+    let logger: Logger
 
     public var preferredBatchSize: Int { configuration.batchSize }
 
     /// An embedder for a known dimension (no request is made).
-    public init(_ configuration: Configuration, dimension: Int, client: HTTPClient = .shared) throws {
+    /// - Parameter logger: told of every retried request (status or error, and the wait).
+    public init(_ configuration: Configuration, dimension: Int, client: HTTPClient = .shared,
+                logger: Logger = Logger(label: "engram.embed", factory: { _ in SwiftLogNoOpLogHandler() })) throws {
         guard dimension > 0, dimension <= 16_000 else {
             throw EngramError(.invalidInput, "embedding dimension must be from 1 to 16000, not \(dimension)")
         }
@@ -64,16 +68,18 @@ public struct OpenAICompatibleEmbedder: Embedder {
         configuration.dimension = dimension
         self.configuration = configuration
         self.client = client
+        self.logger = logger
         identity = EmbeddingIdentity(model: Self.modelPrefix + configuration.model, revision: configuration.baseURL, dimension: dimension, distance: .cosine, normalized: false)
     }
 
     /// An embedder whose dimension is the configured one, or else learned by embedding one probe text.
-    public static func connect(_ configuration: Configuration, client: HTTPClient = .shared) async throws -> OpenAICompatibleEmbedder {
+    public static func connect(_ configuration: Configuration, client: HTTPClient = .shared,
+                               logger: Logger = Logger(label: "engram.embed", factory: { _ in SwiftLogNoOpLogHandler() })) async throws -> OpenAICompatibleEmbedder {
         if let dimension = configuration.dimension {
-            return try OpenAICompatibleEmbedder(configuration, dimension: dimension, client: client)
+            return try OpenAICompatibleEmbedder(configuration, dimension: dimension, client: client, logger: logger)
         }
-        let probe = try await request(["dimension probe"], configuration: configuration, client: client, dimension: nil)
-        return try OpenAICompatibleEmbedder(configuration, dimension: probe[0].count, client: client)
+        let probe = try await request(["dimension probe"], configuration: configuration, client: client, dimension: nil, logger: logger)
+        return try OpenAICompatibleEmbedder(configuration, dimension: probe[0].count, client: client, logger: logger)
     }
 
     public func embed(_ texts: [String]) async throws -> [[Float]] {
@@ -82,7 +88,7 @@ public struct OpenAICompatibleEmbedder: Embedder {
         var start = 0
         while start < texts.count {
             let end = min(start + configuration.batchSize, texts.count)
-            vectors += try await Self.request(Array(texts[start..<end]), configuration: configuration, client: client, dimension: identity.dimension)
+            vectors += try await Self.request(Array(texts[start..<end]), configuration: configuration, client: client, dimension: identity.dimension, logger: logger)
             start = end
         }
         return vectors
@@ -111,7 +117,7 @@ public struct OpenAICompatibleEmbedder: Embedder {
     }
 
     /// One batch, with retries.
-    static func request(_ texts: [String], configuration: Configuration, client: HTTPClient, dimension: Int?) async throws -> [[Float]] {
+    static func request(_ texts: [String], configuration: Configuration, client: HTTPClient, dimension: Int?, logger: Logger) async throws -> [[Float]] {
         let endpoint = configuration.baseURL + "/embeddings"
         var body = RequestBody(model: configuration.model, input: texts)
         if configuration.requestDimensions { body.dimensions = configuration.dimension }
@@ -154,6 +160,12 @@ public struct OpenAICompatibleEmbedder: Embedder {
             var wait = min(exponential, configuration.maxBackoff.nanoseconds)
             wait = wait / 2 + Int64.random(in: 0...max(wait / 2, 1))
             if let retryAfter { wait = min(max(wait, retryAfter.nanoseconds), configuration.maxBackoff.nanoseconds * 4) }
+            let reason: String
+            switch outcome {
+            case .success(let (status, _, _)): reason = "\(status.code)"
+            case .failure(let error): reason = "\(error)"
+            }
+            logger.notice("retrying an embedding request", metadata: ["endpoint": "\(endpoint)", "attempt": "\(attempt + 1)", "reason": "\(reason)", "wait_ms": "\(wait / 1_000_000)"])
             try await Task.sleep(nanoseconds: UInt64(wait))
             attempt += 1
         }

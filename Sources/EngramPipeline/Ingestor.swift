@@ -82,7 +82,7 @@ public struct Ingestor: Sendable {
     public let options: Options
     public let logger: Logger
 
-    public init(store: any VectorStore, embedder: any Embedder, collection: CollectionRef, options: Options = Options(), logger: Logger = Logger(label: "engram.ingest")) {
+    public init(store: any VectorStore, embedder: any Embedder, collection: CollectionRef, options: Options = Options(), logger: Logger = Logger(label: "engram.ingest", factory: { _ in SwiftLogNoOpLogHandler() })) {
         self.store = store
         self.embedder = embedder
         self.collection = collection

@@ -1,5 +1,6 @@
 import EngramCore
 import Foundation
+import Logging
 
 /// Where a reindex is.
 public struct ReindexProgress: Sendable {
@@ -45,11 +46,15 @@ public struct Reindexer: Sendable {
     public var embedder: any Embedder
     /// Chunks per embedding call and per write.
     public var batchSize: Int
+    /// Told when a run starts (resumed or not), switches and drops the old generation.
+    public var logger: Logger
 
-    public init(store: any GenerationalStore, embedder: any Embedder, batchSize: Int? = nil) {
+    public init(store: any GenerationalStore, embedder: any Embedder, batchSize: Int? = nil,
+                logger: Logger = Logger(label: "engram.reindex", factory: { _ in SwiftLogNoOpLogHandler() })) {
         self.store = store
         self.embedder = embedder
         self.batchSize = max(1, batchSize ?? embedder.preferredBatchSize)
+        self.logger = logger
     }
 
     public func run(_ ref: CollectionRef, progress: (@Sendable (ReindexProgress) -> Void)? = nil) async throws -> ReindexReport {
@@ -57,7 +62,7 @@ public struct Reindexer: Sendable {
         guard !target.isExternal else {
             throw EngramError(.unsupported, "cannot reindex to \(target): vectors of an external embedder are computed outside Engram")
         }
-        let store = self.store, embedder = self.embedder, batchSize = self.batchSize
+        let store = self.store, embedder = self.embedder, batchSize = self.batchSize, logger = self.logger
         return try await store.withReindexLock(ref) {
             let info = try await store.requireCollection(ref)
             let earlier = try await store.pendingGeneration(ref)
@@ -72,6 +77,8 @@ public struct Reindexer: Sendable {
             var dropped = try await store.dropInactiveGenerations(ref)
             let start = try await store.generationProgress(ref, generation: pending.generation)
             var copied = start.copied, chunks = start.chunks
+            logger.info("reindexing", metadata: ["collection": "\(ref)", "generation": "\(pending.generation)", "to": "\(target)",
+                                                 "already_copied": "\(start.copied)", "chunks": "\(start.chunks)"])
             progress?(ReindexProgress(phase: .embedding, chunks: chunks, copied: copied))
             var embedded = 0, passes = 0
             while true {
@@ -103,6 +110,7 @@ public struct Reindexer: Sendable {
                 chunks = now.chunks
             }
             FaultPoint.reached("reindex.switched")
+            logger.info("switched to the new generation", metadata: ["collection": "\(ref)", "generation": "\(pending.generation)", "embedded": "\(embedded)", "catch_up_passes": "\(passes)"])
             progress?(ReindexProgress(phase: .dropping, chunks: chunks, copied: chunks))
             dropped += try await store.dropInactiveGenerations(ref)
             return ReindexReport(collection: ref, from: info.identity, to: target, generation: pending.generation, resumed: earlier != nil,

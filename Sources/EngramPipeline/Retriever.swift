@@ -1,15 +1,19 @@
 import EngramCore
 import Foundation
+import Logging
 
 /// Answers queries against a collection and records each answer in an ``EvidenceManifest``.
 public struct Retriever: Sendable {
     public let store: any VectorStore
     /// Embeds query text; nil when only vectors or keywords are searched.
     public let embedder: (any Embedder)?
+    /// Told of every search at debug level: mode, k, hits, the path that answered and whether it was exhaustive.
+    public let logger: Logger
 
-    public init(store: any VectorStore, embedder: (any Embedder)?) {
+    public init(store: any VectorStore, embedder: (any Embedder)?, logger: Logger = Logger(label: "engram.search", factory: { _ in SwiftLogNoOpLogHandler() })) {
         self.store = store
         self.embedder = embedder
+        self.logger = logger
     }
 
     public struct Result: Sendable {
@@ -36,6 +40,8 @@ public struct Retriever: Sendable {
         }
         let request = SearchRequest(mode: mode, text: text, vector: queryVector, vectorIdentity: identity, filter: filter, k: k)
         let response = try await store.search(request, in: ref)
+        logger.debug("search", metadata: ["collection": "\(ref)", "mode": "\(mode.rawValue)", "k": "\(k)", "hits": "\(response.hits.count)",
+                                          "path": "\(response.path)", "exhaustive": "\(response.exhaustive)"])
         return Result(response: response, manifest: EvidenceManifest(request: request, collection: info, descriptor: store.descriptor, response: response))
     }
 }

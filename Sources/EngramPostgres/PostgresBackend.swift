@@ -26,8 +26,9 @@ public enum PostgresBackend: StoreBackend {
             case .inspect:
                 break
             }
-            let vectors = try PostgresVectorStore(client: client, schema: config.schema, options: config.storeOptions, logger: options.logger)
-            let memories = try PostgresMemoryStore(client: client, schema: config.schema, retention: options.retention, logger: options.logger)
+            let database = try PostgresDatabase(client: client, schema: config.schema, logger: options.logger)
+            let vectors = PostgresVectorStore(database: database, options: config.storeOptions)
+            let memories = PostgresMemoryStore(database: database, retention: options.retention)
             return try await body(Stores(kind: vectors.descriptor.kind, vectors: vectors, memories: memories, generations: vectors,
                                          backupSource: vectors, restoreTarget: vectors, doctor: vectors))
         }

@@ -13,25 +13,25 @@ import PostgresNIO
 /// them identically. A keyword-only recall reads only memories sharing a word with the query.
 public final class PostgresMemoryStore: MemoryStore, Sendable {
     public let retention: RetentionPolicies
-    let db: PostgresVectorStore
+    /// The database's owner, shared with the ``PostgresVectorStore`` of the same client and schema.
+    let db: PostgresDatabase
     let clock: @Sendable () -> Date
+    public var database: PostgresDatabase { db }
     var schema: String { db.schema }
 
-    /// - Parameters:
-    ///   - client: a client whose `run()` the application schedules.
-    ///   - schema: the migrated schema (see ``PostgresMigrator``).
-    public init(client: PostgresClient, schema: String = "engram", retention: RetentionPolicies = .standard, now: @escaping @Sendable () -> Date = { Date() },
-                logger: Logger = Logger(label: "engram.postgres", factory: { _ in SwiftLogNoOpLogHandler() })) throws {
-        db = try PostgresVectorStore(client: client, schema: schema, logger: logger)
+    /// The memories of a database.
+    public init(database: PostgresDatabase, retention: RetentionPolicies = .standard, now: @escaping @Sendable () -> Date = { Date() }) {
+        db = database
         self.retention = retention
         self.clock = now
     }
 
-    /// The memory tables of the vector store's database (for a restore that writes both in one transaction).
-    init(sharing db: PostgresVectorStore) {
-        self.db = db
-        retention = .standard
-        clock = { Date() }
+    /// - Parameters:
+    ///   - client: a client whose `run()` the application schedules.
+    ///   - schema: the migrated schema (see ``PostgresMigrator``).
+    public convenience init(client: PostgresClient, schema: String = "engram", retention: RetentionPolicies = .standard, now: @escaping @Sendable () -> Date = { Date() },
+                            logger: Logger = Logger(label: "engram.postgres", factory: { _ in SwiftLogNoOpLogHandler() })) throws {
+        self.init(database: try PostgresDatabase(client: client, schema: schema, logger: logger), retention: retention, now: now)
     }
 
     // MARK: Rows
@@ -135,7 +135,7 @@ public final class PostgresMemoryStore: MemoryStore, Sendable {
         let types = try await db.vectorTypes()
         do {
             return try await remember(draft, actor: actor, expiry: expiry, now: now, types: types)
-        } catch where PostgresVectorStore.sqlState(error) == "23505" {
+        } catch where PostgresDatabase.sqlState(error) == "23505" {
             // Two callers remembered the same new content at once and the other one's insert won: this
             // one is now a refresh of it.
             return try await remember(draft, actor: actor, expiry: expiry, now: now, types: types)
@@ -173,12 +173,7 @@ public final class PostgresMemoryStore: MemoryStore, Sendable {
                 let dim = identity.dimension
                 let q = "\(b.bind(PGVector(values: v, types: types)))::vector(\(dim))"
                 let e = "m.embedding::vector(\(dim))"
-                let score: String
-                switch identity.distance {
-                case .cosine: score = "1 - (\(e) <=> \(q))"
-                case .innerProduct: score = "-(\(e) <#> \(q))"
-                case .l2: score = "-(\(e) <-> \(q))"
-                }
+                let score = PostgresVectorStore.similaritySQL(identity.distance, distance: "(\(e) \(PostgresVectorStore.operatorClass(identity.distance).op) \(q))")
                 similarity = "CASE WHEN m.embedding_identity = \(b.bind(try MemoryRules.storedJSON(identity))) AND m.embedding IS NOT NULL THEN (\(score))::float8 END"
             }
             let terms = prepared.queryTerms
@@ -440,7 +435,7 @@ public final class PostgresMemoryStore: MemoryStore, Sendable {
             case .insert, .replace:
                 do {
                     try await write(c, m, insert: existing[m.id] == nil, types: types)
-                } catch where PostgresVectorStore.sqlState(error) == "23505" {
+                } catch where PostgresDatabase.sqlState(error) == "23505" {
                     throw MemoryRules.idOfAnotherTenant(m.id, tenant: tenant)
                 }
                 existing[m.id] = m.legalHold

@@ -16,7 +16,7 @@ extension PostgresVectorStore: RestoreTarget {
     /// exactly.
     public func restore(_ steps: any RestoreSteps, plan: RestorePlan, memories: Bool) async throws -> MemoryRestoreOutcome {
         let types = try await vectorTypes()
-        let memoryTables = PostgresMemoryStore(sharing: self)
+        let memoryTables = PostgresMemoryStore(database: database)
         let (outcome, restored) = try await inTenant("") { connection in
             var outcome = MemoryRestoreOutcome()
             var collections: [CollectionRef: CollectionRow] = [:]

@@ -12,26 +12,62 @@ public struct PostgresStoreConfiguration: Sendable {
     public var username: String
     public var password: String?
     public var database: String
-    /// `disable` (default for loopback hosts), `prefer` (default otherwise) or `require`.
-    public var sslMode: String
+    /// Whether connections use TLS (`sslmode` in the URL).
+    public var tls: TLSMode
     public var poolSize: Int
     /// Connections kept open even when idle (default 1). The pool opens them at start and never times
     /// them out; the others close after a minute of idleness.
     public var minimumConnections: Int
-    /// Seconds between keep-alive queries on an idle connection; 0 (the default): none. Each time a
+    /// The pause between keep-alive queries on an idle connection; nil (the default): none. Each time a
     /// connection goes back to the pool, postgres-nio schedules its keep-alive on a new task and cancels
     /// it at the next lease, which costs about 0.4 ms per operation on a 2-core machine. Without it, a
     /// connection a firewall dropped while idle is found out at its next use: reads are retried on a new
     /// connection, writes fail with the error and can be repeated.
-    public var keepAliveSeconds: Int
-    /// Per-statement limit in milliseconds (0: none).
-    public var statementTimeoutMilliseconds: Int
-    public var connectTimeoutMilliseconds: Int
+    public var keepAlive: Duration?
+    /// Per-statement limit (`statement_timeout`); nil: none.
+    public var statementTimeout: Duration?
+    /// How long opening a connection may take before the store says the server cannot be reached.
+    public var connectTimeout: Duration
     /// The schema Engram's tables live in.
     public var schema: String
     /// Vector index settings for ``PostgresVectorStore``.
     public var storeOptions: PostgresVectorStore.Options
 
+    public enum TLSMode: String, Sendable, Hashable, CaseIterable {
+        /// Plain connections (the default for loopback hosts).
+        case disable
+        /// TLS when the server offers it (the default otherwise).
+        case prefer
+        /// TLS or no connection.
+        case require
+    }
+
+    /// A configuration from its parts (the URL form is ``init(url:)``).
+    public init(host: String, port: Int = 5432, username: String, password: String? = nil, database: String, schema: String = "engram",
+                tls: TLSMode? = nil, poolSize: Int = 10, minimumConnections: Int = 1, keepAlive: Duration? = nil, statementTimeout: Duration? = nil,
+                connectTimeout: Duration = .seconds(10), storeOptions: PostgresVectorStore.Options = PostgresVectorStore.Options()) throws {
+        try PostgresStoreConfiguration.validateIdentifier(schema, what: "schema")
+        guard poolSize >= 1, (0...poolSize).contains(minimumConnections) else {
+            throw EngramError(.invalidConfiguration, "the pool needs at least one connection and at most poolSize kept open, got \(poolSize) and \(minimumConnections)")
+        }
+        self.host = host
+        self.port = port
+        self.username = username
+        self.password = password
+        self.database = database
+        self.schema = schema
+        self.tls = tls ?? (PostgresStoreConfiguration.isLoopback(host) ? .disable : .prefer)
+        self.poolSize = poolSize
+        self.minimumConnections = minimumConnections
+        self.keepAlive = keepAlive
+        self.statementTimeout = statementTimeout
+        self.connectTimeout = connectTimeout
+        self.storeOptions = storeOptions
+    }
+
+    static func isLoopback(_ host: String) -> Bool { host == "localhost" || host.hasPrefix("127.") || host == "::1" }
+
+    /// Parses a `postgres://` URL (the adapter from the command line and environment to this type).
     public init(url: String) throws {
         guard let components = URLComponents(string: url), let scheme = components.scheme,
               scheme == "postgres" || scheme == "postgresql" else {
@@ -47,17 +83,14 @@ public struct PostgresStoreConfiguration: Sendable {
         guard !database.isEmpty else {
             throw EngramError(.invalidConfiguration, "PostgreSQL URL has no database name: \(url)")
         }
-        self.host = host
-        self.port = components.port ?? 5432
-        self.username = user
-        self.password = components.password
-        self.database = database
-        let loopback = host == "localhost" || host.hasPrefix("127.") || host == "::1"
         var query: [String: String] = [:]
         for item in components.queryItems ?? [] { query[item.name] = item.value ?? "" }
-        sslMode = query["sslmode"] ?? (loopback ? "disable" : "prefer")
-        guard ["disable", "prefer", "require"].contains(sslMode) else {
-            throw EngramError(.invalidConfiguration, "sslmode must be disable, prefer or require, got '\(sslMode)'")
+        var tls: TLSMode?
+        if let mode = query["sslmode"] {
+            guard let t = TLSMode(rawValue: mode) else {
+                throw EngramError(.invalidConfiguration, "sslmode must be disable, prefer or require, got '\(mode)'")
+            }
+            tls = t
         }
         func number(_ key: String, default value: Int, range: ClosedRange<Int>) throws -> Int {
             guard let text = query[key] else { return value }
@@ -66,12 +99,12 @@ public struct PostgresStoreConfiguration: Sendable {
             }
             return n
         }
-        poolSize = try number("pool_size", default: 10, range: 1...1000)
-        minimumConnections = try number("min_connections", default: 1, range: 0...poolSize)
-        keepAliveSeconds = try number("keepalive_s", default: 0, range: 0...86_400)
-        statementTimeoutMilliseconds = try number("statement_timeout_ms", default: 0, range: 0...86_400_000)
-        connectTimeoutMilliseconds = try number("connect_timeout_ms", default: 10_000, range: 1...600_000)
-        schema = query["schema"] ?? "engram"
+        let poolSize = try number("pool_size", default: 10, range: 1...1000)
+        let minimumConnections = try number("min_connections", default: 1, range: 0...poolSize)
+        let keepAliveSeconds = try number("keepalive_s", default: 0, range: 0...86_400)
+        let statementTimeoutMilliseconds = try number("statement_timeout_ms", default: 0, range: 0...86_400_000)
+        let connectTimeoutMilliseconds = try number("connect_timeout_ms", default: 10_000, range: 1...600_000)
+        let schema = query["schema"] ?? "engram"
         try PostgresStoreConfiguration.validateIdentifier(schema, what: "schema")
         var options = PostgresVectorStore.Options()
         options.hnswM = try number("hnsw_m", default: options.hnswM, range: 2...100)
@@ -95,7 +128,18 @@ public struct PostgresStoreConfiguration: Sendable {
             options.textSearchConfig = config
         }
         options.bulkWriters = try number("bulk_writers", default: min(options.bulkWriters, poolSize), range: 1...poolSize)
-        storeOptions = options
+        try self.init(host: host, port: components.port ?? 5432, username: user, password: components.password, database: database, schema: schema, tls: tls,
+                      poolSize: poolSize, minimumConnections: minimumConnections,
+                      keepAlive: keepAliveSeconds > 0 ? .seconds(keepAliveSeconds) : nil,
+                      statementTimeout: statementTimeoutMilliseconds > 0 ? .milliseconds(statementTimeoutMilliseconds) : nil,
+                      connectTimeout: .milliseconds(connectTimeoutMilliseconds), storeOptions: options)
+    }
+
+    /// Whole milliseconds of a duration (at least 1 for a positive one).
+    static func milliseconds(_ d: Duration) -> Int64 {
+        let (seconds, attoseconds) = d.components
+        let ms = seconds * 1000 + attoseconds / 1_000_000_000_000_000
+        return d > .zero ? max(1, ms) : ms
     }
 
     /// Identifiers Engram puts into SQL text (schema names): lowercase letters, digits and `_`, starting
@@ -111,19 +155,18 @@ public struct PostgresStoreConfiguration: Sendable {
 
     /// The postgres-nio client configuration.
     public var clientConfiguration: PostgresClient.Configuration {
-        var tls: PostgresClient.Configuration.TLS = .disable
-        switch sslMode {
-        case "require": tls = .require(.makeClientConfiguration())
-        case "prefer": tls = .prefer(.makeClientConfiguration())
-        default: break
+        let mode: PostgresClient.Configuration.TLS = switch tls {
+        case .require: .require(.makeClientConfiguration())
+        case .prefer: .prefer(.makeClientConfiguration())
+        case .disable: .disable
         }
-        var config = PostgresClient.Configuration(host: host, port: port, username: username, password: password, database: database, tls: tls)
+        var config = PostgresClient.Configuration(host: host, port: port, username: username, password: password, database: database, tls: mode)
         config.options.maximumConnections = poolSize
         config.options.minimumConnections = minimumConnections
-        config.options.keepAliveBehavior = keepAliveSeconds > 0 ? .init(frequency: .seconds(Int64(keepAliveSeconds))) : nil
-        config.options.connectTimeout = .milliseconds(Int64(connectTimeoutMilliseconds))
-        if statementTimeoutMilliseconds > 0 {
-            config.options.additionalStartupParameters = [("statement_timeout", "\(statementTimeoutMilliseconds)")]
+        config.options.keepAliveBehavior = keepAlive.map { .init(frequency: .milliseconds(Self.milliseconds($0))) }
+        config.options.connectTimeout = .milliseconds(Self.milliseconds(connectTimeout))
+        if let statementTimeout {
+            config.options.additionalStartupParameters = [("statement_timeout", "\(Self.milliseconds(statementTimeout))")]
         }
         return config
     }
@@ -136,7 +179,7 @@ public struct PostgresStoreConfiguration: Sendable {
     ///   by default they are dropped.
     public func withClient<T>(logger: Logger = Logger(label: "engram.postgres", factory: { _ in SwiftLogNoOpLogHandler() }), _ body: (PostgresClient) async throws -> T) async throws -> T {
         let client = PostgresClient(configuration: clientConfiguration, backgroundLogger: logger)
-        let host = self.host, port = self.port, timeout = connectTimeoutMilliseconds
+        let host = self.host, port = self.port, timeout = Int(Self.milliseconds(connectTimeout))
         return try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await client.run() }
             defer { group.cancelAll() }

@@ -50,21 +50,24 @@ public final class PostgresVectorStore: VectorStore, Sendable {
         case hnsw, ivfflat
     }
 
-    let client: PostgresClient
-    let cachedTypes = Mutex<PGVectorTypes?>(nil)
-    public let schema: String
+    /// The database's owner, shared with the ``PostgresMemoryStore`` of the same client and schema.
+    public let database: PostgresDatabase
     public let options: Options
-    let logger: Logger
+    var client: PostgresClient { database.client }
+    public var schema: String { database.schema }
+    var logger: Logger { database.logger }
+
+    /// The store of a database.
+    public init(database: PostgresDatabase, options: Options = Options()) {
+        self.database = database
+        self.options = options
+    }
 
     /// - Parameters:
     ///   - client: a client whose `run()` the application schedules.
     ///   - schema: the migrated schema (see ``PostgresMigrator``).
-    public init(client: PostgresClient, schema: String = "engram", options: Options = Options(), logger: Logger = Logger(label: "engram.postgres", factory: { _ in SwiftLogNoOpLogHandler() })) throws {
-        try PostgresStoreConfiguration.validateIdentifier(schema, what: "schema")
-        self.client = client
-        self.schema = schema
-        self.options = options
-        self.logger = logger
+    public convenience init(client: PostgresClient, schema: String = "engram", options: Options = Options(), logger: Logger = Logger(label: "engram.postgres", factory: { _ in SwiftLogNoOpLogHandler() })) throws {
+        self.init(database: try PostgresDatabase(client: client, schema: schema, logger: logger), options: options)
     }
 
     public var bulkWriters: Int { options.bulkWriters }
@@ -85,6 +88,16 @@ public final class PostgresVectorStore: VectorStore, Sendable {
 
     /// pgvector indexes `vector` up to 2,000 dimensions; larger collections are always ranked exactly.
     static let maxIndexedDimension = 2000
+
+    /// The similarity of a distance as SQL, higher is closer, the same formula as ``VectorMath`` uses in
+    /// Swift: `1 - cosine distance`, or the negated distance (L2, and pgvector's negative inner product).
+    /// - Parameter distance: the SQL of `embedding <op> query` for ``operatorClass(_:)``'s operator.
+    static func similaritySQL(_ d: Distance, distance: String) -> String {
+        switch d {
+        case .cosine: "1 - \(distance)"
+        case .l2, .innerProduct: "-\(distance)"
+        }
+    }
 
     static func operatorClass(_ d: Distance) -> (opclass: String, op: String) {
         switch d {
@@ -211,93 +224,6 @@ public final class PostgresVectorStore: VectorStore, Sendable {
             }
             throw e
         }
-    }
-
-    /// The OIDs of `vector` and `vector[]`, looked up once.
-    func vectorTypes() async throws -> PGVectorTypes {
-        if let t = cachedTypes.withLock({ $0 }) { return t }
-        do {
-            let r = try await client.withConnection { connection in
-                try await rows(connection, "SELECT oid::int8 AS oid, typarray::int8 AS arr FROM pg_type WHERE oid = 'vector'::regtype")
-            }
-            guard let row = r.first else { throw EngramError(.storageFailure, "the pgvector type 'vector' is missing") }
-            let t = PGVectorTypes(vector: PostgresDataType(UInt32(try row["oid"].decode(Int64.self))), array: PostgresDataType(UInt32(try row["arr"].decode(Int64.self))))
-            cachedTypes.withLock { $0 = t }
-            return t
-        } catch {
-            throw PostgresStoreConfiguration.describe(error)
-        }
-    }
-
-    // MARK: Plumbing
-
-    /// Runs `body` in a transaction scoped to `tenant`.
-    func inTenant<T: Sendable>(_ tenant: String, _ body: @Sendable (PostgresConnection) async throws -> T) async throws -> T {
-        do {
-            return try await transaction(tenant, body)
-        } catch {
-            throw PostgresStoreConfiguration.describe(error)
-        }
-    }
-
-    /// A transaction whose first statement sets `engram.tenant_id` and any `settings` (all transaction-local).
-    func transaction<T: Sendable>(_ tenant: String, settings: [(String, String)] = [], readOnly: Bool = false, _ body: @Sendable (PostgresConnection) async throws -> T) async throws -> T {
-        var b = BoundSQL()
-        var calls = ["set_config('engram.tenant_id', \(b.bind(tenant)), true)"]
-        for (name, value) in settings { calls.append("set_config(\(b.bind(name)), \(b.bind(value)), true)") }
-        return try await client.withCheckedTransaction(logger: logger, setup: PostgresQuery(unsafeSQL: "SELECT " + calls.joined(separator: ", "), binds: b.bindings),
-                                                       awaitCommit: !readOnly, body)
-    }
-
-    /// Delays before the second and third attempt of a read.
-    static let readRetryDelays: [Duration] = [.milliseconds(100), .milliseconds(400)]
-
-    /// A read-only ``inTenant(_:_:)`` that is tried again (twice, after a short pause) when it fails for a
-    /// reason that a new attempt can fix: the connection was lost or the server terminated the session,
-    /// a serialization failure or deadlock, or the server is starting up or shutting down. Writes are
-    /// never retried here: the caller decides.
-    func reading<T: Sendable>(_ tenant: String, settings: [(String, String)] = [], _ body: @Sendable (PostgresConnection) async throws -> T) async throws -> T {
-        var attempt = 0
-        while true {
-            do {
-                return try await transaction(tenant, settings: settings, readOnly: true, body)
-            } catch {
-                guard attempt < Self.readRetryDelays.count, Self.isTransient(error) else {
-                    throw PostgresStoreConfiguration.describe(error)
-                }
-                logger.info("retrying a read after a transient failure", metadata: ["error": "\(PostgresStoreConfiguration.describe(error).message)"])
-                try await Task.sleep(for: Self.readRetryDelays[attempt])
-                attempt += 1
-            }
-        }
-    }
-
-    static func isTransient(_ error: any Error) -> Bool {
-        if unwrapped(error) is ConnectionClosedByServer { return true }
-        if let state = sqlState(error) {
-            // serialization failure, deadlock, admin/crash shutdown, cannot connect now, connection exceptions
-            return ["40001", "40P01", "57P01", "57P02", "57P03"].contains(state) || state.hasPrefix("08")
-        }
-        guard let e = unwrapped(error) as? PSQLError else { return false }
-        return [.serverClosedConnection, .connectionError, .uncleanShutdown].contains(e.code)
-    }
-
-    /// The driver's error inside Engram's and postgres-nio's wrappers.
-    static func unwrapped(_ error: any Error) -> any Error {
-        if let e = error as? EngramError, let inner = e.underlying { return unwrapped(inner) }
-        if let t = error as? PostgresTransactionError, let inner = t.closureError ?? t.beginError ?? t.commitError { return unwrapped(inner) }
-        return error
-    }
-
-    /// The server's SQLSTATE for an error, if the server sent one.
-    static func sqlState(_ error: any Error) -> String? {
-        (unwrapped(error) as? PSQLError)?.serverInfo?[.sqlState]
-    }
-
-    /// Runs a statement and returns all its rows. They are collected on the connection's event loop and
-    /// handed over once: reading them as an async sequence costs a second wait per statement.
-    func rows(_ connection: PostgresConnection, _ sql: String, _ bound: BoundSQL = BoundSQL()) async throws -> [PostgresRandomAccessRow] {
-        try await connection.enqueue(PostgresQuery(unsafeSQL: sql, binds: bound.bindings), logger: logger).get().rows.map { $0.makeRandomAccess() }
     }
 
     struct CollectionRow: Sendable, Equatable {
@@ -522,21 +448,6 @@ public final class PostgresVectorStore: VectorStore, Sendable {
         return UpsertValidation.results(count: batch.count, refused: refused, written: written)
     }
 
-    /// Runs a write transaction again when it lost a race with another writer of the same documents: the
-    /// other one inserted a document this one had seen missing (unique violation) or the two locked
-    /// documents in opposite orders (deadlock). The transaction rolled back whole, and the next attempt
-    /// reads the documents afresh, so it replaces what the other one wrote.
-    func retryingConflicts<T: Sendable>(_ body: () async throws -> T) async throws -> T {
-        var attempt = 0
-        while true {
-            do {
-                return try await body()
-            } catch where attempt < 4 && ["23505", "40P01"].contains(Self.sqlState(error)) {
-                attempt += 1
-                try await Task.sleep(for: .milliseconds(5 * attempt))
-            }
-        }
-    }
 
     /// Chunk rows per `INSERT`: bounds one message's size (384-d vectors: about 8 MB).
     static let chunkRowsPerStatement = 5_000
@@ -549,16 +460,15 @@ public final class PostgresVectorStore: VectorStore, Sendable {
             SELECT id, sha256, fingerprint, metadata::text AS metadata FROM \(schema).documents
             WHERE collection_id = \(b.bind(c.id)) AND id = ANY(\(b.bind(items.map(\.document.id)))::text[]) FOR UPDATE
             """, b)
-        var old: [String: (sha256: String, fingerprint: String, metadata: Metadata)] = [:]
+        var old: [String: UpsertValidation.DocumentFacts<Metadata>] = [:]
         for r in existing {
-            old[try r["id"].decode(String.self)] = (try r["sha256"].decode(String.self), try r["fingerprint"].decode(String.self), try Metadata.parse(json: r["metadata"].decode(String.self)))
+            old[try r["id"].decode(String.self)] = .init(sha256: try r["sha256"].decode(String.self), fingerprint: try r["fingerprint"].decode(String.self),
+                                                        metadata: try Metadata.parse(json: r["metadata"].decode(String.self)))
         }
+        func facts(_ d: DocumentRecord) -> UpsertValidation.DocumentFacts<Metadata> { .init(sha256: d.sha256, fingerprint: d.fingerprint, metadata: d.metadata) }
         let chunkMetadata = items.map { item in item.chunks.map { UpsertValidation.mergedMetadata(document: item.document.metadata, chunk: $0.metadata) } }
         // Documents whose own fields are unchanged may still have changed chunks: compare those.
-        let candidates = items.indices.filter { i in
-            let d = items[i].document
-            return old[d.id].map { $0.sha256 == d.sha256 && $0.fingerprint == d.fingerprint && $0.metadata == d.metadata } ?? false
-        }
+        let candidates = items.indices.filter { old[items[$0].document.id] == facts(items[$0].document) }
         var unchanged = Set<Int>()
         if !candidates.isEmpty {
             b = BoundSQL()
@@ -571,18 +481,16 @@ public final class PostgresVectorStore: VectorStore, Sendable {
             var byDocument: [String: [PostgresRandomAccessRow]] = [:]
             for r in oldChunks { byDocument[try r["document_id"].decode(String.self), default: []].append(r) }
             for i in candidates {
-                let chunks = items[i].chunks
-                let stored = byDocument[items[i].document.id] ?? []
+                let d = items[i].document, chunks = items[i].chunks
+                let stored = byDocument[d.id] ?? []
                 guard stored.count == chunks.count else { continue }
-                var same = true
-                for (row, (j, chunk)) in zip(stored, chunks.enumerated()) {
-                    if try row["id"].decode(String.self) != chunk.id || row["sha256"].decode(String.self) != chunk.sha256
-                        || Metadata.parse(json: row["metadata"].decode(String.self)) != chunkMetadata[i][j]
-                        || row["embedding"].decode([Float]?.self) != chunk.embedding {
-                        same = false
-                        break
-                    }
-                }
+                let same = try UpsertValidation.isUnchanged(
+                    stored: old[d.id]!, new: facts(d),
+                    storedChunks: {
+                        try stored.map { .init(id: try $0["id"].decode(String.self), sha256: try $0["sha256"].decode(String.self),
+                                               metadata: try Metadata.parse(json: $0["metadata"].decode(String.self)), embedding: try $0["embedding"].decode([Float]?.self)) }
+                    },
+                    newChunks: { chunks.indices.map { .init(id: chunks[$0].id, sha256: chunks[$0].sha256, metadata: chunkMetadata[i][$0], embedding: chunks[$0].embedding) } })
                 if same { unchanged.insert(i) }
             }
         }
@@ -635,7 +543,7 @@ public final class PostgresVectorStore: VectorStore, Sendable {
                    \(config), u.text, to_tsvector(\(config), u.search_text), u.embedding
             FROM UNNEST(\(b.bind(chunks.map(\.id)))::text[], \(b.bind(part.map(\.document)))::text[], \(b.bind(chunks.map(\.ordinal)))::int8[],
                         \(b.bind(chunks.map(\.charStart)))::int8[], \(b.bind(chunks.map(\.charEnd)))::int8[], \(b.bind(chunks.map(\.tokenCount)))::int8[],
-                        \(b.bind(chunks.map(\.sha256)))::text[], \(b.bind(chunks.map { JSONValue.array($0.section.map { .string($0) }).serialized() }))::text[],
+                        \(b.bind(chunks.map(\.sha256)))::text[], \(b.bind(chunks.map { SectionJSON.encode($0.section) }))::text[],
                         \(b.bind(part.map(\.metadata.canonicalJSON)))::text[], \(b.bind(chunks.map(\.text)))::text[],
                         \(b.bind(chunks.map { KeywordTokenizer.tokens($0.text).joined(separator: " ") }))::text[], \(vectors))
                  AS u(id, document_id, ordinal, char_start, char_end, token_count, sha256, section, metadata, text, search_text, embedding)
@@ -687,10 +595,7 @@ public final class PostgresVectorStore: VectorStore, Sendable {
         """
 
     static func storedChunk(_ r: PostgresRandomAccessRow) throws -> StoredChunk {
-        var section: [String] = []
-        if case .array(let items) = try JSONValue.parse(r["section"].decode(String.self)) {
-            section = items.compactMap { if case .string(let s) = $0 { s } else { nil } }
-        }
+        let section = try SectionJSON.decode(r["section"].decode(String.self))
         return StoredChunk(
             id: try r["id"].decode(String.self), documentID: try r["document_id"].decode(String.self), sourceURI: try r["source_uri"].decode(String.self),
             documentSHA256: try r["document_sha256"].decode(String.self), ordinal: try r["ordinal"].decode(Int.self), text: try r["text"].decode(String.self),
@@ -770,12 +675,7 @@ public final class PostgresVectorStore: VectorStore, Sendable {
         var b = BoundSQL()
         let vector = b.bind(PGVector(values: q, types: types))
         func distance(_ alias: String) -> String { "(\(alias).embedding::vector(\(dim)) \(op) \(vector)::vector(\(dim)))" }
-        func score(_ alias: String) -> String {
-            switch c.info.identity.distance {
-            case .cosine: return "1 - \(distance(alias))"
-            case .l2, .innerProduct: return "-\(distance(alias))"
-            }
-        }
+        func score(_ alias: String) -> String { Self.similaritySQL(c.info.identity.distance, distance: distance(alias)) }
         let filterSQL = try filter.map { try PostgresFilterCompiler(column: "c.metadata").compile($0, into: &b) } ?? "true"
         // Integers from the database, inlined so the partial index predicate visibly matches.
         let from = "FROM \(schema).chunks c WHERE c.collection_id = \(c.id) AND c.generation = \(c.info.generation) AND c.embedding IS NOT NULL AND \(filterSQL)"

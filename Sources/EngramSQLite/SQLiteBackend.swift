@@ -26,7 +26,7 @@ public enum SQLiteBackend: StoreBackend {
 
     public static func withStores<T>(_ url: String, access: StoreAccess, options: StoreOptions, _ body: (Stores) async throws -> T) async throws -> T {
         let path = try requirePath(url)
-        let database = try SQLiteDatabase(path: path, create: access == .create)
+        let database = try SQLiteDatabase(path: path, create: access == .create, logger: options.logger)
         let vectors = SQLiteVectorStore(database: database)
         let memories = SQLiteMemoryStore(database: database, retention: options.retention)
         return try await body(Stores(kind: vectors.descriptor.kind, vectors: vectors, memories: memories, generations: vectors,

@@ -6,6 +6,7 @@ import Darwin
 import EngramCore
 import Foundation
 import GRDB
+import Logging
 import Synchronization
 
 /// The owner of one SQLite file, shared by the stores of that file (``SQLiteVectorStore``,
@@ -25,6 +26,7 @@ public final class SQLiteDatabase: Sendable {
     /// The read-write pool, opened at the first write (GRDB's WAL set-up writes to the file on open).
     private let writerPool = Mutex<DatabasePool?>(nil)
     let now: @Sendable () -> Date
+    let logger: Logger
 
     /// Opens the file at `path`, creating and migrating it when `create` is true (the default).
     ///
@@ -33,9 +35,12 @@ public final class SQLiteDatabase: Sendable {
     /// - Throws: `not_found` when the file does not exist and `create` is false; `invalid_configuration`
     ///   when the path is a folder or a special file; `storage_failure` when it cannot be opened or
     ///   migrated, or was written by a newer Engram.
-    public init(path: String, create: Bool = true, now: @escaping @Sendable () -> Date = { Date() }) throws {
+    /// - Parameter logger: told when the file is read as immutable, migrated, or a pending erasure is finished.
+    public init(path: String, create: Bool = true, now: @escaping @Sendable () -> Date = { Date() },
+                logger: Logger = Logger(label: "engram.sqlite", factory: { _ in SwiftLogNoOpLogHandler() })) throws {
         self.path = path
         self.now = now
+        self.logger = logger
         try Self.checkPath(path)
         let exists = FileManager.default.fileExists(atPath: path)
         if !exists {
@@ -67,6 +72,7 @@ public final class SQLiteDatabase: Sendable {
                 } catch where Self.onReadOnlyFileSystem(path) {
                     // Nobody can write through a read-only mount, so the file may be read as immutable (no
                     // locks, no shared-memory index to create).
+                    logger.notice("the store is on a read-only file system: reading it as immutable", metadata: ["path": "\(path)"])
                     let queue = try DatabaseQueue(path: URL(fileURLWithPath: path).absoluteString + "?immutable=1", configuration: config)
                     state = try queue.read { db in try (migrator.hasCompletedMigrations(db), migrator.hasBeenSuperseded(db)) }
                     opened = queue
@@ -82,13 +88,15 @@ public final class SQLiteDatabase: Sendable {
                     throw EngramError(.storageFailure, "the store at \(FilePaths.display(path)) needs migrating, but it is on a read-only file system: migrate it where it can be written")
                 }
                 // The read-only pool saw the old schema; the migrated pool serves reads from now on.
+                logger.info("migrating the store", metadata: ["path": "\(path)", "schema_version": "\(SQLiteVectorStore.schemaVersion)"])
                 let writer = try Self.openWriter(path)
                 writerPool.withLock { $0 = writer }
                 opened = writer
             }
             reader = opened!
             if !immutable, (try? reader.read({ db in try SQLiteErasure.isPending(db) })) == true {
-                SQLiteErasure.complete(try writer(), now: now())
+                let done = SQLiteErasure.complete(try writer(), now: now())
+                logger.info(done ? "finished a pending erasure" : "an erasure is still pending: a reader holds an older snapshot", metadata: ["path": "\(path)"])
             }
         } catch let e as EngramError {
             throw e

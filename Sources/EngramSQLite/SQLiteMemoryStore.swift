@@ -1,6 +1,7 @@
 import EngramCore
 import Foundation
 import GRDB
+import Logging
 
 /// Long-term memory in the embedded SQLite file (the same file as ``SQLiteVectorStore``; tables
 /// `memories` and `memory_events`).
@@ -27,8 +28,9 @@ public final class SQLiteMemoryStore: MemoryStore, Sendable {
     }
 
     /// Opens (creating and migrating when needed) the store at `path`.
-    public convenience init(path: String, retention: RetentionPolicies = .standard, now: @escaping @Sendable () -> Date = { Date() }) throws {
-        self.init(database: try SQLiteDatabase(path: path, create: true, now: now), retention: retention, now: now)
+    public convenience init(path: String, retention: RetentionPolicies = .standard, now: @escaping @Sendable () -> Date = { Date() },
+                            logger: Logger = Logger(label: "engram.sqlite", factory: { _ in SwiftLogNoOpLogHandler() })) throws {
+        self.init(database: try SQLiteDatabase(path: path, create: true, now: now, logger: logger), retention: retention, now: now)
     }
 
     /// The read-write pool every operation uses.
@@ -152,6 +154,9 @@ public final class SQLiteMemoryStore: MemoryStore, Sendable {
         var r = receipt
         // The deletion was written through this pool, so it is open.
         r.erasurePending = (try? pool).map { !SQLiteErasure.complete($0, now: clock()) } ?? true
+        if r.erasurePending {
+            database.logger.warning("erasure pending: a reader holds an older snapshot; the next command on the store finishes it", metadata: ["path": "\(path)", "deleted": "\(r.deleted.count)"])
+        }
         return r
     }
 

@@ -6,6 +6,7 @@ import Darwin
 import EngramCore
 import Foundation
 import GRDB
+import Logging
 import Synchronization
 
 /// The embedded store: one SQLite file (WAL mode) through GRDB.
@@ -41,8 +42,9 @@ public final class SQLiteVectorStore: VectorStore, Sendable {
 
     /// Opens the store at `path`, creating and migrating it when `create` is true (the default); see
     /// ``SQLiteDatabase/init(path:create:now:)``.
-    public convenience init(path: String, create: Bool = true, now: @escaping @Sendable () -> Date = { Date() }) throws {
-        self.init(database: try SQLiteDatabase(path: path, create: create, now: now))
+    public convenience init(path: String, create: Bool = true, now: @escaping @Sendable () -> Date = { Date() },
+                            logger: Logger = Logger(label: "engram.sqlite", factory: { _ in SwiftLogNoOpLogHandler() })) throws {
+        self.init(database: try SQLiteDatabase(path: path, create: create, now: now, logger: logger))
     }
 
     /// The read-write pool (see ``SQLiteDatabase/writer()``).
@@ -218,7 +220,7 @@ public final class SQLiteVectorStore: VectorStore, Sendable {
             self.chunks = chunks
             documentMetadata = document.metadata.canonicalJSON
             chunkMetadata = chunks.map { UpsertValidation.mergedMetadata(document: document.metadata, chunk: $0.metadata).canonicalJSON }
-            sections = chunks.map { JSONValue.array($0.section.map { .string($0) }).serialized() }
+            sections = chunks.map { SectionJSON.encode($0.section) }
         }
     }
 
@@ -273,13 +275,15 @@ public final class SQLiteVectorStore: VectorStore, Sendable {
         let fts = SQLiteSchema.ftsTable(c.id)
         let old = try Row.fetchOne(db, sql: "SELECT sha256, fingerprint, metadata FROM documents WHERE collection_id = ? AND id = ?", arguments: [c.id, document.id])
         if let old {
-            let oldChunks = try Row.fetchAll(db, sql: documentChunksSQL, arguments: [c.id, document.id, c.info.generation])
-            let same = (old["sha256"] as String) == document.sha256 && (old["fingerprint"] as String) == document.fingerprint
-                && (old["metadata"] as String) == p.documentMetadata && oldChunks.count == chunks.count
-                && zip(oldChunks, chunks.indices).allSatisfy { row, i in
-                    (row["id"] as String) == chunks[i].id && (row["sha256"] as String) == chunks[i].sha256
-                        && (row["metadata"] as String) == p.chunkMetadata[i] && (row["embedding"] as Data?) == p.chunks[i].embedding.map(Self.blob)
-                }
+            // Compared as stored: canonical metadata JSON and vector blobs.
+            let same = try UpsertValidation.isUnchanged(
+                stored: .init(sha256: old["sha256"], fingerprint: old["fingerprint"], metadata: old["metadata"] as String),
+                new: .init(sha256: document.sha256, fingerprint: document.fingerprint, metadata: p.documentMetadata),
+                storedChunks: {
+                    try Row.fetchAll(db, sql: documentChunksSQL, arguments: [c.id, document.id, c.info.generation])
+                        .map { .init(id: $0["id"], sha256: $0["sha256"], metadata: $0["metadata"] as String, embedding: $0["embedding"] as Data?) }
+                },
+                newChunks: { chunks.indices.map { .init(id: chunks[$0].id, sha256: chunks[$0].sha256, metadata: p.chunkMetadata[$0], embedding: chunks[$0].embedding.map(Self.blob)) } })
             if same { return .unchanged }
             try deleteChunks(db, c, documentID: document.id)
         }
@@ -370,10 +374,7 @@ public final class SQLiteVectorStore: VectorStore, Sendable {
         """
 
     static func storedChunk(_ row: Row) throws -> StoredChunk {
-        var section: [String] = []
-        if case .array(let items) = try JSONValue.parse(row["section"] as String) {
-            section = items.compactMap { if case .string(let s) = $0 { s } else { nil } }
-        }
+        let section = try SectionJSON.decode(row["section"])
         return StoredChunk(
             id: row["id"], documentID: row["document_id"], sourceURI: row["source_uri"], documentSHA256: row["document_sha256"],
             ordinal: row["ordinal"], text: row["text"], charStart: row["char_start"], charEnd: row["char_end"], section: section,

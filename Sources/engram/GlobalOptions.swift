@@ -3,6 +3,7 @@ import EngramCore
 import EngramPipeline
 import EngramKit
 import Foundation
+import Logging
 
 /// Options every command takes, before or after its name. Every command (and `memory`) declares them as
 /// `@OptionGroup var global: GlobalOptions`: the same name is what lets a value given before the command
@@ -39,8 +40,22 @@ struct GlobalOptions: ParsableArguments {
     /// the command uses the memory store, whose retention policies (ENGRAM_RETENTION_POLICIES) are then
     /// read and checked.
     func withStores<T>(_ access: StoreAccess, memories: Bool = false, _ body: (Stores) async throws -> T) async throws -> T {
-        let options = StoreOptions(retention: memories ? try retentionPolicies() : .standard)
+        let options = StoreOptions(retention: memories ? try retentionPolicies() : .standard, logger: try logger())
         return try await Engram.withStores(storeURL, access: access, options: options, body)
+    }
+
+    /// Diagnostics on standard error at the level ENGRAM_LOG_LEVEL names (trace, debug, info, notice,
+    /// warning, error, critical); none when it is unset. Standard output stays the command's own.
+    func logger() throws -> Logger {
+        guard let name = ProcessInfo.processInfo.environment["ENGRAM_LOG_LEVEL"], !name.isEmpty else {
+            return Logger(label: "engram", factory: { _ in SwiftLogNoOpLogHandler() })
+        }
+        guard let level = Logger.Level(rawValue: name.lowercased()) else {
+            throw EngramError(.invalidConfiguration, "ENGRAM_LOG_LEVEL must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")), not '\(name)'")
+        }
+        var logger = Logger(label: "engram", factory: { StreamLogHandler.standardError(label: $0) })
+        logger.logLevel = level
+        return logger
     }
 
     /// Runs `body` with the vector store of `--store`, created when `create` is true.

@@ -264,6 +264,14 @@ struct CLITests {
         #expect(mode.status == 64 && mode.stderr.contains("empty") && mode.stderr.contains("merge"), "\(mode.stderr)")
         let action = try cli.run(["migrate", "statuss"])
         #expect(action.status == 64, "\(action.stderr)")
+
+        // Diagnostics go to standard error only when asked for; standard output stays the command's.
+        let logged = try cli.run(["search", "alpha", "--tenant", "acme", "--collection", "notes", "--json"], environment: ["ENGRAM_LOG_LEVEL": "debug"])
+        #expect(logged.status == 0 && logged.stderr.contains(" debug ") && logged.stderr.contains("path="), "\(logged.stderr)")
+        #expect(try logged.json()["hits"]?.array?.count == 1)
+        #expect(!after.stderr.contains("path="), "no diagnostics by default")
+        let badLevel = try cli.run(["stats", "--tenant", "acme", "--collection", "notes"], environment: ["ENGRAM_LOG_LEVEL": "loud"])
+        #expect(badLevel.status == 78 && badLevel.stderr.contains("ENGRAM_LOG_LEVEL"), "\(badLevel.stderr)")
     }
 
     @Test func badInputIsRefusedClearlyAndChangesNothing() async throws {

@@ -101,6 +101,8 @@ struct EntryPointTests {
         let ref = CollectionRef(tenant: "t", name: "c")
         try await Engram.withStores(url, access: .create) { stores in
             #expect(stores.kind == "postgres" && stores.restoreTarget != nil && stores.doctor != nil && stores.generations != nil)
+            let vectors = try #require(stores.vectors as? PostgresVectorStore), memories = try #require(stores.memories as? PostgresMemoryStore)
+            #expect(vectors.database === memories.database, "one owner per schema")
             _ = try await stores.vectors.createCollection(ref, identity: HashEmbedder(dimension: 8).identity)
             do {
                 _ = try await stores.require(\.doctor, "check itself").diagnose(tenants: nil)

@@ -11,7 +11,7 @@ struct PostgresFaultTests {
     @Test func aStatementTimeoutSurfacesAsAClearError() async throws {
         try await PostgresTestEnvironment.withScratchSchema { config, _ in
             var limited = config
-            limited.statementTimeoutMilliseconds = 100
+            limited.statementTimeout = .milliseconds(100)
             let slow = [PostgresMigration(version: 1, name: "slow", statements: ["SELECT pg_sleep(2)"])]
             do {
                 _ = try await limited.withClient { client in try await PostgresMigrator(schema: config.schema, migrations: slow).migrate(client) }

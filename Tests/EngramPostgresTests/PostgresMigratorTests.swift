@@ -42,14 +42,14 @@ struct PostgresServiceTests {
     @Test func configurationParsesURLsAndRefusesBadOnes() throws {
         let c = try PostgresStoreConfiguration(url: "postgres://app:s3cret@db.example:6543/rag?sslmode=require&pool_size=4&statement_timeout_ms=1500&schema=mem")
         #expect(c.host == "db.example" && c.port == 6543 && c.username == "app" && c.password == "s3cret")
-        #expect(c.database == "rag" && c.sslMode == "require" && c.poolSize == 4 && c.statementTimeoutMilliseconds == 1500 && c.schema == "mem")
-        #expect(try PostgresStoreConfiguration(url: "postgres://u@127.0.0.1/db").sslMode == "disable")
+        #expect(c.database == "rag" && c.tls == .require && c.poolSize == 4 && c.statementTimeout == .milliseconds(1500) && c.schema == "mem")
+        #expect(try PostgresStoreConfiguration(url: "postgres://u@127.0.0.1/db").tls == .disable)
         let tuned = try PostgresStoreConfiguration(url: "postgres://u@h/db?hnsw_m=32&hnsw_ef_construction=128&hnsw_ef_search=200&max_scan_tuples=50000&exact_threshold=0")
         #expect(tuned.storeOptions.hnswM == 32 && tuned.storeOptions.hnswEfConstruction == 128 && tuned.storeOptions.hnswEfSearch == 200)
         #expect(tuned.storeOptions.maxScanTuples == 50000 && tuned.storeOptions.exactThreshold == 0)
         #expect(throws: EngramError.self) { try PostgresStoreConfiguration(url: "postgres://u@h/db?hnsw_ef_search=5000") }
         // The pool: one connection kept open and no keep-alive by default; both configurable.
-        #expect(c.minimumConnections == 1 && c.keepAliveSeconds == 0)
+        #expect(c.minimumConnections == 1 && c.keepAlive == nil)
         #expect(c.clientConfiguration.options.minimumConnections == 1 && c.clientConfiguration.options.keepAliveBehavior == nil)
         let pooled = try PostgresStoreConfiguration(url: "postgres://u@h/db?pool_size=8&min_connections=3&keepalive_s=45")
         #expect(pooled.clientConfiguration.options.minimumConnections == 3 && pooled.clientConfiguration.options.maximumConnections == 8)

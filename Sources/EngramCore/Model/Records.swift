@@ -215,3 +215,16 @@ public struct CollectionStats: Sendable, Hashable, Codable {
         self.textBytes = textBytes
     }
 }
+
+/// A chunk's section path as the SQL stores keep it: a JSON array of strings.
+public enum SectionJSON {
+    public static func encode(_ section: [String]) -> String {
+        JSONValue.array(section.map { .string($0) }).serialized()
+    }
+
+    /// The stored text back to the path (entries that are not strings are left out).
+    public static func decode(_ json: String) throws -> [String] {
+        guard case .array(let items) = try JSONValue.parse(json) else { return [] }
+        return items.compactMap { if case .string(let s) = $0 { s } else { nil } }
+    }
+}

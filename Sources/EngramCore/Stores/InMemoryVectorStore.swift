@@ -76,9 +76,16 @@ public actor InMemoryVectorStore: VectorStore {
         var s = try state(ref)
         try UpsertValidation.validate(document: document, chunks: chunks, identity: identity, collection: s.info)
         let previous = s.documents[document.id]
-        if let previous, previous.info.sha256 == document.sha256, previous.info.fingerprint == document.fingerprint,
-           previous.info.metadata == document.metadata, previous.chunkIDs == chunks.map(\.id),
-           zip(previous.chunkIDs, chunks).allSatisfy({ s.entries[$0]?.chunk.sha256 == $1.sha256 && s.entries[$0]?.embedding == $1.embedding && s.entries[$0]?.chunk.metadata == UpsertValidation.mergedMetadata(document: document.metadata, chunk: $1.metadata) }) {
+        if let previous, UpsertValidation.isUnchanged(
+            stored: .init(sha256: previous.info.sha256, fingerprint: previous.info.fingerprint, metadata: previous.info.metadata),
+            new: .init(sha256: document.sha256, fingerprint: document.fingerprint, metadata: document.metadata),
+            storedChunks: {
+                previous.chunkIDs.map { id in
+                    // Every listed chunk has an entry; a missing one compares as changed (its hash is empty).
+                    .init(id: id, sha256: s.entries[id]?.chunk.sha256 ?? "", metadata: s.entries[id]?.chunk.metadata ?? [:], embedding: s.entries[id]?.embedding)
+                }
+            },
+            newChunks: { chunks.map { .init(id: $0.id, sha256: $0.sha256, metadata: UpsertValidation.mergedMetadata(document: document.metadata, chunk: $0.metadata), embedding: $0.embedding) } }) {
             return .unchanged
         }
         if let previous { remove(previous, from: &s) }

@@ -259,3 +259,46 @@ public struct DocumentBatchWindow: Sendable {
         group.addTask { (n, try await work()) }
     }
 }
+
+extension UpsertValidation {
+    /// What an upsert compares to leave a stored document alone. A backend fills it in whatever form it
+    /// holds the values (canonical JSON or parsed metadata, a blob or floats), the same form for the stored
+    /// side and the new one.
+    public struct DocumentFacts<Meta: Equatable>: Equatable {
+        public var sha256: String
+        public var fingerprint: String
+        public var metadata: Meta
+
+        public init(sha256: String, fingerprint: String, metadata: Meta) {
+            self.sha256 = sha256
+            self.fingerprint = fingerprint
+            self.metadata = metadata
+        }
+    }
+
+    /// A chunk's part of the comparison: its metadata is the merged one (document and chunk).
+    public struct ChunkFacts<Meta: Equatable, Vector: Equatable>: Equatable {
+        public var id: String
+        public var sha256: String
+        public var metadata: Meta
+        public var embedding: Vector
+
+        public init(id: String, sha256: String, metadata: Meta, embedding: Vector) {
+            self.id = id
+            self.sha256 = sha256
+            self.metadata = metadata
+            self.embedding = embedding
+        }
+    }
+
+    /// The rule, for every backend: a document is unchanged when its text hash, fingerprint and metadata
+    /// are equal and its chunks are the same in number and order, each with the same id, text hash, merged
+    /// metadata and vector. An unchanged document is not written (its version and times stay). The chunks
+    /// are only asked for when the document's own facts are equal.
+    public static func isUnchanged<Meta, ChunkMeta, Vector>(stored: DocumentFacts<Meta>, new: DocumentFacts<Meta>,
+                                                          storedChunks: () throws -> [ChunkFacts<ChunkMeta, Vector>],
+                                                          newChunks: () throws -> [ChunkFacts<ChunkMeta, Vector>]) rethrows -> Bool {
+        guard stored == new else { return false }
+        return try storedChunks() == newChunks()
+    }
+}

@@ -104,7 +104,7 @@ struct Ingest: AsyncParsableCommand {
             options.batchSize = batchSize
             options.chunker = StructuredChunker(maxTokens: maxTokens, overlapTokens: overlap)
             options.loader = SourceLoader(json: JSONRecordLoader.Options(textField: textField, idField: idField))
-            let ingestor = Ingestor(store: store, embedder: embedding, collection: global.ref, options: options)
+            let ingestor = Ingestor(store: store, embedder: embedding, collection: global.ref, options: options, logger: try global.logger())
             let showProgress = !global.json && Output.stderrIsTerminal
             let started = Date()
             let report = try await ingestor.ingest(paths: paths, progress: showProgress ? Ingest.progressPrinter : nil)

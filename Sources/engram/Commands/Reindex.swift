@@ -49,7 +49,7 @@ struct Reindex: AsyncParsableCommand {
                     return
                 }
                 let target = try await EmbedderSpec.parse(embedder!)
-                let reindexer = Reindexer(store: store, embedder: target, batchSize: batchSize)
+                let reindexer = Reindexer(store: store, embedder: target, batchSize: batchSize, logger: try global.logger())
                 let showProgress = !global.json && Output.stderrIsTerminal
                 let started = Date()
                 let report = try await reindexer.run(global.ref, progress: showProgress ? Reindex.progressPrinter : nil)

@@ -52,7 +52,7 @@ struct Search: AsyncParsableCommand {
                 let chosen = mode ?? (queryVector != nil ? (query == nil ? .vector : .hybrid) : (info.identity.isExternal ? .keyword : .hybrid))
                 let needsEmbedder = !info.identity.isExternal && query != nil && queryVector == nil && chosen != .keyword
                 let embedder = needsEmbedder ? try await EmbedderSpec.embedder(for: info.identity) : nil
-                let retriever = Retriever(store: store, embedder: embedder)
+                let retriever = Retriever(store: store, embedder: embedder, logger: try global.logger())
                 let result = try await retriever.search(text: query, vector: queryVector, mode: chosen, filter: parsedFilter, k: k, in: global.ref)
                 let canonical = result.manifest.canonicalJSON
                 try manifestFile?.write(Data((canonical + "\n").utf8))

@@ -1,0 +1,153 @@
+import EngramCore
+import Foundation
+import Logging
+import PostgresNIO
+import Synchronization
+
+/// The owner of one Engram schema in a PostgreSQL database, shared by the stores of that schema
+/// (``PostgresVectorStore``, ``PostgresMemoryStore``): the client, tenant-scoped transactions, read retries,
+/// error classification and statement helpers.
+///
+/// Every transaction first sets `engram.tenant_id` (`set_config(…, true)`, scoped to the transaction, so
+/// pooled connections never leak a tenant); row-level security, forced on every table, then limits each
+/// statement to that tenant's rows.
+public final class PostgresDatabase: Sendable {
+    public let client: PostgresClient
+    /// The migrated schema (see ``PostgresMigrator``): validated, the only name spliced into SQL text.
+    public let schema: String
+    let logger: Logger
+    let cachedTypes = Mutex<PGVectorTypes?>(nil)
+
+    /// - Parameters:
+    ///   - client: a client whose `run()` the application schedules.
+    ///   - logger: told of retried reads and of indexes a role may not build.
+    public init(client: PostgresClient, schema: String = "engram", logger: Logger = Logger(label: "engram.postgres", factory: { _ in SwiftLogNoOpLogHandler() })) throws {
+        try PostgresStoreConfiguration.validateIdentifier(schema, what: "schema")
+        self.client = client
+        self.schema = schema
+        self.logger = logger
+    }
+
+    /// The OIDs of `vector` and `vector[]`, looked up once.
+    func vectorTypes() async throws -> PGVectorTypes {
+        if let t = cachedTypes.withLock({ $0 }) { return t }
+        do {
+            let r = try await client.withConnection { connection in
+                try await rows(connection, "SELECT oid::int8 AS oid, typarray::int8 AS arr FROM pg_type WHERE oid = 'vector'::regtype")
+            }
+            guard let row = r.first else { throw EngramError(.storageFailure, "the pgvector type 'vector' is missing") }
+            let t = PGVectorTypes(vector: PostgresDataType(UInt32(try row["oid"].decode(Int64.self))), array: PostgresDataType(UInt32(try row["arr"].decode(Int64.self))))
+            cachedTypes.withLock { $0 = t }
+            return t
+        } catch {
+            throw PostgresStoreConfiguration.describe(error)
+        }
+    }
+
+    /// Runs `body` in a transaction scoped to `tenant`.
+    func inTenant<T: Sendable>(_ tenant: String, _ body: @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        do {
+            return try await transaction(tenant, body)
+        } catch {
+            throw PostgresStoreConfiguration.describe(error)
+        }
+    }
+
+    /// A transaction whose first statement sets `engram.tenant_id` and any `settings` (all transaction-local).
+    func transaction<T: Sendable>(_ tenant: String, settings: [(String, String)] = [], readOnly: Bool = false, _ body: @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        var b = BoundSQL()
+        var calls = ["set_config('engram.tenant_id', \(b.bind(tenant)), true)"]
+        for (name, value) in settings { calls.append("set_config(\(b.bind(name)), \(b.bind(value)), true)") }
+        return try await client.withCheckedTransaction(logger: logger, setup: PostgresQuery(unsafeSQL: "SELECT " + calls.joined(separator: ", "), binds: b.bindings),
+                                                       awaitCommit: !readOnly, body)
+    }
+
+    /// Delays before the second and third attempt of a read.
+    static let readRetryDelays: [Duration] = [.milliseconds(100), .milliseconds(400)]
+
+    /// A read-only ``inTenant(_:_:)`` that is tried again (twice, after a short pause) when it fails for a
+    /// reason that a new attempt can fix: the connection was lost or the server terminated the session,
+    /// a serialization failure or deadlock, or the server is starting up or shutting down. Writes are
+    /// never retried here: the caller decides.
+    func reading<T: Sendable>(_ tenant: String, settings: [(String, String)] = [], _ body: @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        var attempt = 0
+        while true {
+            do {
+                return try await transaction(tenant, settings: settings, readOnly: true, body)
+            } catch {
+                guard attempt < Self.readRetryDelays.count, Self.isTransient(error) else {
+                    throw PostgresStoreConfiguration.describe(error)
+                }
+                logger.info("retrying a read after a transient failure", metadata: ["error": "\(PostgresStoreConfiguration.describe(error).message)"])
+                try await Task.sleep(for: Self.readRetryDelays[attempt])
+                attempt += 1
+            }
+        }
+    }
+
+    static func isTransient(_ error: any Error) -> Bool {
+        if unwrapped(error) is ConnectionClosedByServer { return true }
+        if let state = sqlState(error) {
+            // serialization failure, deadlock, admin/crash shutdown, cannot connect now, connection exceptions
+            return ["40001", "40P01", "57P01", "57P02", "57P03"].contains(state) || state.hasPrefix("08")
+        }
+        guard let e = unwrapped(error) as? PSQLError else { return false }
+        return [.serverClosedConnection, .connectionError, .uncleanShutdown].contains(e.code)
+    }
+
+    /// The driver's error inside Engram's and postgres-nio's wrappers.
+    static func unwrapped(_ error: any Error) -> any Error {
+        if let e = error as? EngramError, let inner = e.underlying { return unwrapped(inner) }
+        if let t = error as? PostgresTransactionError, let inner = t.closureError ?? t.beginError ?? t.commitError { return unwrapped(inner) }
+        return error
+    }
+
+    /// The server's SQLSTATE for an error, if the server sent one.
+    static func sqlState(_ error: any Error) -> String? {
+        (unwrapped(error) as? PSQLError)?.serverInfo?[.sqlState]
+    }
+
+    /// Runs a statement and returns all its rows. They are collected on the connection's event loop and
+    /// handed over once: reading them as an async sequence costs a second wait per statement.
+    func rows(_ connection: PostgresConnection, _ sql: String, _ bound: BoundSQL = BoundSQL()) async throws -> [PostgresRandomAccessRow] {
+        try await connection.enqueue(PostgresQuery(unsafeSQL: sql, binds: bound.bindings), logger: logger).get().rows.map { $0.makeRandomAccess() }
+    }
+
+
+    /// Runs a write transaction again when it lost a race with another writer of the same documents: the
+    /// other one inserted a document this one had seen missing (unique violation) or the two locked
+    /// documents in opposite orders (deadlock). The transaction rolled back whole, and the next attempt
+    /// reads the documents afresh, so it replaces what the other one wrote.
+    func retryingConflicts<T: Sendable>(_ body: () async throws -> T) async throws -> T {
+        var attempt = 0
+        while true {
+            do {
+                return try await body()
+            } catch where attempt < 4 && ["23505", "40P01"].contains(Self.sqlState(error)) {
+                attempt += 1
+                try await Task.sleep(for: .milliseconds(5 * attempt))
+            }
+        }
+    }
+}
+
+/// The vector store's statements go through its database.
+extension PostgresVectorStore {
+    func vectorTypes() async throws -> PGVectorTypes { try await database.vectorTypes() }
+
+    func inTenant<T: Sendable>(_ tenant: String, _ body: @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        try await database.inTenant(tenant, body)
+    }
+
+    func reading<T: Sendable>(_ tenant: String, settings: [(String, String)] = [], _ body: @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        try await database.reading(tenant, settings: settings, body)
+    }
+
+    func rows(_ connection: PostgresConnection, _ sql: String, _ bound: BoundSQL = BoundSQL()) async throws -> [PostgresRandomAccessRow] {
+        try await database.rows(connection, sql, bound)
+    }
+
+    func retryingConflicts<T: Sendable>(_ body: () async throws -> T) async throws -> T { try await database.retryingConflicts(body) }
+
+    static func sqlState(_ error: any Error) -> String? { PostgresDatabase.sqlState(error) }
+}
