@@ -12,11 +12,12 @@ import Synchronization
 /// The owner of one SQLite file, shared by the stores of that file (``SQLiteVectorStore``,
 /// ``SQLiteMemoryStore``): its connections, its migrations, and the erasure it must finish.
 ///
-/// Reads go through one read-only pool, so that opening a store and reading it never changes the file;
-/// on a read-only file system (where SQLite cannot create the write-ahead log's index) through one
-/// connection to the file opened `immutable`. The read-write pool is opened at the first write, and
-/// migrates the file then; when it is opened at once (a new file, or one that needs migrating), it also
-/// serves the reads, so the file has one pool.
+/// Reads go through one read-only pool, so that reading a store never changes the file; on a read-only
+/// file system (where SQLite cannot create the write-ahead log's index) through one connection to the file
+/// opened `immutable`. The read-write pool is opened at the first write (at once for a new file, or one
+/// that needs migrating), and migrates the file. Reads stay on the read-only pool even then: the writer's
+/// connections map the file (`mmap_size`, for the memory store's scans), which a search's reads do not
+/// need (measured: 1.12 GB peak instead of 0.86 GB over the linux-doc benchmark).
 public final class SQLiteDatabase: Sendable {
     public let path: String
     /// Serves every read.
@@ -57,27 +58,26 @@ public final class SQLiteDatabase: Sendable {
             var opened: (any DatabaseReader)?
             var state: (completed: Bool, superseded: Bool) = (false, false)
             if !exists {
+                // GRDB's WAL set-up writes the file: the writer creates it, then the readers open.
                 let writer = try Self.openWriter(path)
                 writerPool.withLock { $0 = writer }
-                opened = writer
-                state = (true, false)
-            } else {
-                var config = Configuration()
-                config.readonly = true
-                config.busyMode = .timeout(10)
-                do {
-                    let pool = try DatabasePool(path: path, configuration: config)
-                    state = try pool.read { db in try (migrator.hasCompletedMigrations(db), migrator.hasBeenSuperseded(db)) }
-                    opened = pool
-                } catch where Self.onReadOnlyFileSystem(path) {
-                    // Nobody can write through a read-only mount, so the file may be read as immutable (no
-                    // locks, no shared-memory index to create).
-                    logger.notice("the store is on a read-only file system: reading it as immutable", metadata: ["path": "\(path)"])
-                    let queue = try DatabaseQueue(path: URL(fileURLWithPath: path).absoluteString + "?immutable=1", configuration: config)
-                    state = try queue.read { db in try (migrator.hasCompletedMigrations(db), migrator.hasBeenSuperseded(db)) }
-                    opened = queue
-                }
             }
+            var config = Configuration()
+            config.readonly = true
+            config.busyMode = .timeout(10)
+            do {
+                let pool = try DatabasePool(path: path, configuration: config)
+                state = try pool.read { db in try (migrator.hasCompletedMigrations(db), migrator.hasBeenSuperseded(db)) }
+                opened = pool
+            } catch where exists && Self.onReadOnlyFileSystem(path) {
+                // Nobody can write through a read-only mount, so the file may be read as immutable (no
+                // locks, no shared-memory index to create).
+                logger.notice("the store is on a read-only file system: reading it as immutable", metadata: ["path": "\(path)"])
+                let queue = try DatabaseQueue(path: URL(fileURLWithPath: path).absoluteString + "?immutable=1", configuration: config)
+                state = try queue.read { db in try (migrator.hasCompletedMigrations(db), migrator.hasBeenSuperseded(db)) }
+                opened = queue
+            }
+            reader = opened!
             let immutable = opened is DatabaseQueue
             readOnlyMedium = immutable
             if state.superseded {
@@ -87,13 +87,9 @@ public final class SQLiteDatabase: Sendable {
                 guard !immutable else {
                     throw EngramError(.storageFailure, "the store at \(FilePaths.display(path)) needs migrating, but it is on a read-only file system: migrate it where it can be written")
                 }
-                // The read-only pool saw the old schema; the migrated pool serves reads from now on.
                 logger.info("migrating the store", metadata: ["path": "\(path)", "schema_version": "\(SQLiteVectorStore.schemaVersion)"])
-                let writer = try Self.openWriter(path)
-                writerPool.withLock { $0 = writer }
-                opened = writer
+                _ = try writer()
             }
-            reader = opened!
             if !immutable, (try? reader.read({ db in try SQLiteErasure.isPending(db) })) == true {
                 let done = SQLiteErasure.complete(try writer(), now: now())
                 logger.info(done ? "finished a pending erasure" : "an erasure is still pending: a reader holds an older snapshot", metadata: ["path": "\(path)"])
