@@ -64,7 +64,7 @@ public enum SQLiteBackend: StoreBackend {
         func migrate(grantTo role: String?) async throws -> [Int] {
             guard role == nil else { throw EngramError(.invalidInput, "--grant-to applies to PostgreSQL stores only") }
             let before = Set(try applied())
-            _ = try SQLiteVectorStore(path: path, create: true)
+            _ = try SQLiteDatabase(path: path, create: true)
             let after = Set(try applied())
             return SQLiteVectorStore.knownMigrations.enumerated().filter { after.contains($1) && !before.contains($1) }.map { $0.offset + 1 }
         }

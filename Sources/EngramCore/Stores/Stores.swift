@@ -104,7 +104,7 @@ public protocol StoreBackend: Sendable {
 public enum InMemoryBackend: StoreBackend {
     public static let schemes = ["memory"]
 
-    public static func handles(_ url: String) -> Bool { url == "memory:" || url.hasPrefix("memory:") }
+    public static func handles(_ url: String) -> Bool { url.hasPrefix("memory:") }
 
     public static func localFiles(_ url: String) -> [String] { [] }
 
