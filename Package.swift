@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "EngramEmbeddings", targets: ["EngramEmbeddings"]),
         .library(name: "EngramTesting", targets: ["EngramTesting"]),
         .library(name: "EngramKit", targets: ["EngramKit"]),
+        .library(name: "EngramWire", targets: ["EngramWire"]),
         .executable(name: "engram", targets: ["engram"]),
     ],
     dependencies: [
@@ -70,6 +71,8 @@ let package = Package(
         .target(name: "EngramTesting", dependencies: ["EngramCore"], swiftSettings: strict),
         // The entry point: opens the stores a URL names, through the backends it registers.
         .target(name: "EngramKit", dependencies: ["EngramCore", "EngramSQLite", "EngramPostgres"], swiftSettings: strict),
+        // The JSON of every command and endpoint: Codable types over Core and the pipeline, no backend.
+        .target(name: "EngramWire", dependencies: ["EngramCore", "EngramPipeline"], swiftSettings: strict),
         // Fuzz targets for the parsers (scripts/fuzz.sh builds engram-fuzz with libFuzzer).
         .target(name: "EngramFuzz", dependencies: ["EngramCore", "EngramPipeline", .product(name: "ZIPFoundation", package: "ZIPFoundation")], swiftSettings: strict),
         .target(name: "CEngramFuzz"),
@@ -77,7 +80,7 @@ let package = Package(
         .executableTarget(
             name: "engram",
             dependencies: [
-                "EngramCore", "EngramPipeline", "EngramKit",
+                "EngramCore", "EngramPipeline", "EngramKit", "EngramWire",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -85,7 +88,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "engram-bench",
-            dependencies: ["EngramCore", "EngramPipeline", "EngramSQLite", "EngramTesting", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["EngramCore", "EngramPipeline", "EngramKit", "EngramTesting"],
             path: "Benchmarks/engram-bench",
             swiftSettings: strict
         ),
@@ -140,12 +143,13 @@ let package = Package(
         .testTarget(name: "EngramPipelineTests", dependencies: ["EngramCore", "EngramPipeline", "EngramTesting", "EngramFuzz", .product(name: "ZIPFoundation", package: "ZIPFoundation")],
                     resources: [.copy("Fuzz")], swiftSettings: strict),
         .testTarget(name: "EngramSQLiteTests", dependencies: ["EngramCore", "EngramSQLite", "EngramPipeline", "EngramTesting"], swiftSettings: strict),
-        .testTarget(name: "EngramKitTests", dependencies: ["EngramCore", "EngramKit", "EngramSQLite", "EngramPostgres", .product(name: "PostgresNIO", package: "postgres-nio")],
+        .testTarget(name: "EngramWireTests", dependencies: ["EngramCore", "EngramPipeline", "EngramWire"], swiftSettings: strict),
+        .testTarget(name: "EngramKitTests", dependencies: ["EngramCore", "EngramKit", "EngramSQLite", "EngramPostgres", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "PostgresNIO", package: "postgres-nio")],
                     swiftSettings: strict),
         .testTarget(name: "EngramPostgresTests", dependencies: ["EngramCore", "EngramPostgres", "EngramTesting"], swiftSettings: strict),
         .testTarget(
             name: "EngramCLITests",
-            dependencies: ["engram", "EngramCore", "EngramPostgres", "EngramFuzz", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "PostgresNIO", package: "postgres-nio"),
+            dependencies: ["engram", "EngramCore", "EngramPostgres", "EngramFuzz", "EngramWire", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "PostgresNIO", package: "postgres-nio"),
                            .product(name: "ZIPFoundation", package: "ZIPFoundation")],
             swiftSettings: strict
         ),

@@ -19,14 +19,14 @@ public enum PostgresBackend: StoreBackend {
             switch access {
             case .create:
                 try await migrator.migrate(client)
-            case .existing:
+            case .existing, .read:
                 if try await migrator.status(client).contains(where: { $0.state == .pending }) {
                     throw EngramError(.schemaMismatch, "the PostgreSQL schema '\(config.schema)' is not migrated: run engram migrate --store URL")
                 }
             case .inspect:
                 break
             }
-            let database = try PostgresDatabase(client: client, schema: config.schema, logger: options.logger)
+            let database = try PostgresDatabase(client: client, schema: config.schema, readOnly: access == .read, logger: options.logger)
             let vectors = PostgresVectorStore(database: database, options: config.storeOptions)
             let memories = PostgresMemoryStore(database: database, retention: options.retention)
             return try await body(Stores(kind: vectors.descriptor.kind, vectors: vectors, memories: memories, generations: vectors,

@@ -16,15 +16,21 @@ public final class PostgresDatabase: Sendable {
     /// The migrated schema (see ``PostgresMigrator``): validated, the only name spliced into SQL text.
     public let schema: String
     let logger: Logger
+    /// True when the stores were opened for reading (``StoreAccess/read``): every transaction is read-only,
+    /// so the server refuses any write.
+    public let readOnly: Bool
     let cachedTypes = Mutex<PGVectorTypes?>(nil)
 
     /// - Parameters:
     ///   - client: a client whose `run()` the application schedules.
+    ///   - readOnly: every transaction is read-only (a store opened for reading).
     ///   - logger: told of retried reads and of indexes a role may not build.
-    public init(client: PostgresClient, schema: String = "engram", logger: Logger = Logger(label: "engram.postgres", factory: { _ in SwiftLogNoOpLogHandler() })) throws {
+    public init(client: PostgresClient, schema: String = "engram", readOnly: Bool = false,
+                logger: Logger = Logger(label: "engram.postgres", factory: { _ in SwiftLogNoOpLogHandler() })) throws {
         try PostgresStoreConfiguration.validateIdentifier(schema, what: "schema")
         self.client = client
         self.schema = schema
+        self.readOnly = readOnly
         self.logger = logger
     }
 
@@ -58,6 +64,8 @@ public final class PostgresDatabase: Sendable {
         var b = BoundSQL()
         var calls = ["set_config('engram.tenant_id', \(b.bind(tenant)), true)"]
         for (name, value) in settings { calls.append("set_config(\(b.bind(name)), \(b.bind(value)), true)") }
+        // A transaction may always become read-only; the server then refuses its writes (25006).
+        if self.readOnly { calls.append("set_config('transaction_read_only', 'on', true)") }
         return try await client.withCheckedTransaction(logger: logger, setup: PostgresQuery(unsafeSQL: "SELECT " + calls.joined(separator: ", "), binds: b.bindings),
                                                        awaitCommit: !readOnly, body)
     }

@@ -226,6 +226,9 @@ public struct PostgresStoreConfiguration: Sendable {
         if let e = error as? PSQLError {
             if let message = e.serverInfo?[.message] {
                 let code = e.serverInfo?[.sqlState] ?? ""
+                if code == "25006" {
+                    return EngramError(.unsupported, "the store was opened for reading: nothing may be written to it (PostgreSQL: \(message))", underlying: e)
+                }
                 return EngramError(.storageFailure, "PostgreSQL: \(message)\(code.isEmpty ? "" : " (SQLSTATE \(code))")", underlying: e)
             }
             return EngramError(.storageFailure, "PostgreSQL\(at): \(e.code)", underlying: e)

@@ -26,7 +26,7 @@ public enum SQLiteBackend: StoreBackend {
 
     public static func withStores<T>(_ url: String, access: StoreAccess, options: StoreOptions, _ body: (Stores) async throws -> T) async throws -> T {
         let path = try requirePath(url)
-        let database = try SQLiteDatabase(path: path, create: access == .create, logger: options.logger)
+        let database = try SQLiteDatabase(path: path, access: access, logger: options.logger)
         let vectors = SQLiteVectorStore(database: database)
         let memories = SQLiteMemoryStore(database: database, retention: options.retention)
         return try await body(Stores(kind: vectors.descriptor.kind, vectors: vectors, memories: memories, generations: vectors,
@@ -64,7 +64,7 @@ public enum SQLiteBackend: StoreBackend {
         func migrate(grantTo role: String?) async throws -> [Int] {
             guard role == nil else { throw EngramError(.invalidInput, "--grant-to applies to PostgreSQL stores only") }
             let before = Set(try applied())
-            _ = try SQLiteDatabase(path: path, create: true)
+            _ = try SQLiteDatabase(path: path, access: .create)
             let after = Set(try applied())
             return SQLiteVectorStore.knownMigrations.enumerated().filter { after.contains($1) && !before.contains($1) }.map { $0.offset + 1 }
         }

@@ -14,8 +14,11 @@ import Synchronization
 ///
 /// Reads go through one read-only pool, so that reading a store never changes the file; on a read-only
 /// file system (where SQLite cannot create the write-ahead log's index) through one connection to the file
-/// opened `immutable`. The read-write pool is opened at the first write (at once for a new file, or one
-/// that needs migrating), and migrates the file. Reads stay on the read-only pool even then: the writer's
+/// opened `immutable`. How it opens is the caller's ``StoreAccess``: a writer (`.create`, `.existing`)
+/// migrates a file whose schema is behind at once, through the read-write pool; a reader (`.read`) never
+/// migrates and never writes — a file that needs migrating is refused (`schema_mismatch`) and every write
+/// is refused; `.inspect` (doctor) takes the schema as it is. The read-write pool is otherwise opened at the
+/// first write. Reads stay on the read-only pool even then: the writer's
 /// connections map the file (`mmap_size`, for the memory store's scans), which a search's reads do not
 /// need (measured: 1.12 GB peak instead of 0.86 GB over the linux-doc benchmark).
 public final class SQLiteDatabase: Sendable {
@@ -26,26 +29,31 @@ public final class SQLiteDatabase: Sendable {
     public let readOnlyMedium: Bool
     /// The read-write pool, opened at the first write (GRDB's WAL set-up writes to the file on open).
     private let writerPool = Mutex<DatabasePool?>(nil)
+    /// How the caller opened the file: `.read` refuses every write, `.inspect` opens a writer that does not
+    /// migrate.
+    public let access: StoreAccess
     let now: @Sendable () -> Date
     let logger: Logger
 
-    /// Opens the file at `path`, creating and migrating it when `create` is true (the default).
+    /// Opens the file at `path`: creates it for `.create` (the default); otherwise it must exist.
     ///
-    /// Reads never write to the file; the first write opens the read-write connection. A file whose schema
-    /// is behind is migrated at once (unless it is on a read-only file system).
-    /// - Throws: `not_found` when the file does not exist and `create` is false; `invalid_configuration`
+    /// Reads never write to the file; the first write opens the read-write connection. For a writer, a
+    /// file whose schema is behind is migrated at once (unless it is on a read-only file system).
+    /// - Throws: `not_found` when the file does not exist and `access` is not `.create`;
+    ///   `schema_mismatch` when `access` is `.read` and the schema is behind; `invalid_configuration`
     ///   when the path is a folder or a special file; `storage_failure` when it cannot be opened or
     ///   migrated, or was written by a newer Engram.
     /// - Parameter logger: told when the file is read as immutable, migrated, or a pending erasure is finished.
-    public init(path: String, create: Bool = true, now: @escaping @Sendable () -> Date = { Date() },
+    public init(path: String, access: StoreAccess = .create, now: @escaping @Sendable () -> Date = { Date() },
                 logger: Logger = Logger(label: "engram.sqlite", factory: { _ in SwiftLogNoOpLogHandler() })) throws {
         self.path = path
+        self.access = access
         self.now = now
         self.logger = logger
         try Self.checkPath(path)
         let exists = FileManager.default.fileExists(atPath: path)
         if !exists {
-            guard create else {
+            guard access == .create else {
                 throw EngramError(.notFound, "no Engram store at \(FilePaths.display(path)) (ingest or remember something first, or pass --store)")
             }
             let directory = (path as NSString).deletingLastPathComponent
@@ -83,7 +91,10 @@ public final class SQLiteDatabase: Sendable {
             if state.superseded {
                 throw EngramError(.storageFailure, "the store at \(FilePaths.display(path)) was written by a newer Engram (its schema has migrations this build does not know)")
             }
-            if !state.completed {
+            if !state.completed, access == .read {
+                throw EngramError(.schemaMismatch, "the store at \(FilePaths.display(path)) was made by an older Engram and needs migrating before it can be read: run `engram migrate` (or any command that writes)")
+            }
+            if !state.completed, access != .inspect {
                 guard !immutable else {
                     throw EngramError(.storageFailure, "the store at \(FilePaths.display(path)) needs migrating, but it is on a read-only file system: migrate it where it can be written")
                 }
@@ -91,7 +102,8 @@ public final class SQLiteDatabase: Sendable {
                 _ = try writer()
             }
             if !immutable, (try? reader.read({ db in try SQLiteErasure.isPending(db) })) == true {
-                let done = SQLiteErasure.complete(try writer(), now: now())
+                // Finishing a deletion is the one write a reader makes: a checkpoint, which changes no row.
+                let done = SQLiteErasure.complete(access == .read ? try Self.openWriter(path, migrating: false) : try writer(), now: now())
                 logger.info(done ? "finished a pending erasure" : "an erasure is still pending: a reader holds an older snapshot", metadata: ["path": "\(path)"])
             }
         } catch let e as EngramError {
@@ -103,13 +115,16 @@ public final class SQLiteDatabase: Sendable {
 
     /// The read-write pool, opened (and the schema migrated) on first use.
     func writer() throws -> DatabasePool {
+        if access == .read {
+            throw EngramError(.unsupported, "the store at \(FilePaths.display(path)) was opened for reading: nothing may be written to it")
+        }
         if readOnlyMedium {
             throw EngramError(.storageFailure, "the store at \(FilePaths.display(path)) is on a read-only file system: it can be read, not changed")
         }
         return try writerPool.withLock { current in
             if let current { return current }
             do {
-                let pool = try Self.openWriter(path)
+                let pool = try Self.openWriter(path, migrating: access != .inspect)
                 current = pool
                 return pool
             } catch {
@@ -132,7 +147,7 @@ public final class SQLiteDatabase: Sendable {
         let folder = (path as NSString).deletingLastPathComponent.isEmpty ? "." : (path as NSString).deletingLastPathComponent
         var fs = statvfs()
         if statvfs(folder, &fs) == 0, fs.f_flag & UInt(ST_RDONLY) != 0 { return true }
-        return access(folder, W_OK) != 0
+        return Glibc.access(folder, W_OK) != 0
     }
 
     /// Refuses a store path that names a folder or a special file before SQLite tries it (it would say
@@ -150,15 +165,16 @@ public final class SQLiteDatabase: Sendable {
         }
     }
 
-    /// A read-write pool on the file, migrated.
-    static func openWriter(_ path: String) throws -> DatabasePool {
+    /// A read-write pool on the file, migrated unless `migrating` is false (doctor reports a schema, it
+    /// does not change it).
+    static func openWriter(_ path: String, migrating: Bool = true) throws -> DatabasePool {
         var config = Configuration()
         config.busyMode = .timeout(10)
         // Deleted rows' bytes are overwritten, not left in free pages (forgetting a memory must remove it).
         // Reads of whole tables (recall scans a tenant's memories) come from the page cache without a system call per page.
         config.prepareDatabase { db in try db.execute(sql: "PRAGMA secure_delete = ON; PRAGMA mmap_size = 1073741824") }
         let pool = try DatabasePool(path: path, configuration: config)
-        try SQLiteSchema.migrator.migrate(pool)
+        if migrating { try SQLiteSchema.migrator.migrate(pool) }
         return pool
     }
 }

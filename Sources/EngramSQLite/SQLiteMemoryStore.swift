@@ -30,7 +30,7 @@ public final class SQLiteMemoryStore: MemoryStore, Sendable {
     /// Opens (creating and migrating when needed) the store at `path`.
     public convenience init(path: String, retention: RetentionPolicies = .standard, now: @escaping @Sendable () -> Date = { Date() },
                             logger: Logger = Logger(label: "engram.sqlite", factory: { _ in SwiftLogNoOpLogHandler() })) throws {
-        self.init(database: try SQLiteDatabase(path: path, create: true, now: now, logger: logger), retention: retention, now: now)
+        self.init(database: try SQLiteDatabase(path: path, access: .create, now: now, logger: logger), retention: retention, now: now)
     }
 
     /// The read-write pool every operation uses.
@@ -42,6 +42,12 @@ public final class SQLiteMemoryStore: MemoryStore, Sendable {
                 throw EngramError(.storageFailure, "the store at \(FilePaths.display(path)) is on a read-only file system: long-term memory needs to write (recall and get count accesses, every change is audited); copy the store where it can be written", underlying: e)
             }
         }
+    }
+
+    /// What the reads (list, export, events) go through: the read-write pool (its mapped pages serve
+    /// scans) when the store may write, the read-only pool when it was opened for reading.
+    var readPool: any DatabaseReader {
+        get throws { database.access == .read ? database.reader : try pool }
     }
 
     func wrap<T>(_ body: () throws -> T) throws -> T {
@@ -244,7 +250,7 @@ public final class SQLiteMemoryStore: MemoryStore, Sendable {
         }
         let sql = "SELECT \(Self.columns) FROM memories WHERE \(condition) ORDER BY created_ms, id LIMIT \(request.limit + 1)"
         return try wrap {
-            let rows = try pool.read { db in try Row.fetchAll(db, sql: sql, arguments: StatementArguments(args.map { $0.databaseValue })).map(Self.memory) }
+            let rows = try readPool.read { db in try Row.fetchAll(db, sql: sql, arguments: StatementArguments(args.map { $0.databaseValue })).map(Self.memory) }
             let page = Array(rows.prefix(request.limit))
             return MemoryPage(memories: page, nextCursor: rows.count > page.count ? page.last.map(MemoryRules.cursor(after:)) : nil)
         }
@@ -324,7 +330,7 @@ public final class SQLiteMemoryStore: MemoryStore, Sendable {
         try MemoryRules.validateTenant(tenant)
         let (condition, args) = try Self.selection(tenant: tenant, subject: subject, namespace: nil, kinds: nil, filter: nil, now: nil)
         return try wrap {
-            try pool.read { db in
+            try readPool.read { db in
                 try Row.fetchAll(db, sql: "SELECT \(Self.columns) FROM memories WHERE \(condition) ORDER BY created_ms, id", arguments: StatementArguments(args.map { $0.databaseValue })).map(Self.memory)
             }
         }
@@ -365,7 +371,7 @@ public final class SQLiteMemoryStore: MemoryStore, Sendable {
     public func events(tenant: String, memoryID: String?) async throws -> [MemoryEvent] {
         try MemoryRules.validateTenant(tenant)
         return try wrap {
-            try pool.read { db in
+            try readPool.read { db in
                 // Numbered within the tenant, so that no number reveals another tenant's activity.
                 var sql = "SELECT * FROM (SELECT tenant_id, memory_id, event, actor, reason, content_sha256, at_ms, origin, row_number() OVER (ORDER BY sequence) AS sequence FROM memory_events WHERE tenant_id = ?)"
                 var args: [any DatabaseValueConvertible] = [tenant]
@@ -377,7 +383,7 @@ public final class SQLiteMemoryStore: MemoryStore, Sendable {
 
     public func memoryTenants() async throws -> [String] {
         try wrap {
-            try pool.read { db in
+            try readPool.read { db in
                 try String.fetchAll(db, sql: "SELECT tenant_id FROM memories UNION SELECT tenant_id FROM memory_events ORDER BY tenant_id")
             }
         }

@@ -41,10 +41,10 @@ public final class SQLiteVectorStore: VectorStore, Sendable {
     }
 
     /// Opens the store at `path`, creating and migrating it when `create` is true (the default); see
-    /// ``SQLiteDatabase/init(path:create:now:)``.
+    /// ``SQLiteDatabase/init(path:access:now:logger:)``.
     public convenience init(path: String, create: Bool = true, now: @escaping @Sendable () -> Date = { Date() },
                             logger: Logger = Logger(label: "engram.sqlite", factory: { _ in SwiftLogNoOpLogHandler() })) throws {
-        self.init(database: try SQLiteDatabase(path: path, create: create, now: now, logger: logger))
+        self.init(database: try SQLiteDatabase(path: path, access: create ? .create : .existing, now: now, logger: logger))
     }
 
     /// The read-write pool (see ``SQLiteDatabase/writer()``).

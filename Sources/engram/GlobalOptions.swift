@@ -35,8 +35,9 @@ struct GlobalOptions: ParsableArguments {
         try OutputFile(path: path, replace: force, protecting: storeFiles, permissions: `private` ? 0o600 : nil)
     }
 
-    /// Runs `body` with the stores of `--store` (see ``StoreAccess``: commands that only read or delete
-    /// open `.existing`, so a mistyped `--store` is an error instead of a new empty store). `memories`:
+    /// Runs `body` with the stores of `--store` (see ``StoreAccess``: commands that only read open `.read`,
+    /// which never migrates nor writes; commands that change a store but do not add to it open `.existing`;
+    /// neither makes a new empty store of a mistyped `--store`). `memories`:
     /// the command uses the memory store, whose retention policies (ENGRAM_RETENTION_POLICIES) are then
     /// read and checked.
     func withStores<T>(_ access: StoreAccess, memories: Bool = false, _ body: (Stores) async throws -> T) async throws -> T {
@@ -58,9 +59,9 @@ struct GlobalOptions: ParsableArguments {
         return logger
     }
 
-    /// Runs `body` with the vector store of `--store`, created when `create` is true.
-    func withStore<T>(create: Bool, _ body: (any VectorStore) async throws -> T) async throws -> T {
-        try await withStores(create ? .create : .existing) { try await body($0.vectors) }
+    /// Runs `body` with the vector store of `--store`, opened with `access`.
+    func withStore<T>(_ access: StoreAccess, _ body: (any VectorStore) async throws -> T) async throws -> T {
+        try await withStores(access) { try await body($0.vectors) }
     }
 }
 

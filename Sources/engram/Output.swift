@@ -2,6 +2,7 @@ import ArgumentParser
 import EngramCore
 import EngramPipeline
 import EngramKit
+import EngramWire
 import Foundation
 
 enum Output {
@@ -16,7 +17,7 @@ enum Output {
 
     static func error(_ e: EngramError, json: Bool) {
         if json {
-            print(JSONValue.object([("error", .object([("code", .string(e.code.rawValue)), ("message", .string(e.message))]))]).serialized(sortedKeys: true))
+            printJSON(Wire.ErrorBody(e))
         }
         FileHandle.standardError.write(Data("engram: error: \(TerminalText.escaped(e.message))\n".utf8))
     }
@@ -38,17 +39,10 @@ enum Output {
         print(isatty(1) == 1 ? TerminalText.escaped(text, keepNewlines: true) : text)
     }
 
-    static func printJSON(_ value: JSONValue) {
-        print(value.serialized(sortedKeys: true))
-    }
-
-    static func metadataJSON(_ m: Metadata) -> JSONValue {
-        .object(m.sorted { $0.key < $1.key }.map { ($0.key, $0.value.json) })
-    }
-
-    static func identityJSON(_ i: EmbeddingIdentity) -> JSONValue {
-        .object([("model", .string(i.model)), ("revision", .string(i.revision)), ("dimension", .int(Int64(i.dimension))),
-                 ("distance", .string(i.distance.rawValue)), ("normalized", .bool(i.normalized))])
+    /// The JSON of a wire type (EngramWire), on one line.
+    static func printJSON(_ value: some Encodable) {
+        // The wire types hold nothing that cannot be encoded (the encoder writes non-finite numbers as null).
+        print(try! Wire.text(value))
     }
 
     static func oneLine(_ text: String, max: Int) -> String {

@@ -1,6 +1,7 @@
 import EngramCore
 import Foundation
 import EngramPostgres
+import EngramWire
 import GRDB
 import PostgresNIO
 import Synchronization
@@ -146,7 +147,7 @@ struct CLITests {
         try cli.write("docs/weather.md", "# Forecast\n\nTomorrow brings heavy rain and strong winds along the coast.\n")
         let initResult = try cli.run(["init", "--json"])
         #expect(initResult.status == 0, "\(initResult.stderr)")
-        #expect(try initResult.json()["embedding"]?["model"]?.string == "sentence-transformers/all-MiniLM-L6-v2")
+        #expect(try initResult.json()["collection"]?["embedding"]?["model"]?.string == "sentence-transformers/all-MiniLM-L6-v2")
         #expect(!initResult.stderr.contains("not installed"))
         #expect(try cli.run(["ingest", cli.path("docs")]).status == 0)
         // No word of the query occurs in the answer: only a semantic model finds it.
@@ -200,6 +201,12 @@ struct CLITests {
         #expect(try show.json()["text"] == top["text"])
         let showDoc = try cli.run(["show", cli.path("docs/guide.md"), "--json"])
         #expect(try showDoc.json()["chunks"]?.array?.count == 3)
+        // Each output is its wire type (it reads back as one), and a chunk has the same fields in a hit and in show.
+        let wireHit = try #require(try Wire.decode(Wire.SearchResult.self, from: Data(search.stdout.utf8)).hits.first)
+        #expect(try Wire.decode(Wire.Chunk.self, from: Data(show.stdout.utf8)) == wireHit.chunk)
+        #expect(try Wire.decode(Wire.Document.self, from: Data(showDoc.stdout.utf8)).chunks.map(\.chunkID).contains(wireHit.chunk.chunkID))
+        #expect(try Wire.decode(Wire.Ingest.self, from: Data(ingest.stdout.utf8)).added == 3)
+        #expect(try Wire.decode(Wire.Verification.self, from: Data(verify.stdout.utf8)).allVerified)
 
         try cli.write("docs/guide.md", "# Guide\n\n## Install\n\nInstall engram from source instead.\n\n## Search\n\nSearch with filters and manifests.\n")
         #expect(try cli.run(["ingest", cli.path("docs"), "--json"]).json()["updated"]?.int == 1)

@@ -46,7 +46,7 @@ extension CLITests {
         #expect(report["switched"] == .bool(true) && report["resumed"] == .bool(true))
         #expect(report["already_copied"]?.int == chunks && report["embedded"]?.int == 0)
         #expect(report["dropped_rows"]?.int == chunks, "the old generation's rows are dropped")
-        #expect(try status()["embedding"]?["dimension"]?.int == 32 && status()["pending"] == nil)
+        #expect(try status()["embedding"]?["dimension"]?.int == 32 && status()["pending"] == .null)
         let after = try cli.run(query)
         #expect(after.status == 0, "searches embed the query with the new embedder: \(after.stderr)")
         #expect(try after.json()["hits"]?.array?.count == 5)
@@ -54,7 +54,7 @@ extension CLITests {
         // Killed right after the switch: the new generation serves; the rerun only drops the old rows.
         let fourth = try reindex("hash:48", killAt: "reindex.switched")
         #expect(fourth.signaled, "\(fourth.stderr)")
-        #expect(try status()["embedding"]?["dimension"]?.int == 48 && status()["pending"] == nil)
+        #expect(try status()["embedding"]?["dimension"]?.int == 48 && status()["pending"] == .null)
         #expect(try cli.run(query).json()["hits"]?.array?.count == 5)
         let leftover = try cli.run(["doctor", "--json"])
         #expect(leftover.status == 2 && leftover.stdout.contains("old_generation") && leftover.stdout.contains("\(chunks) chunk rows"), "\(leftover.stdout)")
@@ -68,7 +68,7 @@ extension CLITests {
         // Abandoning: the next reindex starts from nothing.
         #expect(try reindex("hash:16", killAt: "reindex.batch-written:1").signaled)
         #expect(try cli.run(["reindex", "--abandon", "--json"]).json()["abandoned"] == .bool(true))
-        #expect(try status()["pending"] == nil && status()["embedding"]?["dimension"]?.int == 48)
+        #expect(try status()["pending"] == .null && status()["embedding"]?["dimension"]?.int == 48)
         try await cli.cleanUp()
     }
 
@@ -86,6 +86,6 @@ extension CLITests {
         #expect(same.status == 0 && same.stdout.contains("already uses"), "\(same.stdout)")
         let external = try cli.run(["reindex", "--embedder", "external:8"])
         #expect(external.status == 78 && external.stderr.contains("external"), "\(external.stderr)")
-        #expect(try cli.run(["stats", "--json"]).json()["embedding"]?["dimension"]?.int == 64, "nothing changed")
+        #expect(try cli.run(["stats", "--json"]).json()["collection"]?["embedding"]?["dimension"]?.int == 64, "nothing changed")
     }
 }

@@ -1,7 +1,8 @@
 import EngramCore
 import EngramKit
 import EngramPostgres
-import EngramSQLite
+@testable import EngramSQLite
+import GRDB
 import Foundation
 import PostgresNIO
 import Testing
@@ -72,6 +73,47 @@ struct EntryPointTests {
         #expect(collection != nil && memories.count == 1)
     }
 
+    /// `.read` never migrates and never writes; `.inspect` reports the schema as it is; a writer migrates.
+    @Test func readersNeitherMigrateNorWrite() async throws {
+        let path = try Self.scratch("old.sqlite")
+        do {
+            // A store as an earlier Engram left it (WAL, like every store), closed before the test opens it.
+            let pool = try DatabasePool(path: path)
+            try SQLiteSchema.migrator.migrate(pool, upTo: "v3_chunk_generations")
+            try await pool.writeWithoutTransaction { db in try db.checkpoint(.truncate) }
+            try pool.close()
+        }
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+        do {
+            try await Engram.withStores("sqlite:\(path)", access: .read) { (_: Stores) -> Void in Issue.record("a store that needs migrating was read") }
+        } catch let e as EngramError {
+            #expect(e.code == .schemaMismatch && e.message.contains("engram migrate"), "\(e.message)")
+        }
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == bytes, "the reader did not change the file")
+        let report = try await Engram.withStores("sqlite:\(path)", access: .inspect) { try await $0.require(\.doctor, "check itself").diagnose(tenants: nil) }
+        #expect(report.pendingMigrations == Array(SQLiteVectorStore.knownMigrations.dropFirst(3)) && !report.healthy, "doctor reports the pending migrations: \(report.pendingMigrations)")
+        // (Doctor's connection may write: GRDB's pool set-up, and the keyword index check, are write statements that change no row.)
+        #expect(try await Engram.withMigrations("sqlite:\(path)") { try await $0.status() }.filter(\.applied).count == 3, "doctor migrated nothing")
+
+        let ref = CollectionRef(tenant: "t", name: "c")
+        try await Engram.withStores("sqlite:\(path)", access: .existing) { stores in
+            _ = try await stores.vectors.createCollection(ref, identity: HashEmbedder(dimension: 8).identity)
+        }
+        let applied = try await Engram.withMigrations("sqlite:\(path)") { try await $0.status() }
+        #expect(applied.allSatisfy { $0.applied }, "a writer migrated the file")
+        try await Engram.withStores("sqlite:\(path)", access: .read) { (stores: Stores) async throws -> Void in
+            #expect(try await stores.vectors.collection(ref) != nil)
+            #expect(try await stores.memories.list(MemoryListRequest(tenant: "t")).memories.isEmpty)
+            await #expect(throws: EngramError.self, "a reader cannot write documents") {
+                _ = try await stores.vectors.createCollection(CollectionRef(tenant: "t", name: "other"), identity: HashEmbedder(dimension: 8).identity)
+            }
+            await #expect(throws: EngramError.self, "nor memories") {
+                _ = try await stores.memories.remember(MemoryDraft(tenant: "t", subject: "u", content: "x"), actor: "test")
+            }
+        }
+        #expect(try await Engram.withStores("sqlite:\(path)", access: .read) { try await $0.vectors.collections(tenant: "t").count } == 1)
+    }
+
     @Test func migrationsAreReadWithoutOpeningTheStore() async throws {
         let path = try Self.scratch("migrations.sqlite")
         await #expect(throws: EngramError.self) { try await Engram.withMigrations("sqlite:\(path)") { try await $0.status() } }
@@ -115,6 +157,19 @@ struct EntryPointTests {
         #expect(!status.isEmpty && status.allSatisfy(\.applied))
         let collection = try await Engram.withStores(url, access: .existing) { try await $0.vectors.collection(ref) }
         #expect(collection != nil)
+        try await Engram.withStores(url, access: .read) { (stores: Stores) async throws -> Void in
+            #expect(try await stores.vectors.collection(ref) != nil)
+            do {
+                _ = try await stores.vectors.createCollection(CollectionRef(tenant: "t", name: "other"), identity: HashEmbedder(dimension: 8).identity)
+                Issue.record("a reader created a collection")
+            } catch let e as EngramError {
+                #expect(e.code == .unsupported && e.message.contains("opened for reading"), "\(e.message)")
+            }
+            await #expect(throws: EngramError.self, "nor memories") {
+                _ = try await stores.memories.remember(MemoryDraft(tenant: "t", subject: "u", content: "x"), actor: "test")
+            }
+        }
+        #expect(try await Engram.withStores(url, access: .read) { try await $0.vectors.collections(tenant: "t").count } == 1)
         try await PostgresStoreConfiguration(url: base).withClient { client in
             _ = try await client.query(PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS \(schema) CASCADE"))
         }

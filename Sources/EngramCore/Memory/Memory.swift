@@ -82,29 +82,6 @@ public struct Memory: Sendable, Hashable {
         self.embedding = embedding
         self.embeddingIdentity = embeddingIdentity
     }
-
-    /// The memory as a JSON object (what `export` writes, one per line). The embedding is left out.
-    public var json: JSONValue {
-        var fields: [(String, JSONValue)] = [
-            ("id", .string(id)), ("tenant", .string(tenant)), ("subject", .string(subject)), ("namespace", .string(namespace)),
-            ("kind", .string(kind.rawValue)), ("content", .string(content)), ("content_sha256", .string(contentSHA256)),
-            ("metadata", .object(metadata.sorted { $0.key < $1.key }.map { ($0.key, $0.value.json) })), ("importance", .double(importance)),
-        ]
-        var source: [(String, JSONValue)] = [("chunk_ids", .array(provenance.chunkIDs.map { .string($0) }))]
-        if let r = provenance.runID { source.append(("run_id", .string(r))) }
-        if let m = provenance.messageID { source.append(("message_id", .string(m))) }
-        fields.append(("provenance", .object(source)))
-        fields.append(("created_at", .string(MetadataValue.canonicalDateString(createdAt))))
-        fields.append(("updated_at", .string(MetadataValue.canonicalDateString(updatedAt))))
-        fields.append(("last_accessed_at", lastAccessedAt.map { .string(MetadataValue.canonicalDateString($0)) } ?? .null))
-        fields.append(("access_count", .int(Int64(accessCount))))
-        fields.append(("expires_at", expiresAt.map { .string(MetadataValue.canonicalDateString($0)) } ?? .null))
-        fields.append(("retention", .string(retention)))
-        fields.append(("legal_hold", .bool(legalHold)))
-        fields.append(("supersedes", supersedes.map { .string($0) } ?? .null))
-        fields.append(("embedding_identity", embeddingIdentity.map { .string($0.description) } ?? .null))
-        return .object(fields)
-    }
 }
 
 /// What an audit event records of a memory: which one, and the hash of its content (never the content).
@@ -415,18 +392,6 @@ public struct DeletionReceipt: Sendable, Hashable {
         self.reason = reason
         self.at = at
     }
-
-    public var json: JSONValue {
-        var fields: [(String, JSONValue)] = [("tenant", tenant.map { .string($0) } ?? .null), ("deleted_count", .int(Int64(deleted.count)))]
-        fields.append(("deleted", .array(deleted.map { .string($0) })))
-        fields.append(("held", .array(held.map { .string($0) })))
-        fields.append(("missing", .array(missing.map { .string($0) })))
-        fields.append(("actor", .string(actor)))
-        fields.append(("reason", .string(reason)))
-        fields.append(("at", .string(MetadataValue.canonicalDateString(at))))
-        fields.append(("erasure_pending", .bool(erasurePending)))
-        return .object(fields)
-    }
 }
 
 /// An audit event. It never holds content: only the content's SHA-256.
@@ -463,17 +428,6 @@ public struct MemoryEvent: Sendable, Hashable {
         self.reason = reason
         self.contentSHA256 = contentSHA256
         self.at = at
-    }
-
-    public var json: JSONValue {
-        var fields: [(String, JSONValue)] = [("sequence", .int(sequence)), ("tenant", .string(tenant)), ("memory_id", .string(memoryID))]
-        fields.append(("event", .string(kind.rawValue)))
-        fields.append(("actor", .string(actor)))
-        fields.append(("reason", .string(reason)))
-        fields.append(("content_sha256", .string(contentSHA256)))
-        fields.append(("at", .string(MetadataValue.canonicalDateString(at))))
-        fields.append(("origin", origin.map { .string($0) } ?? .null))
-        return .object(fields)
     }
 }
 

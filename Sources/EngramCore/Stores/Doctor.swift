@@ -15,10 +15,6 @@ public struct DoctorFinding: Sendable, Hashable {
         self.problem = problem
         self.fix = fix
     }
-
-    public var json: JSONValue {
-        .object([("check", .string(check)), ("subject", .string(subject)), ("problem", .string(problem)), ("fix", .string(fix))])
-    }
 }
 
 /// What `engram doctor` checked and found.

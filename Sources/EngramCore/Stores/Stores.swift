@@ -7,6 +7,10 @@ public enum StoreAccess: Sendable, Hashable {
     /// The store must exist (`not_found` otherwise). A PostgreSQL schema must be up to date
     /// (`schema_mismatch` otherwise: run `engram migrate`); a SQLite file is migrated by its first writer.
     case existing
+    /// The store must exist and is only read: its schema is never migrated (a store that needs migrating is
+    /// refused with `schema_mismatch`: run `engram migrate`) and any write is refused. The one write a read
+    /// may make is finishing a SQLite erasure a reader held back (a checkpoint; it changes no row).
+    case read
     /// The store must exist; its schema is taken as it is, neither migrated nor refused (to report on it:
     /// `doctor`).
     case inspect

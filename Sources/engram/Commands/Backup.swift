@@ -2,6 +2,7 @@ import ArgumentParser
 import EngramCore
 import EngramPipeline
 import EngramKit
+import EngramWire
 import Foundation
 
 struct Backup: AsyncParsableCommand {
@@ -25,7 +26,7 @@ struct Backup: AsyncParsableCommand {
     func run() async throws {
         try await reporting(global) {
             let destination = try global.output(out, force: force, private: true)
-            try await global.withStores(.existing, memories: true) { stores in
+            try await global.withStores(.read, memories: true) { stores in
                 let store = try stores.require(\.backupSource, "be backed up")
                 let started = Date()
                 let manifest = try await BackupArchive.write(from: store, memories: stores.memories, tenants: allTenants ? nil : [global.tenant], vectors: !noVectors,
@@ -33,11 +34,7 @@ struct Backup: AsyncParsableCommand {
                 let seconds = Date().timeIntervalSince(started)
                 let size = (try? FileManager.default.attributesOfItem(atPath: out)[.size] as? Int) ?? 0
                 if global.json {
-                    Output.printJSON(.object([
-                        ("archive", .string(out)), ("bytes", .int(Int64(size))), ("seconds", .double(seconds)), ("vectors", .bool(!noVectors)),
-                        ("tenants", .array(manifest.tenants.map { .string($0) })), ("collections", .int(Int64(manifest.collections.count))),
-                        ("files", .array(manifest.parts.map { .object([("name", .string($0.file)), ("rows", .int(Int64($0.rows))), ("sha256", .string($0.sha256))]) })),
-                    ]))
+                    Output.printJSON(Wire.Backup(manifest, archive: out, bytes: size, seconds: seconds))
                 } else {
                     Output.say("backed up \(manifest.collections.count) collections of \(manifest.tenants.count) tenants to \(out) (\(size) bytes, \(String(format: "%.2f", seconds)) s)")
                     for p in manifest.parts { Output.say("  \(p.file.padding(toLength: 18, withPad: " ", startingAt: 0)) \(p.rows) rows  sha256 \(p.sha256)") }

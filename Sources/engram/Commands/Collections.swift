@@ -2,6 +2,7 @@ import ArgumentParser
 import EngramCore
 import EngramPipeline
 import EngramKit
+import EngramWire
 import Foundation
 
 struct Collections: AsyncParsableCommand {
@@ -11,10 +12,10 @@ struct Collections: AsyncParsableCommand {
 
     func run() async throws {
         try await reporting(global) {
-            try await global.withStore(create: false) { store in
+            try await global.withStore(.read) { store in
                 let list = try await store.collections(tenant: global.tenant)
                 if global.json {
-                    Output.printJSON(.array(list.map { .object([("name", .string($0.ref.name)), ("embedding", Output.identityJSON($0.identity)), ("generation", .int(Int64($0.generation)))]) }))
+                    Output.printJSON(list.map(Wire.Collection.init))
                 } else {
                     if list.isEmpty { Output.say("no collections for tenant \(global.tenant)") }
                     for c in list { Output.say("\(c.ref.name)  \(c.identity)") }

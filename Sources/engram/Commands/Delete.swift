@@ -2,6 +2,7 @@ import ArgumentParser
 import EngramCore
 import EngramPipeline
 import EngramKit
+import EngramWire
 import Foundation
 
 struct Delete: AsyncParsableCommand {
@@ -23,13 +24,13 @@ struct Delete: AsyncParsableCommand {
 
     func run() async throws {
         try await reporting(global) {
-            try await global.withStore(create: false) { store in
+            try await global.withStore(.existing) { store in
                 let ref = global.ref
                 if dropCollection {
                     guard try await store.deleteCollection(ref) else {
                         throw EngramError.collectionNotFound(ref)
                     }
-                    if global.json { Output.printJSON(.object([("dropped_collection", .string(ref.name))])) } else { print("dropped collection \(ref)") }
+                    if global.json { Output.printJSON(Wire.Deleted(deleted: [], notFound: [], droppedCollection: ref.name)) } else { print("dropped collection \(ref)") }
                     return
                 }
                 _ = try await store.requireCollection(ref)
@@ -39,7 +40,7 @@ struct Delete: AsyncParsableCommand {
                     if try await store.deleteDocument(id: documentID(d, in: ref), in: ref) { deleted.append(d) } else { missing.append(d) }
                 }
                 if global.json {
-                    Output.printJSON(.object([("deleted", .array(deleted.map { .string($0) })), ("not_found", .array(missing.map { .string($0) }))]))
+                    Output.printJSON(Wire.Deleted(deleted: deleted, notFound: missing))
                 } else {
                     for d in deleted { Output.say("deleted \(d)") }
                     for m in missing { Output.say("not found \(m)") }

@@ -2,6 +2,7 @@ import ArgumentParser
 import EngramCore
 import EngramPipeline
 import EngramKit
+import EngramWire
 import Foundation
 
 struct Doctor: AsyncParsableCommand {
@@ -23,11 +24,7 @@ struct Doctor: AsyncParsableCommand {
             }
             healthy = report.healthy
             if global.json {
-                Output.printJSON(.object([
-                    ("healthy", .bool(report.healthy)), ("applied_migrations", .array(report.appliedMigrations.map { .string($0) })),
-                    ("pending_migrations", .array(report.pendingMigrations.map { .string($0) })), ("collections", .int(Int64(report.collections))),
-                    ("documents", .int(Int64(report.documents))), ("chunks", .int(Int64(report.chunks))), ("findings", .array(report.findings.map(\.json))),
-                ]))
+                Output.printJSON(Wire.Doctor(report))
                 return
             }
             Output.say("schema: \(report.appliedMigrations.count) migrations applied\(report.pendingMigrations.isEmpty ? "" : ", \(report.pendingMigrations.count) pending")")

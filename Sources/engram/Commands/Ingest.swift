@@ -2,6 +2,7 @@ import ArgumentParser
 import EngramCore
 import EngramPipeline
 import EngramKit
+import EngramWire
 import Foundation
 
 struct Ingest: AsyncParsableCommand {
@@ -81,7 +82,7 @@ struct Ingest: AsyncParsableCommand {
 
     func execute() async throws -> Int {
         try global.ref.validate()
-        return try await global.withStore(create: true) { store in
+        return try await global.withStore(.create) { store in
             var embedding: any Embedder
             if let info = try await store.collection(global.ref) {
                 embedding = try await EmbedderSpec.embedder(for: info.identity)
@@ -110,14 +111,7 @@ struct Ingest: AsyncParsableCommand {
             let report = try await ingestor.ingest(paths: paths, progress: showProgress ? Ingest.progressPrinter : nil)
             let seconds = Date().timeIntervalSince(started)
             if global.json {
-                Output.printJSON(.object([
-                    ("added", .int(Int64(report.added))), ("updated", .int(Int64(report.updated))),
-                    ("unchanged", .int(Int64(report.unchanged))), ("deleted", .int(Int64(report.deleted))),
-                    ("files", .int(Int64(report.files))), ("chunks_written", .int(Int64(report.chunksWritten))),
-                    ("chunks_embedded", .int(Int64(report.chunksEmbedded))), ("seconds", .double(seconds)),
-                    ("failed", .array(report.failed.map { .object([("source", .string($0.source)), ("code", .string($0.code)), ("reason", .string($0.reason))]) })),
-                    ("skipped", .array(report.skipped.map { .object([("path", .string($0.path)), ("reason", .string($0.reason.rawValue)), ("detail", .string($0.detail))]) })),
-                ]))
+                Output.printJSON(Wire.Ingest(report, seconds: seconds))
             } else {
                 let rows: [(String, Int)] = [("added", report.added), ("updated", report.updated), ("unchanged", report.unchanged),
                                              ("deleted", report.deleted), ("failed", report.failed.count)]

@@ -2,6 +2,7 @@ import ArgumentParser
 import EngramCore
 import EngramPipeline
 import EngramKit
+import EngramWire
 import Foundation
 
 struct Init: AsyncParsableCommand {
@@ -16,12 +17,11 @@ struct Init: AsyncParsableCommand {
         try await reporting(global) {
             try global.ref.validate()
             let e = try await Init.resolve(embedder, json: global.json)
-            try await global.withStore(create: true) { store in
+            try await global.withStore(.create) { store in
                 let existed = try await store.collection(global.ref) != nil
                 let info = try await store.createCollection(global.ref, identity: e.identity)
                 if global.json {
-                    Output.printJSON(.object([("collection", .string(info.ref.name)), ("tenant", .string(info.ref.tenant)),
-                                              ("created", .bool(!existed)), ("embedding", Output.identityJSON(info.identity))]))
+                    Output.printJSON(Wire.Created(info, created: !existed))
                 } else {
                     Output.say("\(existed ? "collection exists" : "created collection") \(info.ref) — embedding \(info.identity)")
                 }

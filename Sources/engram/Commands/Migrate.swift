@@ -1,6 +1,7 @@
 import ArgumentParser
 import EngramCore
 import EngramKit
+import EngramWire
 import Foundation
 
 struct Migrate: AsyncParsableCommand {
@@ -28,10 +29,7 @@ struct Migrate: AsyncParsableCommand {
     static func print(_ status: [MigrationState], appliedNow: [Int]?, json: Bool) {
         let rows = status.map { (version: $0.version, name: $0.name, state: $0.applied ? "applied" : "pending") }
         if json {
-            Output.printJSON(.object([
-                ("applied_now", .array((appliedNow ?? []).map { .int(Int64($0)) })),
-                ("migrations", .array(rows.map { .object([("version", .int(Int64($0.version))), ("name", .string($0.name)), ("state", .string($0.state))]) })),
-            ]))
+            Output.printJSON(Wire.Migrations(status, appliedNow: appliedNow ?? []))
         } else {
             for r in rows { Output.say("\(String(r.version).padding(toLength: 4, withPad: " ", startingAt: 0)) \(r.name.padding(toLength: 40, withPad: " ", startingAt: 0)) \(r.state)") }
             if let appliedNow { Output.say(appliedNow.isEmpty ? "schema is up to date" : "applied \(appliedNow.map(String.init).joined(separator: ", "))") }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import EngramCore
 import EngramPipeline
+import EngramWire
 import Foundation
 
 struct Reindex: AsyncParsableCommand {
@@ -42,7 +43,7 @@ struct Reindex: AsyncParsableCommand {
                 if abandon {
                     let abandoned = try await store.withReindexLock(global.ref) { try await store.abandonGeneration(global.ref) }
                     if global.json {
-                        Output.printJSON(.object([("abandoned", .bool(abandoned))]))
+                        Output.printJSON(Wire.Abandoned(abandoned: abandoned))
                     } else {
                         Output.say(abandoned ? "abandoned the unfinished reindex of \(global.ref)" : "no unfinished reindex of \(global.ref)")
                     }
@@ -55,12 +56,7 @@ struct Reindex: AsyncParsableCommand {
                 let report = try await reindexer.run(global.ref, progress: showProgress ? Reindex.progressPrinter : nil)
                 let seconds = Date().timeIntervalSince(started)
                 if global.json {
-                    Output.printJSON(.object([
-                        ("collection", .string(report.collection.name)), ("from", Output.identityJSON(report.from)), ("to", Output.identityJSON(report.to)),
-                        ("generation", .int(Int64(report.generation))), ("switched", .bool(report.switched)), ("resumed", .bool(report.resumed)),
-                        ("already_copied", .int(Int64(report.alreadyCopied))), ("embedded", .int(Int64(report.embedded))),
-                        ("catch_up_passes", .int(Int64(report.catchUpPasses))), ("dropped_rows", .int(Int64(report.droppedRows))), ("seconds", .double(seconds)),
-                    ]))
+                    Output.printJSON(Wire.Reindexed(report, seconds: seconds))
                 } else if !report.switched {
                     Output.say("\(report.collection) already uses \(report.to)\(report.droppedRows > 0 ? "; dropped \(report.droppedRows) rows of the old generation" : "")")
                 } else {
@@ -79,12 +75,7 @@ struct Reindex: AsyncParsableCommand {
         var progress: GenerationProgress?
         if let pending { progress = try await store.generationProgress(global.ref, generation: pending.generation) }
         if global.json {
-            var fields: [(String, JSONValue)] = [("collection", .string(info.ref.name)), ("generation", .int(Int64(info.generation))), ("embedding", Output.identityJSON(info.identity))]
-            if let pending, let progress {
-                fields.append(("pending", .object([("generation", .int(Int64(pending.generation))), ("embedding", Output.identityJSON(pending.identity)),
-                                                   ("chunks", .int(Int64(progress.chunks))), ("copied", .int(Int64(progress.copied)))])))
-            }
-            Output.printJSON(.object(fields))
+            Output.printJSON(Wire.ReindexStatus(info, pending: pending.flatMap { p in progress.map { (p.identity, p.generation, $0) } }))
         } else {
             Output.say("\(info.ref): generation \(info.generation), embedding \(info.identity)")
             if let pending, let progress {

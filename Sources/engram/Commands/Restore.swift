@@ -2,6 +2,7 @@ import ArgumentParser
 import EngramCore
 import EngramPipeline
 import EngramKit
+import EngramWire
 import Foundation
 
 struct Restore: AsyncParsableCommand {
@@ -42,8 +43,7 @@ struct Restore: AsyncParsableCommand {
                 verified.remove()
                 let m = verified.manifest
                 if global.json {
-                    Output.printJSON(.object([("verified", .bool(true)), ("collections", .int(Int64(m.collections.count))), ("tenants", .array(m.tenants.map { .string($0) })),
-                                              ("files", .array(m.parts.map { .object([("name", .string($0.file)), ("rows", .int(Int64($0.rows)))]) }))]))
+                    Output.printJSON(Wire.ArchiveCheck(m))
                 } else {
                     Output.say("\(FilePaths.display(archive)): every file matches the manifest (\(m.parts.map { "\($0.file) \($0.rows) rows" }.joined(separator: ", ")))")
                 }
@@ -57,11 +57,7 @@ struct Restore: AsyncParsableCommand {
                                                              actor: actor, embedder: { try await EmbedderSpec.embedder(for: $0) })
                 let seconds = Date().timeIntervalSince(started)
                 if global.json {
-                    Output.printJSON(.object([("collections", .int(Int64(report.collections))), ("documents", .int(Int64(report.documents))),
-                                              ("chunks", .int(Int64(report.chunks))), ("memories", .int(Int64(report.memories))),
-                                              ("memory_events", .int(Int64(report.memoryEvents))), ("embedded", .int(Int64(report.embedded))),
-                                              ("kept_held", .array(report.keptHeld.map { .string($0) })), ("kept_duplicate", .array(report.keptDuplicate.map { .string($0) })),
-                                              ("tenants", .array(report.tenants.map { .string($0) })), ("atomic", .bool(report.atomic)), ("seconds", .double(seconds))]))
+                    Output.printJSON(Wire.Restored(report, seconds: seconds))
                 } else {
                     Output.say("restored \(report.collections) collections, \(report.documents) documents, \(report.chunks) chunks, \(report.memories) memories, \(report.memoryEvents) memory events of \(report.tenants.joined(separator: ", "))\(report.embedded > 0 ? " (\(report.embedded) embedded again)" : "") in \(String(format: "%.2f", seconds)) s")
                     for id in report.keptHeld { Output.say("  kept \(id): under legal hold in the target, not changed") }

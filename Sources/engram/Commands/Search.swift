@@ -2,6 +2,7 @@ import ArgumentParser
 import EngramCore
 import EngramPipeline
 import EngramKit
+import EngramWire
 import Foundation
 
 struct Search: AsyncParsableCommand {
@@ -42,7 +43,7 @@ struct Search: AsyncParsableCommand {
     func run() async throws {
         try await reporting(global) {
             let manifestFile = try manifest.map { try global.output($0, force: force, private: false) }
-            try await global.withStore(create: false) { store in
+            try await global.withStore(.read) { store in
                 let info = try await store.requireCollection(global.ref)
                 let parsedFilter = try filter.map(Filter.parseAny)
                 var queryVector: [Float]? = nil
@@ -57,12 +58,7 @@ struct Search: AsyncParsableCommand {
                 let canonical = result.manifest.canonicalJSON
                 try manifestFile?.write(Data((canonical + "\n").utf8))
                 if global.json {
-                    Output.printJSON(.object([
-                        ("hits", .array(result.response.hits.map(Search.hitJSON))),
-                        ("path", .string(result.response.path)), ("exhaustive", .bool(result.response.exhaustive)),
-                        ("matched", .int(Int64(result.response.matched))), ("mode", .string(chosen.rawValue)),
-                        ("manifest_id", .string(result.manifest.id)), ("manifest", try JSONValue.parse(canonical)),
-                    ]))
+                    Output.printJSON(try Wire.SearchResult(result.response, mode: chosen, manifest: result.manifest))
                     return
                 }
                 if result.response.hits.isEmpty { Output.say("no results") }
@@ -95,22 +91,6 @@ struct Search: AsyncParsableCommand {
             default: throw EngramError(.invalidInput, "query vector component \(i) is a \(v.typeName), not a number")
             }
         }
-    }
-
-    static func hitJSON(_ h: SearchHit) -> JSONValue {
-        var members: [(String, JSONValue)] = [
-            ("rank", .int(Int64(h.rank))), ("score", .double(h.score)), ("chunk_id", .string(h.chunk.id)),
-            ("document_id", .string(h.chunk.documentID)), ("source_uri", .string(h.chunk.sourceURI)),
-            ("text", .string(h.chunk.text)), ("metadata", Output.metadataJSON(h.chunk.metadata)),
-            ("section", .array(h.chunk.section.map { .string($0) })), ("char_start", .int(Int64(h.chunk.charStart))),
-            ("char_end", .int(Int64(h.chunk.charEnd))), ("chunk_sha256", .string(h.chunk.sha256)),
-            ("document_sha256", .string(h.chunk.documentSHA256)),
-        ]
-        if let s = h.vectorScore { members.append(("vector_score", .double(s))) }
-        if let r = h.vectorRank { members.append(("vector_rank", .int(Int64(r)))) }
-        if let s = h.keywordScore { members.append(("keyword_score", .double(s))) }
-        if let r = h.keywordRank { members.append(("keyword_rank", .int(Int64(r)))) }
-        return .object(members)
     }
 }
 

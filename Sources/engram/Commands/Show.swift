@@ -2,6 +2,7 @@ import ArgumentParser
 import EngramCore
 import EngramPipeline
 import EngramKit
+import EngramWire
 import Foundation
 
 struct Show: AsyncParsableCommand {
@@ -14,7 +15,7 @@ struct Show: AsyncParsableCommand {
 
     func run() async throws {
         try await reporting(global) {
-            try await global.withStore(create: false) { store in
+            try await global.withStore(.read) { store in
                 let ref = global.ref
                 _ = try await store.requireCollection(ref)
                 if id.hasPrefix("chk_") {
@@ -22,13 +23,7 @@ struct Show: AsyncParsableCommand {
                         throw EngramError(.notFound, "no chunk \(id) in \(ref)")
                     }
                     if global.json {
-                        Output.printJSON(.object([
-                            ("chunk_id", .string(c.id)), ("document_id", .string(c.documentID)), ("source_uri", .string(c.sourceURI)),
-                            ("ordinal", .int(Int64(c.ordinal))), ("char_start", .int(Int64(c.charStart))), ("char_end", .int(Int64(c.charEnd))),
-                            ("section", .array(c.section.map { .string($0) })), ("token_count", .int(Int64(c.tokenCount))),
-                            ("sha256", .string(c.sha256)), ("document_sha256", .string(c.documentSHA256)),
-                            ("metadata", Output.metadataJSON(c.metadata)), ("text", .string(c.text)),
-                        ]))
+                        Output.printJSON(Wire.Chunk(c))
                     } else {
                         Output.say("chunk \(c.id) (#\(c.ordinal) of \(c.documentID))")
                         Output.say("source   \(c.sourceURI)")
@@ -47,13 +42,7 @@ struct Show: AsyncParsableCommand {
                 let chunkIDs = (0..<info.chunkCount).map { ChunkRecord.makeID(documentID: info.id, ordinal: $0) }
                 let chunks = try await store.chunks(ids: chunkIDs, in: ref)
                 if global.json {
-                    Output.printJSON(.object([
-                        ("document_id", .string(info.id)), ("source_uri", .string(info.sourceURI)), ("sha256", .string(info.sha256)),
-                        ("version", .int(Int64(info.version))), ("mime", .string(info.mime)), ("size", .int(Int64(info.size))),
-                        ("metadata", Output.metadataJSON(info.metadata)),
-                        ("updated_at", .string(MetadataValue.canonicalDateString(info.updatedAt))),
-                        ("chunks", .array(chunks.map { .object([("chunk_id", .string($0.id)), ("char_start", .int(Int64($0.charStart))), ("char_end", .int(Int64($0.charEnd))), ("section", .array($0.section.map { .string($0) }))]) })),
-                    ]))
+                    Output.printJSON(Wire.Document(info, chunks: chunks))
                 } else {
                     Output.say("document \(info.id) v\(info.version)")
                     Output.say("source   \(info.sourceURI)")

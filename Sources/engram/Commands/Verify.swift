@@ -2,6 +2,7 @@ import ArgumentParser
 import EngramCore
 import EngramPipeline
 import EngramKit
+import EngramWire
 import Foundation
 
 struct Verify: AsyncParsableCommand {
@@ -17,19 +18,11 @@ struct Verify: AsyncParsableCommand {
         try await reporting(global) {
             let data = try InputFile.read(manifest, limit: EvidenceManifest.maxBytes, what: "manifest")
             let m = try EvidenceManifest.parse(String(decoding: data, as: UTF8.self))
-            try await global.withStore(create: false) { store in
+            try await global.withStore(.read) { store in
                 let report = try await ManifestVerifier.verify(m, against: store, tenant: global.tenant)
                 allVerified = report.allVerified
                 if global.json {
-                    Output.printJSON(.object([
-                        ("manifest_id", .string(report.manifestID)), ("all_verified", .bool(report.allVerified)),
-                        ("verified", .int(Int64(report.count(.verified)))), ("changed", .int(Int64(report.count(.changed)))),
-                        ("missing", .int(Int64(report.count(.missing)))),
-                        ("hits", .array(report.results.map { r in
-                            .object([("rank", .int(Int64(r.rank))), ("chunk_id", .string(r.chunkID)), ("source_uri", .string(r.sourceURI)),
-                                     ("status", .string(r.status.rawValue)), ("reason", r.reason.map { .string($0) } ?? .null)])
-                        })),
-                    ]))
+                    Output.printJSON(Wire.Verification(report))
                 } else {
                     Output.say("manifest \(report.manifestID)")
                     for r in report.results {

@@ -2,6 +2,7 @@ import ArgumentParser
 import EngramCore
 import EngramPipeline
 import EngramKit
+import EngramWire
 import Foundation
 
 extension MemoryCommand {
@@ -16,11 +17,11 @@ extension MemoryCommand {
         func run() async throws {
             try await reporting(global) {
                 let destination = try out.map { try global.output($0, force: force, private: true) }
-                let memories = try await global.withMemoryStore(create: false) { try await $0.export(tenant: global.tenant, subject: subject) }
-                let lines = memories.map { $0.json.serialized(sortedKeys: true) + "\n" }.joined()
+                let memories = try await global.withMemoryStore(.read) { try await $0.export(tenant: global.tenant, subject: subject) }
+                let lines = try memories.map { try Wire.text(Wire.Memory($0)) + "\n" }.joined()
                 if let out, let destination {
                     try destination.write(Data(lines.utf8))
-                    if !global.json { print("exported \(memories.count) memories to \(out)") } else { Output.printJSON(.object([("exported", .int(Int64(memories.count))), ("file", .string(out))])) }
+                    if !global.json { print("exported \(memories.count) memories to \(out)") } else { Output.printJSON(Wire.Exported(exported: memories.count, file: out)) }
                 } else {
                     FileHandle.standardOutput.write(Data(lines.utf8))
                 }

@@ -36,7 +36,7 @@ extension MemoryCommand {
                 }
                 let request = ForgetRequest(tenant: global.tenant, selector: selector, actor: actor, reason: reason)
                 try MemoryRules.validate(request)
-                let receipt = try await global.withMemoryStore(create: false) { try await $0.forget(request) }
+                let receipt = try await global.withMemoryStore(.existing) { try await $0.forget(request) }
                 MemoryOutput.receipt(receipt, json: global.json, verb: "forgot")
             }
         }

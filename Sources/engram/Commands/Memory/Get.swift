@@ -2,6 +2,7 @@ import ArgumentParser
 import EngramCore
 import EngramPipeline
 import EngramKit
+import EngramWire
 import Foundation
 
 extension MemoryCommand {
@@ -13,10 +14,10 @@ extension MemoryCommand {
 
         func run() async throws {
             try await reporting(global) {
-                guard let m = try await global.withMemoryStore(create: false, { try await $0.memory(id: id, tenant: global.tenant) }) else {
+                guard let m = try await global.withMemoryStore(.existing, { try await $0.memory(id: id, tenant: global.tenant) }) else {
                     throw MemoryRules.notFound(id)
                 }
-                if global.json { Output.printJSON(m.json) } else { print(MemoryOutput.line(m)); Output.text(m.content) }
+                if global.json { Output.printJSON(Wire.Memory(m)) } else { print(MemoryOutput.line(m)); Output.text(m.content) }
             }
         }
     }

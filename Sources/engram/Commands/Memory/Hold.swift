@@ -2,6 +2,7 @@ import ArgumentParser
 import EngramCore
 import EngramPipeline
 import EngramKit
+import EngramWire
 import Foundation
 
 extension MemoryCommand {
@@ -16,8 +17,8 @@ extension MemoryCommand {
 
         func run() async throws {
             try await reporting(global) {
-                let m = try await global.withMemoryStore(create: false) { try await $0.setLegalHold(id: id, tenant: global.tenant, held: !clear, actor: actor, reason: reason) }
-                if global.json { Output.printJSON(m.json) } else { print("\(clear ? "hold cleared" : "held") \(MemoryOutput.line(m))") }
+                let m = try await global.withMemoryStore(.existing) { try await $0.setLegalHold(id: id, tenant: global.tenant, held: !clear, actor: actor, reason: reason) }
+                if global.json { Output.printJSON(Wire.Memory(m)) } else { print("\(clear ? "hold cleared" : "held") \(MemoryOutput.line(m))") }
             }
         }
     }

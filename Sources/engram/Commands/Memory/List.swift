@@ -2,6 +2,7 @@ import ArgumentParser
 import EngramCore
 import EngramPipeline
 import EngramKit
+import EngramWire
 import Foundation
 
 extension MemoryCommand {
@@ -20,9 +21,9 @@ extension MemoryCommand {
             try await reporting(global) {
                 let request = MemoryListRequest(tenant: global.tenant, subject: subject, namespace: namespace, kind: kind.map(MemoryKind.init(rawValue:)),
                                                 filter: try filter.map(Filter.parseAny), limit: limit, cursor: cursor)
-                let page = try await global.withMemoryStore(create: false) { try await $0.list(request) }
+                let page = try await global.withMemoryStore(.read) { try await $0.list(request) }
                 if global.json {
-                    Output.printJSON(.object([("memories", .array(page.memories.map(\.json))), ("next_cursor", page.nextCursor.map { .string($0) } ?? .null)]))
+                    Output.printJSON(Wire.MemoryList(page))
                     return
                 }
                 for m in page.memories { Output.say(MemoryOutput.line(m)) }

@@ -2,6 +2,7 @@ import ArgumentParser
 import EngramCore
 import EngramPipeline
 import EngramKit
+import EngramWire
 import Foundation
 
 /// `engram memory …`: long-term memories of a tenant's users and agents.
@@ -22,13 +23,13 @@ struct MemoryCommand: AsyncParsableCommand {
 }
 
 extension GlobalOptions {
-    /// Runs `body` with the memory store of `--store`. With `create` false a missing SQLite file is an
-    /// error, not a new empty store. Memories belong to a tenant, not a collection: `--collection` is refused.
-    func withMemoryStore<T>(create: Bool, _ body: (any MemoryStore) async throws -> T) async throws -> T {
+    /// Runs `body` with the memory store of `--store`, opened with `access` (``StoreAccess``). Memories
+    /// belong to a tenant, not a collection: `--collection` is refused.
+    func withMemoryStore<T>(_ access: StoreAccess, _ body: (any MemoryStore) async throws -> T) async throws -> T {
         guard collection == nil else {
             throw EngramError(.invalidInput, "memories belong to a tenant, not a collection: leave out --collection")
         }
-        return try await withStores(create ? .create : .existing, memories: true) { try await body($0.memories) }
+        return try await withStores(access, memories: true) { try await body($0.memories) }
     }
 }
 
@@ -40,7 +41,7 @@ enum MemoryOutput {
     }
 
     static func receipt(_ r: DeletionReceipt, json: Bool, verb: String) {
-        if json { Output.printJSON(r.json); return }
+        if json { Output.printJSON(Wire.Receipt(r)); return }
         Output.say("\(verb) \(r.deleted.count) memories\(r.held.isEmpty ? "" : ", kept \(r.held.count) under legal hold")\(r.missing.isEmpty ? "" : ", \(r.missing.count) not found")")
         for id in r.deleted { Output.say("  \(verb) \(id)") }
         for id in r.held { Output.say("  held \(id)") }

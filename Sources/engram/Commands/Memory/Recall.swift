@@ -2,6 +2,7 @@ import ArgumentParser
 import EngramCore
 import EngramPipeline
 import EngramKit
+import EngramWire
 import Foundation
 
 extension MemoryCommand {
@@ -28,14 +29,9 @@ extension MemoryCommand {
                     query.vector = try await e.embed(self.query)
                     query.vectorIdentity = e.identity
                 }
-                let hits = try await global.withMemoryStore(create: false) { try await $0.recall(query) }
+                let hits = try await global.withMemoryStore(.existing) { try await $0.recall(query) }
                 if global.json {
-                    Output.printJSON(.object([("hits", .array(hits.map { h in
-                        .object([("memory", h.memory.json), ("score", .object([
-                            ("total", .double(h.score.total)), ("relevance", .double(h.score.relevance)), ("similarity", h.score.similarity.map { .double($0) } ?? .null),
-                            ("keyword", h.score.keyword.map { .double($0) } ?? .null), ("recency", .double(h.score.recency)), ("importance", .double(h.score.importance)),
-                        ]))])
-                    }))]))
+                    Output.printJSON(Wire.Recall(hits))
                     return
                 }
                 if hits.isEmpty { Output.say("nothing recalled") }

@@ -2,6 +2,7 @@ import ArgumentParser
 import EngramCore
 import EngramPipeline
 import EngramKit
+import EngramWire
 import Foundation
 
 extension MemoryCommand {
@@ -33,9 +34,9 @@ extension MemoryCommand {
                     draft.embedding = try await e.embed(text)
                     draft.embeddingIdentity = e.identity
                 }
-                let outcome = try await global.withMemoryStore(create: true) { try await $0.remember(draft, actor: actor) }
+                let outcome = try await global.withMemoryStore(.create) { try await $0.remember(draft, actor: actor) }
                 if global.json {
-                    Output.printJSON(.object([("outcome", .string(outcome.created ? "created" : "refreshed")), ("memory", outcome.memory.json)]))
+                    Output.printJSON(Wire.Remembered(outcome))
                 } else {
                     Output.say("\(outcome.created ? "remembered" : "refreshed") \(MemoryOutput.line(outcome.memory))")
                 }

@@ -14,7 +14,7 @@ extension MemoryCommand {
 
         func run() async throws {
             try await reporting(global) {
-                let receipt = try await global.withMemoryStore(create: false) { try await $0.sweep(tenant: allTenants ? nil : global.tenant, now: Date(), actor: actor) }
+                let receipt = try await global.withMemoryStore(.existing) { try await $0.sweep(tenant: allTenants ? nil : global.tenant, now: Date(), actor: actor) }
                 MemoryOutput.receipt(receipt, json: global.json, verb: "expired")
             }
         }
