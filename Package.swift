@@ -101,14 +101,14 @@ let package = Package(
         ),
         .executableTarget(
             name: "engram-reindex-bench",
-            dependencies: ["EngramCore", "EngramEmbeddings", "EngramPipeline", "EngramSQLite", "EngramPostgres", "EngramTesting",
+            dependencies: ["EngramCore", "EngramEmbeddings", "EngramKit", "EngramPipeline", "EngramSQLite", "EngramPostgres", "EngramTesting",
                            .product(name: "GRDB", package: "GRDB.swift"), .product(name: "PostgresNIO", package: "postgres-nio")],
             path: "Benchmarks/engram-reindex-bench",
             swiftSettings: strict
         ),
         .executableTarget(
             name: "engram-backup-bench",
-            dependencies: ["EngramCore", "EngramPipeline", "EngramSQLite", "EngramPostgres", "EngramTesting",
+            dependencies: ["EngramCore", "EngramPipeline", "EngramKit", "EngramPostgres", "EngramTesting",
                            .product(name: "GRDB", package: "GRDB.swift"), .product(name: "PostgresNIO", package: "postgres-nio")],
             path: "Benchmarks/engram-backup-bench",
             swiftSettings: strict

@@ -12,8 +12,8 @@
 // Usage: engram-backup-bench SOURCE_SQLITE WORK_DIR
 import EngramCore
 import EngramPipeline
+import EngramKit
 import EngramPostgres
-import EngramSQLite
 import EngramTesting
 import Foundation
 import GRDB
@@ -40,19 +40,24 @@ func timed<T: Sendable>(_ body: @Sendable () async throws -> T) async throws -> 
     return (value, seconds(since: start))
 }
 
-// A copy of the source at this build's schema (SQLite's own online copy, timed as the baseline).
-let source = try SQLiteVectorStore(path: sourcePath)
-guard try await source.collection(ref)?.identity == identity else { fail("\(sourcePath) has no \(ref) collection of \(identity)") }
+// A copy of the source at this build's schema (SQLite's own online copy, timed as the baseline). Every
+// store is opened the way the CLI opens it, through Engram.withStores.
+guard try await Engram.withStores("sqlite:" + sourcePath, access: .read, { try await $0.vectors.collection(ref) })?.identity == identity else {
+    fail("\(sourcePath) has no \(ref) collection of \(identity)")
+}
 let copyPath = fresh("copy.sqlite")
 let (_, vacuumSeconds) = try await timed {
     try await DatabaseQueue(path: sourcePath).writeWithoutTransaction { db in try db.execute(sql: "VACUUM INTO ?", arguments: [copyPath]) }
 }
-let store = try SQLiteVectorStore(path: copyPath)
-let stats = try await store.stats(ref)
-let rows = stats.documents + stats.chunks
-
+let noEmbedder: @Sendable (EmbeddingIdentity) async throws -> any Embedder = { _ in throw EngramError(.unsupported, "the archive has vectors") }
 let archive = URL(fileURLWithPath: work + "/sqlite-backup.zip")
-let (manifest, backupSeconds) = try await timed { try await BackupArchive.write(from: store, tenants: nil, to: archive) }
+let (stats, manifest, backupSeconds) = try await Engram.withStores("sqlite:" + copyPath, access: .existing) { stores in
+    let stats = try await stores.vectors.stats(ref)
+    let source = try stores.require(\.backupSource, "be backed up")
+    let (manifest, seconds) = try await timed { try await BackupArchive.write(from: source, tenants: nil, to: archive) }
+    return (stats, manifest, seconds)
+}
+let rows = stats.documents + stats.chunks
 let jsonMB = Double(manifest.parts.reduce(0) { $0 + $1.bytes }) / 1e6
 say("Engram backup benchmark — \(stats.documents) documents, \(stats.chunks) chunks with \(identity.dimension)-d vectors (linux-doc)")
 say()
@@ -63,31 +68,31 @@ line("SQLite: engram backup (zip, vectors)", backupSeconds, "  archive \(fmt(fil
 say("SQLite: VACUUM INTO (SQLite's own copy)           \(fmt(vacuumSeconds, 2)) s  -> engram backup = \(fmt(vacuumSeconds / backupSeconds, 2)) x its speed (file \(fmt(fileMB(copyPath), 1)) MB)")
 let (_, verifySeconds) = try await timed { try BackupArchive.verify(archive).remove() }
 line("check the archive (restore --verify-only)", verifySeconds)
-let restored = try SQLiteVectorStore(path: fresh("restored.sqlite"))
-let noEmbedder: @Sendable (EmbeddingIdentity) async throws -> any Embedder = { _ in throw EngramError(.unsupported, "the archive has vectors") }
-let (report, restoreSeconds) = try await timed { try await BackupArchive.restore(archive, into: restored, embedder: noEmbedder) }
-guard report.documents == stats.documents, report.chunks == stats.chunks, try await restored.stats(ref) == stats else { fail("SQLite restore mismatch: \(report)") }
-line("restore into a new SQLite store", restoreSeconds, "  (checks included)")
+try await Engram.withStores("sqlite:" + fresh("restored.sqlite"), access: .create) { restored in
+    let (report, restoreSeconds) = try await timed { try await BackupArchive.restore(archive, into: restored, embedder: noEmbedder) }
+    guard report.documents == stats.documents, report.chunks == stats.chunks, try await restored.vectors.stats(ref) == stats else { fail("SQLite restore mismatch: \(report)") }
+    line("restore into a new SQLite store", restoreSeconds, "  (checks included)")
+}
 
-if let url = env["ENGRAM_POSTGRES_URL"] {
-    var config = try PostgresStoreConfiguration(url: url)
-    config.schema = "engram_backup_bench"
-    try await config.withClient { client in
-        _ = try await client.query(PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS engram_backup_bench CASCADE"))
-        try await PostgresMigrator(schema: config.schema).migrate(client)
-        let pg = try PostgresVectorStore(client: client, schema: config.schema, options: config.storeOptions)
+if let base = env["ENGRAM_POSTGRES_URL"] {
+    let schema = "engram_backup_bench"
+    let config = try PostgresStoreConfiguration(url: base)
+    try await config.withClient { client in _ = try await client.query(PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS \(schema) CASCADE")) }
+    let url = base + (base.contains("?") ? "&" : "?") + "schema=\(schema)"
+    let pgArchive = URL(fileURLWithPath: work + "/postgres-backup.zip")
+    try await Engram.withStores(url, access: .create) { pg in
         let (pgReport, pgRestore) = try await timed { try await BackupArchive.restore(archive, into: pg, embedder: noEmbedder) }
-        guard pgReport.chunks == stats.chunks, try await pg.stats(ref).chunks == stats.chunks else { fail("PostgreSQL restore mismatch: \(pgReport)") }
+        guard pgReport.chunks == stats.chunks, try await pg.vectors.stats(ref).chunks == stats.chunks else { fail("PostgreSQL restore mismatch: \(pgReport)") }
         line("restore into PostgreSQL (HNSW index included)", pgRestore)
-        let pgArchive = URL(fileURLWithPath: work + "/postgres-backup.zip")
-        let (_, pgBackup) = try await timed { try await BackupArchive.write(from: pg, tenants: [ref.tenant], to: pgArchive) }
+        let source = try pg.require(\.backupSource, "be backed up")
+        let (_, pgBackup) = try await timed { try await BackupArchive.write(from: source, tenants: [ref.tenant], to: pgArchive) }
         line("PostgreSQL: engram backup (zip, vectors)", pgBackup, "  archive \(fmt(fileMB(pgArchive.path), 1)) MB")
         if let bin = env["ENGRAM_PG_BIN"] {
             let dump = work + "/engram.dump"
             let process = Process()
             process.executableURL = URL(fileURLWithPath: bin + "/pg_dump")
             // As the superuser: row-level security is forced on Engram's tables, so the owner cannot dump them.
-            process.arguments = ["-Fc", "-n", config.schema, "-f", dump, env["ENGRAM_POSTGRES_SUPERUSER_URL"] ?? "postgresql://postgres@\(config.host):\(config.port)/\(config.database)"]
+            process.arguments = ["-Fc", "-n", schema, "-f", dump, env["ENGRAM_POSTGRES_SUPERUSER_URL"] ?? "postgresql://postgres@\(config.host):\(config.port)/\(config.database)"]
             let start = now()
             try process.run()
             process.waitUntilExit()
@@ -95,10 +100,11 @@ if let url = env["ENGRAM_POSTGRES_URL"] {
             guard process.terminationStatus == 0 else { fail("pg_dump failed") }
             say("PostgreSQL: pg_dump -Fc of the schema         \(fmt(dumpSeconds, 2)) s  -> engram backup = \(fmt(dumpSeconds / pgBackup, 2)) x its speed (dump \(fmt(fileMB(dump), 1)) MB)")
         }
-        let back = try SQLiteVectorStore(path: fresh("from-postgres.sqlite"))
+    }
+    try await Engram.withStores("sqlite:" + fresh("from-postgres.sqlite"), access: .create) { back in
         let (backReport, backSeconds) = try await timed { try await BackupArchive.restore(pgArchive, into: back, embedder: noEmbedder) }
         guard backReport.chunks == stats.chunks else { fail("restore from PostgreSQL mismatch: \(backReport)") }
         line("restore the PostgreSQL archive into SQLite", backSeconds)
-        _ = try await client.query(PostgresQuery(unsafeSQL: "DROP SCHEMA engram_backup_bench CASCADE"))
     }
+    try await config.withClient { client in _ = try await client.query(PostgresQuery(unsafeSQL: "DROP SCHEMA \(schema) CASCADE")) }
 }

@@ -277,7 +277,7 @@ func timedSearches(_ store: PostgresVectorStore, queries: [[Float]], identity: E
         let r = try await store.search(SearchRequest(mode: .vector, vector: q, vectorIdentity: identity, filter: filter, k: 10), in: ref)
         times.append(seconds(since: start) * 1000)
         ids.append(r.hits.map(\.chunk.id))
-        path = r.path
+        path = r.path.description
     }
     return Measured(p50: percentile(times, 50), p95: percentile(times, 95), ids: ids, path: path)
 }

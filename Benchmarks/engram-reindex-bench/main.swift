@@ -12,6 +12,7 @@
 // Usage: engram-reindex-bench SOURCE_SQLITE WORK_DIR
 import EngramCore
 import EngramEmbeddings
+import EngramKit
 import EngramPipeline
 import EngramPostgres
 import EngramSQLite
@@ -133,8 +134,11 @@ let hashAlone = seconds(since: start)
 say("Engram reindex benchmark — \(documents.count) documents, \(texts.count) chunks (linux-doc, hash embedder)")
 say()
 
-let sqlite = try SQLiteVectorStore(path: sqlitePath)
-try await report("SQLite", sqlite, chunks: texts.count, embedOnly: hashAlone)
+// SQLite is opened the way the CLI opens it; PostgreSQL below is loaded through its bulk path
+// (upsert(batches:deferIndexing:), buildIndexes), which only its own type offers.
+try await Engram.withStores("sqlite:" + sqlitePath, access: .existing) { stores in
+    try await report("SQLite", try stores.require(\.generations, "be reindexed"), chunks: texts.count, embedOnly: hashAlone)
+}
 
 // PostgreSQL: the same documents and chunks loaded the way an ingest writes them.
 if let url = env["ENGRAM_POSTGRES_URL"] {

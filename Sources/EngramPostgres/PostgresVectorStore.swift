@@ -669,7 +669,7 @@ public final class PostgresVectorStore: VectorStore, Sendable {
     /// With `prefetch`, an index walk that returns all `depth` rows also returns their chunks (the ranking
     /// query joins them), saving the separate fetch.
     func vectorRanking(_ connection: PostgresConnection, _ c: CollectionRow, query q: [Float], filter: Filter?, depth: Int, types: PGVectorTypes,
-                       prefetch: Bool = false) async throws -> (ranking: [ScoredID], matched: Int, path: String, exhaustive: Bool, chunks: [StoredChunk]?) {
+                       prefetch: Bool = false) async throws -> (ranking: [ScoredID], matched: Int, path: SearchPath, exhaustive: Bool, chunks: [StoredChunk]?) {
         let dim = c.info.identity.dimension
         let (_, op) = PostgresVectorStore.operatorClass(c.info.identity.distance)
         var b = BoundSQL()
@@ -706,7 +706,7 @@ public final class PostgresVectorStore: VectorStore, Sendable {
                     guard let id = try row["id"].decode(String?.self) else { return nil }
                     return ScoredID(id: id, score: try row["score"].decode(Double.self))
                 }
-                return (ranking.sorted(by: ScoredID.ranksBefore), n, "exact-scan", true, nil)
+                return (ranking.sorted(by: ScoredID.ranksBefore), n, .exactScan, true, nil)
             }
         }
         func count() async throws -> Int {
@@ -714,7 +714,7 @@ public final class PostgresVectorStore: VectorStore, Sendable {
             return try await rows(connection, "SELECT count(*) AS n \(from)", b)[0]["n"].decode(Int.self)
         }
         if !indexed {
-            return (try await exact(), try await count(), "exact-scan", true, nil)
+            return (try await exact(), try await count(), .exactScan, true, nil)
         }
         let walk = "SELECT c.id, (\(score("c")))::float8 AS score \(from) ORDER BY \(distance("c")) LIMIT \(depth)"
         // Under a filter the planner may judge a scan and sort cheaper than the walk (it cannot know that an
@@ -737,12 +737,12 @@ public final class PostgresVectorStore: VectorStore, Sendable {
             // The walk ran out before finding `depth` rows: rank exactly if more rows match.
             let matched = try await count()
             if ranking.count < min(depth, matched) {
-                return (try await exact(), matched, "\(options.indexType.rawValue)+exact-fallback", true, nil)
+                return (try await exact(), matched, .indexThenExact(options.indexType.rawValue), true, nil)
             }
-            return (ranking, matched, options.indexType.rawValue, false, nil)
+            return (ranking, matched, .index(options.indexType.rawValue), false, nil)
         }
         // Approximate and full: matches are not counted past what is known (a lower bound).
-        return (ranking, max(ranking.count, capped ?? 0), options.indexType.rawValue, false, prefetched)
+        return (ranking, max(ranking.count, capped ?? 0), .index(options.indexType.rawValue), false, prefetched)
     }
 
     /// The index scan settings for a search of `depth` rows, set with the tenant in the first statement.
@@ -778,7 +778,7 @@ public final class PostgresVectorStore: VectorStore, Sendable {
         var keywordRanking: [ScoredID]?
         var prefetched: [StoredChunk]?
         var matched = 0
-        var vectorPath = "exact-scan"
+        var vectorPath = SearchPath.exactScan
         var exhaustive = true
         if request.mode != .keyword, let q = request.vector {
             let result = try await self.vectorRanking(connection, c, query: q, filter: request.filter, depth: depth, types: types, prefetch: request.mode == .vector)
@@ -811,7 +811,7 @@ public final class PostgresVectorStore: VectorStore, Sendable {
         }
         return SearchResponse(
             hits: SearchAssembly.hits(ranked, chunks: chunks),
-            path: SearchAssembly.path(mode: request.mode, vectorPath: vectorPath, keywordPath: "ts_rank_cd"),
+            path: .of(request.mode, vector: vectorPath, keyword: .tsRankCD),
             exhaustive: exhaustive, matched: matched)
     }
 }

@@ -319,7 +319,7 @@ extension SQLiteVectorStore {
                 let chunks = try Self.fetchChunks(db, c, ids: ranked.map(\.id))
                 return SearchResponse(
                     hits: SearchAssembly.hits(ranked, chunks: chunks),
-                    path: SearchAssembly.path(mode: request.mode, vectorPath: "exact-scan", keywordPath: "bm25"),
+                    path: .of(request.mode, vector: .exactScan, keyword: .bm25),
                     exhaustive: true, matched: matched)
             }
         }

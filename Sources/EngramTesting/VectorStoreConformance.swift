@@ -410,7 +410,7 @@ public enum VectorStoreConformance {
         let top = hybrid.hits[0]
         try expect(top.vectorRank != nil && top.keywordRank != nil, "hit shows both ranks")
         try expect(abs(top.score - (1.0 / Double(60 + top.vectorRank!) + 1.0 / Double(60 + top.keywordRank!))) < 1e-12, "fused score")
-        try expectEqual(hybrid.path.hasPrefix("rrf("), true)
+        try expectEqual(hybrid.path.description.hasPrefix("rrf("), true)
     }
 
     static func tenantSeparation(_ store: any VectorStore) async throws {
@@ -452,7 +452,7 @@ public enum VectorStoreConformance {
         try expectEqual(manifest.request.tenant, "t1")
         try expectEqual(manifest.embedding, fx.identity)
         try expectEqual(manifest.store.kind, store.descriptor.kind)
-        try expectEqual(manifest.store.searchPath, response.path)
+        try expectEqual(manifest.store.searchPath, response.path.description)
         try expectEqual(manifest.hits.count, response.hits.count)
         for (h, hit) in zip(manifest.hits, response.hits) {
             try expectEqual(h.chunkID, hit.chunk.id)

@@ -240,7 +240,7 @@ extension Wire {
         public init(_ r: SearchResponse, mode: SearchMode, manifest: EvidenceManifest) throws {
             hits = r.hits.map(Hit.init)
             self.mode = mode.rawValue
-            path = r.path
+            path = r.path.description
             exhaustive = r.exhaustive
             matched = r.matched
             manifestID = manifest.id

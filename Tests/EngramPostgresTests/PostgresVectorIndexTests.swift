@@ -49,7 +49,7 @@ struct PostgresVectorIndexTests {
 
             // Unfiltered: the HNSW index answers, approximately; recall against the exact top 10 is high.
             let approximate = try await store.search(SearchRequest(mode: .vector, vector: q, vectorIdentity: Self.identity, k: 10), in: Self.ref)
-            #expect(approximate.path == "hnsw")
+            #expect(approximate.path == .index("hnsw"))
             #expect(!approximate.exhaustive)
             #expect(approximate.hits.count == 10)
             let exactTop = Set(vectors.sorted { cosine($0.value) > cosine($1.value) }.prefix(10).map(\.key))
@@ -64,7 +64,7 @@ struct PostgresVectorIndexTests {
             // would return none here), so the matching rows are ranked exactly instead.
             let rare = try Filter.parse(#"group == "rare""#)
             let filtered = try await store.search(SearchRequest(mode: .vector, vector: q, vectorIdentity: Self.identity, filter: rare, k: 10), in: Self.ref)
-            #expect(filtered.path == "hnsw+exact-fallback")
+            #expect(filtered.path == .indexThenExact("hnsw"))
             #expect(filtered.exhaustive)
             #expect(filtered.matched == 10)
             let rareIDs = (0..<2000).filter { $0 % 200 == 0 }.map { ChunkRecord.makeID(documentID: DocumentRecord.makeID(ref: Self.ref, sourceURI: "mem://\($0)"), ordinal: 0) }
@@ -74,19 +74,19 @@ struct PostgresVectorIndexTests {
             // With the default threshold, ten matching rows are ranked exactly at once.
             let defaults = try PostgresVectorStore(client: client, schema: config.schema)
             let direct = try await defaults.search(SearchRequest(mode: .vector, vector: q, vectorIdentity: Self.identity, filter: rare, k: 10), in: Self.ref)
-            #expect(direct.path == "exact-scan" && direct.exhaustive)
+            #expect(direct.path == .exactScan && direct.exhaustive)
             #expect(direct.hits.map(\.chunk.id) == expected)
 
             // About 150 matching rows: collected and ranked in the same scan, the exact top 10 in order.
             let medium = try Filter.parse(#"group == "medium""#)
             let mediumIDs = (0..<2000).filter { $0 % 200 != 0 && $0 % 13 == 0 }.map { ChunkRecord.makeID(documentID: DocumentRecord.makeID(ref: Self.ref, sourceURI: "mem://\($0)"), ordinal: 0) }
             let mediumResult = try await defaults.search(SearchRequest(mode: .vector, vector: q, vectorIdentity: Self.identity, filter: medium, k: 10), in: Self.ref)
-            #expect(mediumResult.path == "exact-scan" && mediumResult.exhaustive && mediumResult.matched == mediumIDs.count)
+            #expect(mediumResult.path == .exactScan && mediumResult.exhaustive && mediumResult.matched == mediumIDs.count)
             #expect(mediumResult.hits.map(\.chunk.id) == Array(mediumIDs.sorted { cosine(vectors[$0]!) > cosine(vectors[$1]!) }.prefix(10)))
 
             // A filter nothing matches: an exhaustive empty answer.
             let none = try await defaults.search(SearchRequest(mode: .vector, vector: q, vectorIdentity: Self.identity, filter: try Filter.parse(#"group == "absent""#), k: 10), in: Self.ref)
-            #expect(none.hits.isEmpty && none.matched == 0 && none.path == "exact-scan" && none.exhaustive)
+            #expect(none.hits.isEmpty && none.matched == 0 && none.path == .exactScan && none.exhaustive)
         }
     }
 
@@ -113,7 +113,7 @@ struct PostgresVectorIndexTests {
             #expect(try await Self.indexDefinitions(client, config.schema).isEmpty)
             let q = batch[7].chunks[0].embedding!
             let before = try await store.search(SearchRequest(mode: .vector, vector: q, vectorIdentity: Self.identity, k: 5), in: Self.ref)
-            #expect(before.path == "exact-scan" && before.exhaustive && before.hits.first?.chunk.id == batch[7].chunks[0].id)
+            #expect(before.path == .exactScan && before.exhaustive && before.hits.first?.chunk.id == batch[7].chunks[0].id)
 
             try await store.buildIndexes(Self.ref)
             let definitions = try await Self.indexDefinitions(client, config.schema)
@@ -121,7 +121,7 @@ struct PostgresVectorIndexTests {
             #expect(definitions.first?.contains("USING hnsw") == true && definitions.first?.contains("vector(32)") == true && definitions.first?.contains("vector_cosine_ops") == true)
             #expect(definitions.first?.contains("m='16'") == true && definitions.first?.contains("ef_construction='64'") == true)
             let after = try await store.search(SearchRequest(mode: .vector, vector: q, vectorIdentity: Self.identity, k: 5), in: Self.ref)
-            #expect(after.path == "hnsw" && after.hits.first?.chunk.id == batch[7].chunks[0].id)
+            #expect(after.path == .index("hnsw") && after.hits.first?.chunk.id == batch[7].chunks[0].id)
             try await store.buildIndexes(Self.ref)
             #expect(try await Self.indexDefinitions(client, config.schema).count == 1, "building again is a no-op")
 
@@ -150,11 +150,11 @@ struct PostgresVectorIndexTests {
             #expect(definitions.first?.contains("USING ivfflat") == true && definitions.first?.contains("lists='2'") == true, "2,000 rows: 2 lists")
             let (id, q) = vectors.first!
             let r = try await store.search(SearchRequest(mode: .vector, vector: q, vectorIdentity: Self.identity, k: 10), in: Self.ref)
-            #expect(r.path == "ivfflat" && !r.exhaustive && r.hits.count == 10)
+            #expect(r.path == .index("ivfflat") && !r.exhaustive && r.hits.count == 10)
             #expect(r.hits.first?.chunk.id == id, "a stored vector finds itself")
             // A filter matching 10 rows (at most the threshold) is ranked exactly.
             let rare = try await store.search(SearchRequest(mode: .vector, vector: q, vectorIdentity: Self.identity, filter: try Filter.parse(#"group == "rare""#), k: 10), in: Self.ref)
-            #expect(rare.path == "exact-scan" && rare.hits.count == 10)
+            #expect(rare.path == .exactScan && rare.hits.count == 10)
         }
     }
 
@@ -219,10 +219,10 @@ struct PostgresVectorIndexTests {
             let many = (2..<202).map { i in Self.item(i, (0..<8).map { _ in Float(rng.nextDouble() * 2 - 1) }, text: "vector \(i)") }
             _ = try await b.upsert(batch: many, identity: narrow, in: Self.ref, deferIndexing: true)
             let exact = try await a.search(SearchRequest(mode: .vector, vector: newVector, vectorIdentity: narrow, k: 3), in: Self.ref)
-            #expect(exact.path == "exact-scan" && exact.hits.first?.chunk.text == "new")
+            #expect(exact.path == .exactScan && exact.hits.first?.chunk.text == "new")
             try await b.buildIndexes(Self.ref)
             let indexed = try await a.search(SearchRequest(mode: .vector, vector: newVector, vectorIdentity: narrow, k: 3), in: Self.ref)
-            #expect(indexed.path == "hnsw" && indexed.hits.first?.chunk.text == "new")
+            #expect(indexed.path == .index("hnsw") && indexed.hits.first?.chunk.text == "new")
 
             // Many searches at once through one pool: each gets the same answer.
             let answers = try await withThrowingTaskGroup(of: [String].self) { group in

@@ -66,7 +66,7 @@ public struct EvidenceManifest: Sendable, Hashable {
             createdAt: createdAt,
             request: Request(query: request.text, queryVectorSHA256: vectorHash, filter: request.filter, k: request.k, mode: request.mode, tenant: collection.ref.tenant, collection: collection.ref.name),
             embedding: collection.identity,
-            store: Store(kind: descriptor.kind, schemaVersion: descriptor.schemaVersion, indexParameters: descriptor.indexParameters, searchPath: response.path, exhaustive: response.exhaustive, matched: response.matched),
+            store: Store(kind: descriptor.kind, schemaVersion: descriptor.schemaVersion, indexParameters: descriptor.indexParameters, searchPath: response.path.description, exhaustive: response.exhaustive, matched: response.matched),
             hits: response.hits.map { h in
                 Hit(rank: h.rank, score: h.score, chunkID: h.chunk.id, documentID: h.chunk.documentID, sourceURI: h.chunk.sourceURI,
                     documentSHA256: h.chunk.documentSHA256, chunkSHA256: h.chunk.sha256, charStart: h.chunk.charStart, charEnd: h.chunk.charEnd, section: h.chunk.section)

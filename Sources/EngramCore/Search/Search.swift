@@ -88,11 +88,84 @@ public struct SearchHit: Sendable, Hashable, Codable {
     }
 }
 
+/// How a search was answered: the labels every backend uses, written once. Its text form (`exact-scan`,
+/// `hnsw`, `hnsw+exact-fallback`, `bm25`, `ts_rank_cd`, `rrf(exact-scan,bm25)`) is what evidence manifests
+/// record and `--json` prints.
+public indirect enum SearchPath: Sendable, Hashable, CustomStringConvertible, Codable {
+    /// Every matching chunk was scored: the answer is exact.
+    case exactScan
+    /// An approximate vector index answered (`hnsw`, `ivfflat`).
+    case index(String)
+    /// The index was tried and came back short under a filter, so the matching rows were ranked exactly.
+    case indexThenExact(String)
+    /// Keyword ranking: BM25 (SQLite's FTS5 and the in-memory index), `ts_rank_cd` (PostgreSQL).
+    case bm25
+    case tsRankCD
+    /// Reciprocal rank fusion of a vector and a keyword path (hybrid search).
+    case fused(vector: SearchPath, keyword: SearchPath)
+
+    /// The path of a search in `mode`, given how its vector and its keyword part were answered.
+    public static func of(_ mode: SearchMode, vector: SearchPath, keyword: SearchPath) -> SearchPath {
+        switch mode {
+        case .vector: vector
+        case .keyword: keyword
+        case .hybrid: .fused(vector: vector, keyword: keyword)
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .exactScan: "exact-scan"
+        case .index(let kind): kind
+        case .indexThenExact(let kind): "\(kind)+exact-fallback"
+        case .bm25: "bm25"
+        case .tsRankCD: "ts_rank_cd"
+        case .fused(let v, let k): "rrf(\(v),\(k))"
+        }
+    }
+
+    /// Parses the text form (nil for anything else).
+    public init?(_ text: String) {
+        switch text {
+        case "exact-scan": self = .exactScan
+        case "bm25": self = .bm25
+        case "ts_rank_cd": self = .tsRankCD
+        case _ where text.hasPrefix("rrf(") && text.hasSuffix(")"):
+            // The vector part never holds a comma; the keyword part follows the first one.
+            let inner = text.dropFirst(4).dropLast()
+            guard let comma = inner.firstIndex(of: ","), let v = SearchPath(String(inner[..<comma])),
+                  let k = SearchPath(String(inner[inner.index(after: comma)...])) else { return nil }
+            self = .fused(vector: v, keyword: k)
+        case _ where text.hasSuffix("+exact-fallback"):
+            let kind = String(text.dropLast("+exact-fallback".count))
+            guard !kind.isEmpty, kind.allSatisfy({ $0.isLetter }) else { return nil }
+            self = .indexThenExact(kind)
+        case _ where !text.isEmpty && text.allSatisfy({ $0.isLowercase && $0.isLetter }):
+            self = .index(text)
+        default: return nil
+        }
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        let text = try c.decode(String.self)
+        guard let path = SearchPath(text) else {
+            throw DecodingError.dataCorruptedError(in: c, debugDescription: "'\(text)' is not a search path")
+        }
+        self = path
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.singleValueContainer()
+        try c.encode(description)
+    }
+}
+
 /// The result of a search, including how it was answered.
 public struct SearchResponse: Sendable, Hashable, Codable {
     public var hits: [SearchHit]
-    /// Which path answered, e.g. `exact-scan`, `bm25`, `rrf(exact-scan,bm25)`.
-    public var path: String
+    /// Which path answered.
+    public var path: SearchPath
     /// True when every chunk matching the filter was considered (no approximate index cut it short).
     public var exhaustive: Bool
     /// How many chunks matched the filter (and the keyword query, in keyword mode). Exact when
@@ -100,7 +173,7 @@ public struct SearchResponse: Sendable, Hashable, Codable {
     /// that path, which would cost more than the search).
     public var matched: Int
 
-    public init(hits: [SearchHit], path: String, exhaustive: Bool, matched: Int) {
+    public init(hits: [SearchHit], path: SearchPath, exhaustive: Bool, matched: Int) {
         self.hits = hits
         self.path = path
         self.exhaustive = exhaustive
@@ -196,14 +269,5 @@ public enum SearchAssembly {
             out.append(SearchHit(rank: out.count + 1, score: r.score, vectorScore: r.vectorScore, vectorRank: r.vectorRank, keywordScore: r.keywordScore, keywordRank: r.keywordRank, chunk: c))
         }
         return out
-    }
-
-    /// The path name for a mode, given the names of its vector and keyword paths.
-    public static func path(mode: SearchMode, vectorPath: String, keywordPath: String) -> String {
-        switch mode {
-        case .vector: vectorPath
-        case .keyword: keywordPath
-        case .hybrid: "rrf(\(vectorPath),\(keywordPath))"
-        }
     }
 }

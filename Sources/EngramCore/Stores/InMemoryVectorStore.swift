@@ -194,7 +194,7 @@ public actor InMemoryVectorStore: VectorStore {
         let ranked = SearchAssembly.rank(mode: request.mode, vector: vectorRanking, keyword: keywordRanking, k: request.k, fusionK: request.fusionK)
         let hits = SearchAssembly.hits(ranked, chunks: ranked.compactMap { s.entries[$0.id]?.chunk })
         return SearchResponse(
-            hits: hits, path: SearchAssembly.path(mode: request.mode, vectorPath: "exact-scan", keywordPath: "bm25"),
+            hits: hits, path: .of(request.mode, vector: .exactScan, keyword: .bm25),
             exhaustive: true, matched: matched)
     }
 }
