@@ -32,46 +32,40 @@ extension PostgresVectorStore: BackupSource {
 
     /// The tenant's memories and audit events, in the export's transaction (the tenant is set).
     func exportMemories(_ connection: PostgresConnection, tenant: String, vectors: Bool, to sink: any BackupSink) async throws {
-        var b = BoundSQL()
-        let memories = try await connection.query(PostgresQuery(unsafeSQL: """
-            SELECT \(PostgresMemoryStore.columns) FROM \(schema).memories m WHERE m.tenant_id = \(b.bind(tenant))
+        let memories = try await connection.query(PostgresSQL("""
+            SELECT \(PostgresMemoryStore.columns) FROM \(schemaName).memories m WHERE m.tenant_id = \(tenant)
             ORDER BY \(PostgresMemoryStore.createdMillisecond), m.id COLLATE "C"
-            """, binds: b.bindings), logger: logger)
+            """).query, logger: logger)
         for try await row in memories {
             var m = try PostgresMemoryStore.memory(row.makeRandomAccess())
             if !vectors { m.embedding = nil }
             try sink.write(.memory(m))
         }
-        b = BoundSQL()
-        let events = try await rows(connection, "SELECT \(PostgresMemoryStore.eventColumns) FROM \(schema).memory_events WHERE tenant_id = \(b.bind(tenant)) ORDER BY sequence", b)
+        let events = try await rows(connection, "SELECT \(PostgresMemoryStore.eventColumns) FROM \(schemaName).memory_events WHERE tenant_id = \(tenant) ORDER BY sequence")
         for r in events { try sink.write(.memoryEvent(try PostgresMemoryStore.event(r))) }
     }
 
     func export(_ connection: PostgresConnection, tenant: String, vectors: Bool, to sink: any BackupSink) async throws {
-        var b = BoundSQL()
-        _ = try await rows(connection, "SELECT set_config('engram.tenant_id', \(b.bind(tenant)), true)", b)
-        b = BoundSQL()
-        let collections = try await rows(connection, "\(collectionColumns) WHERE tenant_id = \(b.bind(tenant)) ORDER BY name COLLATE \"C\"", b).map(Self.collectionRow)
+        _ = try await rows(connection, "SELECT set_config('engram.tenant_id', \(tenant), true)")
+        let collections = try await rows(connection, "\(collectionColumns) WHERE tenant_id = \(tenant) ORDER BY name COLLATE \"C\"").map(Self.collectionRow)
         for c in collections {
             let ref = c.info.ref
             try sink.write(.collection(BackupCollection(ref: ref, identity: c.info.identity, createdAt: c.info.createdAt)))
             // Each table in one statement whose rows stream in as the sink takes them (one sort on the server).
-            b = BoundSQL()
-            let documents = try await connection.query(PostgresQuery(unsafeSQL: """
-                SELECT \(Self.documentColumns), text FROM \(schema).documents
-                WHERE collection_id = \(b.bind(c.id)) ORDER BY id COLLATE "C"
-                """, binds: b.bindings), logger: logger)
+                let documents = try await connection.query(PostgresSQL("""
+                SELECT \(Self.documentColumns), text FROM \(schemaName).documents
+                WHERE collection_id = \(c.id) ORDER BY id COLLATE "C"
+                """).query, logger: logger)
             for try await row in documents {
                 let r = row.makeRandomAccess()
                 try sink.write(.document(BackupDocument(collection: ref, info: try Self.documentInfo(r), text: try r["text"].decode(String.self))))
             }
-            b = BoundSQL()
-            let chunks = try await connection.query(PostgresQuery(unsafeSQL: """
-                SELECT \(Self.chunkColumns)\(vectors ? ", c.embedding::real[] AS vector" : "")
-                FROM \(schema).chunks c JOIN \(schema).documents d ON d.collection_id = c.collection_id AND d.id = c.document_id
-                WHERE c.collection_id = \(b.bind(c.id)) AND c.generation = \(b.bind(c.info.generation))
+                let chunks = try await connection.query(PostgresSQL("""
+                SELECT \(Self.chunkColumns)\(unsafeRaw: vectors ? ", c.embedding::real[] AS vector" : "")
+                FROM \(schemaName).chunks c JOIN \(schemaName).documents d ON d.collection_id = c.collection_id AND d.id = c.document_id
+                WHERE c.collection_id = \(c.id) AND c.generation = \(c.info.generation)
                 ORDER BY c.document_id COLLATE "C", c.ordinal
-                """, binds: b.bindings), logger: logger)
+                """).query, logger: logger)
             for try await row in chunks {
                 let r = row.makeRandomAccess()
                 let embedding = vectors ? try r["vector"].decode([Float]?.self) : nil

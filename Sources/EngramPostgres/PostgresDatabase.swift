@@ -15,6 +15,8 @@ public final class PostgresDatabase: Sendable {
     public let client: PostgresClient
     /// The migrated schema (see ``PostgresMigrator``): validated, the only name spliced into SQL text.
     public let schema: String
+    /// The schema as a name that SQL statements splice (validated once, here).
+    let schemaName: SQLIdentifier
     let logger: Logger
     /// True when the stores were opened for reading (``StoreAccess/read``): every transaction is read-only,
     /// so the server refuses any write.
@@ -30,6 +32,7 @@ public final class PostgresDatabase: Sendable {
         try PostgresStoreConfiguration.validateIdentifier(schema, what: "schema")
         self.client = client
         self.schema = schema
+        self.schemaName = SQLIdentifier(trusted: schema)
         self.readOnly = readOnly
         self.logger = logger
     }
@@ -61,12 +64,11 @@ public final class PostgresDatabase: Sendable {
 
     /// A transaction whose first statement sets `engram.tenant_id` and any `settings` (all transaction-local).
     func transaction<T: Sendable>(_ tenant: String, settings: [(String, String)] = [], readOnly: Bool = false, _ body: @Sendable (PostgresConnection) async throws -> T) async throws -> T {
-        var b = BoundSQL()
-        var calls = ["set_config('engram.tenant_id', \(b.bind(tenant)), true)"]
-        for (name, value) in settings { calls.append("set_config(\(b.bind(name)), \(b.bind(value)), true)") }
+        var calls: [PostgresSQL] = ["set_config('engram.tenant_id', \(tenant), true)"]
+        for (name, value) in settings { calls.append("set_config(\(name), \(value), true)") }
         // A transaction may always become read-only; the server then refuses its writes (25006).
         if self.readOnly { calls.append("set_config('transaction_read_only', 'on', true)") }
-        return try await client.withCheckedTransaction(logger: logger, setup: PostgresQuery(unsafeSQL: "SELECT " + calls.joined(separator: ", "), binds: b.bindings),
+        return try await client.withCheckedTransaction(logger: logger, setup: ("SELECT " + PostgresSQL.joined(calls, separator: ", ")).query,
                                                        awaitCommit: !readOnly, body)
     }
 
@@ -117,8 +119,8 @@ public final class PostgresDatabase: Sendable {
 
     /// Runs a statement and returns all its rows. They are collected on the connection's event loop and
     /// handed over once: reading them as an async sequence costs a second wait per statement.
-    func rows(_ connection: PostgresConnection, _ sql: String, _ bound: BoundSQL = BoundSQL()) async throws -> [PostgresRandomAccessRow] {
-        try await connection.enqueue(PostgresQuery(unsafeSQL: sql, binds: bound.bindings), logger: logger).get().rows.map { $0.makeRandomAccess() }
+    func rows(_ connection: PostgresConnection, _ sql: PostgresSQL) async throws -> [PostgresRandomAccessRow] {
+        try await connection.enqueue(sql.query, logger: logger).get().rows.map { $0.makeRandomAccess() }
     }
 
 
@@ -151,8 +153,8 @@ extension PostgresVectorStore {
         try await database.reading(tenant, settings: settings, body)
     }
 
-    func rows(_ connection: PostgresConnection, _ sql: String, _ bound: BoundSQL = BoundSQL()) async throws -> [PostgresRandomAccessRow] {
-        try await database.rows(connection, sql, bound)
+    func rows(_ connection: PostgresConnection, _ sql: PostgresSQL) async throws -> [PostgresRandomAccessRow] {
+        try await database.rows(connection, sql)
     }
 
     func retryingConflicts<T: Sendable>(_ body: () async throws -> T) async throws -> T { try await database.retryingConflicts(body) }

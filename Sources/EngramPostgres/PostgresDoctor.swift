@@ -18,22 +18,19 @@ extension PostgresVectorStore: StoreDoctor {
         for tenant in tenants {
             let part = try await reading(tenant) { c in
                 var part = DoctorReport(appliedMigrations: [], pendingMigrations: [])
-                var b = BoundSQL()
-                let collections = try await self.rows(c, "\(self.collectionColumns) WHERE tenant_id = \(b.bind(tenant)) ORDER BY name COLLATE \"C\"", b).map(Self.collectionRow)
+                let collections = try await self.rows(c, "\(self.collectionColumns) WHERE tenant_id = \(tenant) ORDER BY name COLLATE \"C\"").map(Self.collectionRow)
                 for col in collections {
                     part.collections += 1
                     let ref = col.info.ref
-                    var q = BoundSQL()
                     let counts = try await self.rows(c, """
                         SELECT count(*) AS total, count(*) FILTER (WHERE embedding IS NOT NULL) AS embedded,
-                               count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM \(self.schema).documents d WHERE d.collection_id = ch.collection_id AND d.id = ch.document_id)) AS orphans
-                        FROM \(self.schema).chunks ch WHERE ch.collection_id = \(q.bind(col.id)) AND ch.generation = \(q.bind(col.info.generation))
-                        """, q)[0]
-                    var g = BoundSQL()
+                               count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM \(self.schemaName).documents d WHERE d.collection_id = ch.collection_id AND d.id = ch.document_id)) AS orphans
+                        FROM \(self.schemaName).chunks ch WHERE ch.collection_id = \(col.id) AND ch.generation = \(col.info.generation)
+                        """)[0]
                     let leftover = try await self.rows(c, """
-                        SELECT count(*) AS n FROM \(self.schema).chunks WHERE collection_id = \(g.bind(col.id))
-                          AND generation <> \(g.bind(col.info.generation)) AND generation <> \(g.bind(col.pending?.generation ?? col.info.generation))
-                        """, g)[0]["n"].decode(Int.self)
+                        SELECT count(*) AS n FROM \(self.schemaName).chunks WHERE collection_id = \(col.id)
+                          AND generation <> \(col.info.generation) AND generation <> \(col.pending?.generation ?? col.info.generation)
+                        """)[0]["n"].decode(Int.self)
                     var progress: GenerationProgress?
                     if let pending = col.pending { progress = try await self.progress(c, col, generation: pending.generation) }
                     part.findings += DoctorChecks.generations(ref: ref, active: col.info.identity, pending: col.pending, progress: progress, leftoverRows: leftover)
@@ -56,13 +53,11 @@ extension PostgresVectorStore: StoreDoctor {
                                                                fix: "build it: engram ingest into the collection builds it at the end, or call PostgresVectorStore.buildIndexes"))
                         }
                     }
-                    var d = BoundSQL()
-                    let documents = try await self.rows(c, "SELECT id, source_uri, sha256, text FROM \(self.schema).documents WHERE collection_id = \(d.bind(col.id)) ORDER BY source_uri COLLATE \"C\"", d)
-                    var k = BoundSQL()
+                    let documents = try await self.rows(c, "SELECT id, source_uri, sha256, text FROM \(self.schemaName).documents WHERE collection_id = \(col.id) ORDER BY source_uri COLLATE \"C\"")
                     let chunkRows = try await self.rows(c, """
-                        SELECT document_id, id, ordinal, char_start, char_end, text, sha256, vector_dims(embedding) AS dims FROM \(self.schema).chunks
-                        WHERE collection_id = \(k.bind(col.id)) AND generation = \(k.bind(col.info.generation)) ORDER BY document_id, ordinal
-                        """, k)
+                        SELECT document_id, id, ordinal, char_start, char_end, text, sha256, vector_dims(embedding) AS dims FROM \(self.schemaName).chunks
+                        WHERE collection_id = \(col.id) AND generation = \(col.info.generation) ORDER BY document_id, ordinal
+                        """)
                     var byDocument: [String: [DoctorChecks.StoredChunkFacts]] = [:]
                     for r in chunkRows {
                         byDocument[try r["document_id"].decode(String.self), default: []].append(DoctorChecks.StoredChunkFacts(

@@ -8,18 +8,16 @@ extension PostgresVectorStore: GenerationalStore {
     /// connections). The server drops it when that session ends, however the process ends.
     public func withReindexLock<T: Sendable>(_ ref: CollectionRef, _ body: @Sendable () async throws -> T) async throws -> T {
         let c = try await reading(ref.tenant) { try await self.requireCollection($0, ref) }
-        var b = BoundSQL()
-        let key = "hashtext(\(b.bind(schema + ":reindex"))), \(Int32(truncatingIfNeeded: c.id))"
-        let bound = b
+        let key: PostgresSQL = "hashtext(\(schema + ":reindex")), \(Int32(truncatingIfNeeded: c.id))"
         // The body's own errors pass unchanged; the lock's are described.
         let outcome: Result<T, any Error>
         do {
             outcome = try await client.withConnection { connection in
-                let got = try await self.rows(connection, "SELECT pg_try_advisory_lock(\(key)) AS got", bound)[0]["got"].decode(Bool.self)
+                let got = try await self.rows(connection, "SELECT pg_try_advisory_lock(\(key)) AS got")[0]["got"].decode(Bool.self)
                 guard got else { throw EngramError.reindexRunning(ref) }
                 let outcome: Result<T, any Error>
                 do { outcome = .success(try await body()) } catch { outcome = .failure(error) }
-                _ = try await self.rows(connection, "SELECT pg_advisory_unlock(\(key))", bound)
+                _ = try await self.rows(connection, "SELECT pg_advisory_unlock(\(key))")
                 return outcome
             }
         } catch {
@@ -41,13 +39,11 @@ extension PostgresVectorStore: GenerationalStore {
             }
             guard identity != c.info.identity else { throw EngramError.alreadyEmbedded(ref, identity: identity) }
             let pending = PendingGeneration(generation: c.info.generation + 1, identity: identity)
-            var b = BoundSQL()
-            _ = try await self.rows(connection, "DELETE FROM \(self.schema).chunks WHERE collection_id = \(b.bind(c.id)) AND generation = \(b.bind(pending.generation))", b)
-            b = BoundSQL()
+            _ = try await self.rows(connection, "DELETE FROM \(self.schemaName).chunks WHERE collection_id = \(c.id) AND generation = \(pending.generation)")
             _ = try await self.rows(connection, """
-                UPDATE \(self.schema).collections SET pending_generation = \(b.bind(pending.generation)), pending_identity = \(b.bind(try MemoryRules.storedJSON(identity)))
-                WHERE id = \(b.bind(c.id))
-                """, b)
+                UPDATE \(self.schemaName).collections SET pending_generation = \(pending.generation), pending_identity = \(try MemoryRules.storedJSON(identity))
+                WHERE id = \(c.id)
+                """)
             return pending
         }
     }
@@ -61,22 +57,21 @@ extension PostgresVectorStore: GenerationalStore {
     }
 
     /// The condition that active chunk `a` has a copy in generation `generation` (same id, same text).
-    func hasCopy(generation: Int, _ b: inout BoundSQL) -> String {
-        "EXISTS (SELECT 1 FROM \(schema).chunks p WHERE p.collection_id = a.collection_id AND p.generation = \(b.bind(generation)) AND p.id = a.id AND p.sha256 = a.sha256)"
+    func hasCopy(generation: Int) -> PostgresSQL {
+        "EXISTS (SELECT 1 FROM \(schemaName).chunks p WHERE p.collection_id = a.collection_id AND p.generation = \(generation) AND p.id = a.id AND p.sha256 = a.sha256)"
     }
 
     public func chunksToEmbed(_ ref: CollectionRef, generation: Int, after: String?, limit: Int) async throws -> [ChunkToEmbed] {
         try await reading(ref.tenant) { connection in
             let (c, _) = try await self.pendingCollection(connection, ref, generation: generation)
-            var b = BoundSQL()
-            let cursor = after.map { "AND a.id > \(b.bind($0))" } ?? ""
+            let cursor: PostgresSQL = after.map { "AND a.id > \($0)" } ?? ""
             // Ordered like the primary key, so each page continues a range scan of it.
             return try await self.rows(connection, """
-                SELECT a.id, a.sha256, a.text FROM \(self.schema).chunks a
-                WHERE a.collection_id = \(b.bind(c.id)) AND a.generation = \(b.bind(c.info.generation)) \(cursor)
-                  AND NOT \(self.hasCopy(generation: generation, &b))
+                SELECT a.id, a.sha256, a.text FROM \(self.schemaName).chunks a
+                WHERE a.collection_id = \(c.id) AND a.generation = \(c.info.generation) \(cursor)
+                  AND NOT \(self.hasCopy(generation: generation))
                 ORDER BY a.id LIMIT \(max(0, limit))
-                """, b).map { ChunkToEmbed(id: try $0["id"].decode(String.self), sha256: try $0["sha256"].decode(String.self), text: try $0["text"].decode(String.self)) }
+                """).map { ChunkToEmbed(id: try $0["id"].decode(String.self), sha256: try $0["sha256"].decode(String.self), text: try $0["text"].decode(String.self)) }
         }
     }
 
@@ -86,21 +81,20 @@ extension PostgresVectorStore: GenerationalStore {
             let (c, pending) = try await self.pendingCollection(connection, ref, generation: generation)
             for v in vectors { try pending.identity.validate(vector: v.embedding, context: "chunk \(v.chunkID)") }
             guard !vectors.isEmpty else { return 0 }
-            var b = BoundSQL()
             // Copies of the active rows (text search vector included) with the new vectors, matched by id and text hash.
             return try await self.rows(connection, """
-                INSERT INTO \(self.schema).chunks (collection_id, id, tenant_id, document_id, generation, ordinal, char_start, char_end, token_count,
+                INSERT INTO \(self.schemaName).chunks (collection_id, id, tenant_id, document_id, generation, ordinal, char_start, char_end, token_count,
                                                    sha256, section, metadata, text_search_config, text, text_search, embedding)
-                SELECT a.collection_id, a.id, a.tenant_id, a.document_id, \(b.bind(generation)), a.ordinal, a.char_start, a.char_end, a.token_count,
+                SELECT a.collection_id, a.id, a.tenant_id, a.document_id, \(generation), a.ordinal, a.char_start, a.char_end, a.token_count,
                        a.sha256, a.section, a.metadata, a.text_search_config, a.text, a.text_search, u.embedding
-                FROM UNNEST(\(b.bind(vectors.map(\.chunkID)))::text[], \(b.bind(vectors.map(\.sha256)))::text[],
-                            \(b.bind(PGVectorArray(vectors.map(\.embedding), types: types)))) AS u(id, sha256, embedding)
-                JOIN \(self.schema).chunks a ON a.collection_id = \(b.bind(c.id)) AND a.generation = \(b.bind(c.info.generation)) AND a.id = u.id AND a.sha256 = u.sha256
+                FROM UNNEST(\(vectors.map(\.chunkID))::text[], \(vectors.map(\.sha256))::text[],
+                            \(PGVectorArray(vectors.map(\.embedding), types: types))) AS u(id, sha256, embedding)
+                JOIN \(self.schemaName).chunks a ON a.collection_id = \(c.id) AND a.generation = \(c.info.generation) AND a.id = u.id AND a.sha256 = u.sha256
                 ON CONFLICT (collection_id, generation, id) DO UPDATE SET sha256 = excluded.sha256, ordinal = excluded.ordinal,
                     char_start = excluded.char_start, char_end = excluded.char_end, token_count = excluded.token_count, section = excluded.section,
                     metadata = excluded.metadata, text = excluded.text, text_search = excluded.text_search, embedding = excluded.embedding
                 RETURNING 1
-                """, b).count
+                """).count
         }
     }
 
@@ -113,11 +107,10 @@ extension PostgresVectorStore: GenerationalStore {
 
     /// Active chunks of `c`, and how many have a copy in `generation`.
     func progress(_ connection: PostgresConnection, _ c: CollectionRow, generation: Int) async throws -> GenerationProgress {
-        var b = BoundSQL()
         let r = try await rows(connection, """
-            SELECT count(*) AS n, count(*) FILTER (WHERE \(hasCopy(generation: generation, &b))) AS copied
-            FROM \(schema).chunks a WHERE a.collection_id = \(b.bind(c.id)) AND a.generation = \(b.bind(c.info.generation))
-            """, b)[0]
+            SELECT count(*) AS n, count(*) FILTER (WHERE \(hasCopy(generation: generation))) AS copied
+            FROM \(schemaName).chunks a WHERE a.collection_id = \(c.id) AND a.generation = \(c.info.generation)
+            """)[0]
         return GenerationProgress(chunks: try r["n"].decode(Int.self), copied: try r["copied"].decode(Int.self))
     }
 
@@ -128,20 +121,18 @@ extension PostgresVectorStore: GenerationalStore {
         try await buildIndexes(ref, minimumRows: options.exactThreshold, generation: generation)
         let switched = try await inTenant(ref.tenant) { connection in
             let (c, pending) = try await self.pendingCollection(connection, ref, generation: generation, lock: "FOR UPDATE")
-            var b = BoundSQL()
             let missing = try await self.rows(connection, """
-                SELECT count(*) AS n FROM \(self.schema).chunks a
-                WHERE a.collection_id = \(b.bind(c.id)) AND a.generation = \(b.bind(c.info.generation)) AND NOT \(self.hasCopy(generation: generation, &b))
-                """, b)[0]["n"].decode(Int.self)
+                SELECT count(*) AS n FROM \(self.schemaName).chunks a
+                WHERE a.collection_id = \(c.id) AND a.generation = \(c.info.generation) AND NOT \(self.hasCopy(generation: generation))
+                """)[0]["n"].decode(Int.self)
             guard missing == 0 else { return false }
             let identity = pending.identity
-            b = BoundSQL()
             _ = try await self.rows(connection, """
-                UPDATE \(self.schema).collections SET model = \(b.bind(identity.model)), revision = \(b.bind(identity.revision)),
-                    dimension = \(b.bind(identity.dimension)), distance = \(b.bind(identity.distance.rawValue)), normalized = \(b.bind(identity.normalized)),
-                    active_generation = \(b.bind(generation)), pending_generation = NULL, pending_identity = NULL
-                WHERE id = \(b.bind(c.id))
-                """, b)
+                UPDATE \(self.schemaName).collections SET model = \(identity.model), revision = \(identity.revision),
+                    dimension = \(identity.dimension), distance = \(identity.distance.rawValue), normalized = \(identity.normalized),
+                    active_generation = \(generation), pending_generation = NULL, pending_identity = NULL
+                WHERE id = \(c.id)
+                """)
             return true
         }
         if switched { remember(ref, nil) }
@@ -151,12 +142,11 @@ extension PostgresVectorStore: GenerationalStore {
     public func dropInactiveGenerations(_ ref: CollectionRef) async throws -> Int {
         let (c, deleted) = try await inTenant(ref.tenant) { connection in
             let c = try await self.requireCollection(connection, ref)
-            var b = BoundSQL()
             let deleted = try await self.rows(connection, """
-                WITH gone AS (DELETE FROM \(self.schema).chunks WHERE collection_id = \(b.bind(c.id))
-                              AND generation <> \(b.bind(c.info.generation)) AND generation <> \(b.bind(c.pending?.generation ?? c.info.generation)) RETURNING 1)
+                WITH gone AS (DELETE FROM \(self.schemaName).chunks WHERE collection_id = \(c.id)
+                              AND generation <> \(c.info.generation) AND generation <> \(c.pending?.generation ?? c.info.generation) RETURNING 1)
                 SELECT count(*) AS n FROM gone
-                """, b)[0]["n"].decode(Int.self)
+                """)[0]["n"].decode(Int.self)
             return (c, deleted)
         }
         try await dropIndexes(c, keeping: [c.info.generation] + (c.pending.map { [$0.generation] } ?? []))
@@ -170,14 +160,13 @@ extension PostgresVectorStore: GenerationalStore {
             try await client.withConnection { connection in
                 let keep = Set(keeping.flatMap { [self.indexName(collectionID: c.id, generation: $0), self.keywordIndexName(collectionID: c.id, generation: $0)] })
                 for prefix in ["\(self.indexNamePrefix)\(c.id)_g", "\(Self.keywordIndexPrefix)\(c.id)_g"] {
-                    var b = BoundSQL()
                     let names = try await self.rows(connection, """
-                        SELECT indexname FROM pg_catalog.pg_indexes WHERE schemaname = \(b.bind(self.schema)) AND tablename = 'chunks'
-                          AND starts_with(indexname, \(b.bind(prefix)))
-                        """, b).map { try $0["indexname"].decode(String.self) }
+                        SELECT indexname FROM pg_catalog.pg_indexes WHERE schemaname = \(self.schema) AND tablename = 'chunks'
+                          AND starts_with(indexname, \(prefix))
+                        """).map { try $0["indexname"].decode(String.self) }
                     // Names come from the catalog and match Engram's own pattern (integers only).
                     for name in names where !keep.contains(name) && Int(name.dropFirst(prefix.count)) != nil {
-                        _ = try await self.rows(connection, "DROP INDEX CONCURRENTLY IF EXISTS \(self.schema).\(name)")
+                        _ = try await self.rows(connection, "DROP INDEX CONCURRENTLY IF EXISTS \(self.schemaName).\(SQLIdentifier(trusted: name))")
                     }
                 }
             }
@@ -194,10 +183,8 @@ extension PostgresVectorStore: GenerationalStore {
         let c = try await inTenant(ref.tenant) { connection -> CollectionRow? in
             let c = try await self.requireCollection(connection, ref, lock: "FOR UPDATE")
             guard let pending = c.pending else { return nil }
-            var b = BoundSQL()
-            _ = try await self.rows(connection, "DELETE FROM \(self.schema).chunks WHERE collection_id = \(b.bind(c.id)) AND generation = \(b.bind(pending.generation))", b)
-            b = BoundSQL()
-            _ = try await self.rows(connection, "UPDATE \(self.schema).collections SET pending_generation = NULL, pending_identity = NULL WHERE id = \(b.bind(c.id))", b)
+            _ = try await self.rows(connection, "DELETE FROM \(self.schemaName).chunks WHERE collection_id = \(c.id) AND generation = \(pending.generation)")
+            _ = try await self.rows(connection, "UPDATE \(self.schemaName).collections SET pending_generation = NULL, pending_identity = NULL WHERE id = \(c.id)")
             return c
         }
         guard let c else { return false }

@@ -17,7 +17,7 @@ public final class PostgresMemoryStore: MemoryStore, Sendable {
     let db: PostgresDatabase
     let clock: @Sendable () -> Date
     public var database: PostgresDatabase { db }
-    var schema: String { db.schema }
+    var schema: SQLIdentifier { db.schemaName }
 
     /// The memories of a database.
     public init(database: PostgresDatabase, retention: RetentionPolicies = .standard, now: @escaping @Sendable () -> Date = { Date() }) {
@@ -36,7 +36,7 @@ public final class PostgresMemoryStore: MemoryStore, Sendable {
 
     // MARK: Rows
 
-    static let columns = """
+    static let columns: PostgresSQL = """
         m.id, m.tenant_id, m.subject, m.namespace, m.kind, m.content, m.metadata::text AS metadata, m.importance, m.provenance::text AS provenance,
         m.created_at, m.updated_at, m.accessed_at, m.access_count, m.expires_at, m.retention, m.legal_hold, m.supersedes, m.embedding_identity,
         m.embedding::real[] AS embedding
@@ -44,7 +44,7 @@ public final class PostgresMemoryStore: MemoryStore, Sendable {
 
     /// The creation time's millisecond, rounded as ``MetadataValue/milliseconds(_:)`` rounds it: list
     /// order and cursors compare it, so that every backend pages the same way.
-    static let createdMillisecond = "round(extract(epoch FROM m.created_at) * 1000)::bigint"
+    static let createdMillisecond: PostgresSQL = "round(extract(epoch FROM m.created_at) * 1000)::bigint"
 
     static func memory(_ r: PostgresRandomAccessRow) throws -> Memory {
         let identityText = try r["embedding_identity"].decode(String?.self)
@@ -59,7 +59,7 @@ public final class PostgresMemoryStore: MemoryStore, Sendable {
             embeddingIdentity: try identityText.map { try MemoryRules.fromStoredJSON(EmbeddingIdentity.self, $0) })
     }
 
-    static let eventColumns = "sequence, tenant_id, memory_id, event, actor, reason, content_sha256, at, origin"
+    static let eventColumns: PostgresSQL = "sequence, tenant_id, memory_id, event, actor, reason, content_sha256, at, origin"
 
     static func event(_ r: PostgresRandomAccessRow) throws -> MemoryEvent {
         let name = try r["event"].decode(String.self)
@@ -73,58 +73,47 @@ public final class PostgresMemoryStore: MemoryStore, Sendable {
     static func terms(_ content: String) -> [String] { Array(Set(KeywordTokenizer.tokens(content))).sorted() }
 
     func write(_ c: PostgresConnection, _ m: Memory, insert: Bool, types: PGVectorTypes) async throws {
-        var b = BoundSQL()
-        var values: [String] = [b.bind(m.tenant), b.bind(m.subject), b.bind(m.namespace), b.bind(m.kind.rawValue), b.bind(m.content), b.bind(m.contentSHA256)]
-        values.append(b.bind(Self.terms(m.content)))
-        values.append("\(b.bind(m.metadata.canonicalJSON))::jsonb")
-        values.append(b.bind(m.importance))
-        values.append("\(b.bind(try MemoryRules.storedJSON(m.provenance)))::jsonb")
-        values.append(b.bind(m.createdAt))
-        values.append(b.bind(m.updatedAt))
-        values.append(m.lastAccessedAt.map { b.bind($0) } ?? "NULL")
-        values.append(b.bind(m.accessCount))
-        values.append(m.expiresAt.map { b.bind($0) } ?? "NULL")
-        values.append(b.bind(m.retention))
-        values.append(b.bind(m.legalHold))
-        values.append(m.supersedes.map { b.bind($0) } ?? "NULL")
-        if let identity = m.embeddingIdentity { values.append(b.bind(try MemoryRules.storedJSON(identity))) } else { values.append("NULL") }
-        if let e = m.embedding { values.append(b.bind(PGVector(values: e, types: types))) } else { values.append("NULL") }
+        let identity = try m.embeddingIdentity.map(MemoryRules.storedJSON)
+        let values: [PostgresSQL] = [
+            "\(m.tenant)", "\(m.subject)", "\(m.namespace)", "\(m.kind.rawValue)", "\(m.content)", "\(m.contentSHA256)", "\(Self.terms(m.content))",
+            "\(m.metadata.canonicalJSON)::jsonb", "\(m.importance)", "\(try MemoryRules.storedJSON(m.provenance))::jsonb", "\(m.createdAt)", "\(m.updatedAt)",
+            "\(m.lastAccessedAt)", "\(m.accessCount)", "\(m.expiresAt)", "\(m.retention)", "\(m.legalHold)", "\(m.supersedes)", "\(identity)",
+            "\(m.embedding.map { PGVector(values: $0, types: types) })",
+        ]
         let names = ["tenant_id", "subject", "namespace", "kind", "content", "content_sha256", "terms", "metadata", "importance", "provenance", "created_at", "updated_at",
                      "accessed_at", "access_count", "expires_at", "retention", "legal_hold", "supersedes", "embedding_identity", "embedding"]
         if insert {
-            _ = try await db.rows(c, "INSERT INTO \(schema).memories (id, \(names.joined(separator: ", "))) VALUES (\(b.bind(m.id)), \(values.joined(separator: ", ")))", b)
-            _ = try await db.rows(c, "INSERT INTO \(schema).memory_tenants (tenant_id) VALUES ($1) ON CONFLICT DO NOTHING", { var t = BoundSQL(); _ = t.bind(m.tenant); return t }())
+            _ = try await db.rows(c, "INSERT INTO \(schema).memories (id, \(unsafeRaw: names.joined(separator: ", "))) VALUES (\(m.id), \(PostgresSQL.joined(values, separator: ", ")))")
+            _ = try await db.rows(c, "INSERT INTO \(schema).memory_tenants (tenant_id) VALUES (\(m.tenant)) ON CONFLICT DO NOTHING")
         } else {
-            let sets = zip(names, values).map { "\($0) = \($1)" }.joined(separator: ", ")
+            let sets = PostgresSQL.joined(zip(names, values).map { "\(unsafeRaw: $0) = \($1)" }, separator: ", ")
             // Within the memory's tenant only (row-level security says so too).
-            _ = try await db.rows(c, "UPDATE \(schema).memories SET \(sets) WHERE id = \(b.bind(m.id)) AND tenant_id = \(b.bind(m.tenant))", b)
+            _ = try await db.rows(c, "UPDATE \(schema).memories SET \(sets) WHERE id = \(m.id) AND tenant_id = \(m.tenant)")
         }
     }
 
     func record(_ c: PostgresConnection, _ kind: MemoryEvent.Kind, _ memories: [MemoryTrace], actor: String, reason: String, at: Date) async throws {
         guard !memories.isEmpty else { return }
-        var b = BoundSQL()
         _ = try await db.rows(c, """
             INSERT INTO \(schema).memory_events (tenant_id, memory_id, event, actor, reason, content_sha256, at)
-            SELECT t, i, \(b.bind(kind.rawValue)), \(b.bind(actor)), \(b.bind(reason)), h, \(b.bind(at))
-            FROM unnest(\(b.bind(memories.map(\.tenant)))::text[], \(b.bind(memories.map(\.id)))::text[], \(b.bind(memories.map(\.contentSHA256)))::text[]) AS u(t, i, h)
-            """, b)
+            SELECT t, i, \(kind.rawValue), \(actor), \(reason), h, \(at)
+            FROM unnest(\(memories.map(\.tenant))::text[], \(memories.map(\.id))::text[], \(memories.map(\.contentSHA256))::text[]) AS u(t, i, h)
+            """)
     }
 
     func owned(_ c: PostgresConnection, _ id: String, _ tenant: String) async throws -> Memory? {
-        var b = BoundSQL()
-        return try await db.rows(c, "SELECT \(Self.columns) FROM \(schema).memories m WHERE m.id = \(b.bind(id)) AND m.tenant_id = \(b.bind(tenant))", b).first.map(Self.memory)
+        return try await db.rows(c, "SELECT \(Self.columns) FROM \(schema).memories m WHERE m.id = \(id) AND m.tenant_id = \(tenant)").first.map(Self.memory)
     }
 
     /// The SQL condition selecting a tenant's memories (subject, namespace, kinds, filter, not expired at `now`).
-    func selection(_ b: inout BoundSQL, tenant: String, subject: String?, namespace: String?, kinds: [MemoryKind]?, filter: Filter?, now: Date?) throws -> String {
-        var parts = ["m.tenant_id = \(b.bind(tenant))"]
-        if let subject { parts.append("m.subject = \(b.bind(subject))") }
-        if let namespace { parts.append("m.namespace = \(b.bind(namespace))") }
-        if let kinds { parts.append("m.kind = ANY(\(b.bind(kinds.map(\.rawValue)))::text[])") }
-        if let now { parts.append("(m.expires_at IS NULL OR m.expires_at > \(b.bind(now)))") }
-        if let filter { parts.append(try PostgresFilterCompiler(column: "m.metadata").compile(filter, into: &b)) }
-        return parts.joined(separator: " AND ")
+    func selection(tenant: String, subject: String?, namespace: String?, kinds: [MemoryKind]?, filter: Filter?, now: Date?) throws -> PostgresSQL {
+        var parts: [PostgresSQL] = ["m.tenant_id = \(tenant)"]
+        if let subject { parts.append("m.subject = \(subject)") }
+        if let namespace { parts.append("m.namespace = \(namespace)") }
+        if let kinds { parts.append("m.kind = ANY(\(kinds.map(\.rawValue))::text[])") }
+        if let now { parts.append("(m.expires_at IS NULL OR m.expires_at > \(now))") }
+        if let filter { parts.append(try PostgresFilterCompiler(column: "m.metadata").compile(filter)) }
+        return PostgresSQL.joined(parts, separator: " AND ")
     }
 
     // MARK: MemoryStore
@@ -145,13 +134,12 @@ public final class PostgresMemoryStore: MemoryStore, Sendable {
     func remember(_ draft: MemoryDraft, actor: String, expiry: Date?, now: Date, types: PGVectorTypes) async throws -> RememberOutcome {
         try await db.inTenant(draft.tenant) { c in
             if let s = draft.supersedes, try await self.owned(c, s, draft.tenant) == nil { throw MemoryRules.notFound(s) }
-            var b = BoundSQL()
             let existing = try await self.db.rows(c, """
                 SELECT \(Self.columns) FROM \(self.schema).memories m
-                WHERE m.tenant_id = \(b.bind(draft.tenant)) AND m.subject = \(b.bind(draft.subject)) AND m.namespace = \(b.bind(draft.namespace))
-                  AND m.content_sha256 = \(b.bind(SHA256Hex.hash(draft.content)))
+                WHERE m.tenant_id = \(draft.tenant) AND m.subject = \(draft.subject) AND m.namespace = \(draft.namespace)
+                  AND m.content_sha256 = \(SHA256Hex.hash(draft.content))
                 FOR UPDATE
-                """, b).first.map(Self.memory)
+                """).first.map(Self.memory)
             let plan = MemoryRules.remembering(draft, existing: existing, expiry: expiry, now: now)
             try await self.write(c, plan.memory, insert: plan.outcome.created, types: types)
             for e in plan.events { try await self.record(c, e.kind, [plan.memory.trace], actor: actor, reason: e.reason, at: now) }
@@ -165,37 +153,36 @@ public final class PostgresMemoryStore: MemoryStore, Sendable {
         let prepared = MemoryRules.PreparedRecall(query)
         let types = try await db.vectorTypes()
         return try await db.inTenant(query.tenant) { c in
-            var b = BoundSQL()
             let w = query.weights
-            let condition = try self.selection(&b, tenant: query.tenant, subject: query.subject, namespace: query.namespace, kinds: query.kinds, filter: query.filter, now: now)
-            var similarity = "NULL::float8"
+            let condition = try self.selection(tenant: query.tenant, subject: query.subject, namespace: query.namespace, kinds: query.kinds, filter: query.filter, now: now)
+            var similarity: PostgresSQL = "NULL::float8"
             if let v = query.vector, let identity = query.vectorIdentity {
-                let dim = identity.dimension
-                let q = "\(b.bind(PGVector(values: v, types: types)))::vector(\(dim))"
-                let e = "m.embedding::vector(\(dim))"
-                let score = PostgresVectorStore.similaritySQL(identity.distance, distance: "(\(e) \(PostgresVectorStore.operatorClass(identity.distance).op) \(q))")
-                similarity = "CASE WHEN m.embedding_identity = \(b.bind(try MemoryRules.storedJSON(identity))) AND m.embedding IS NOT NULL THEN (\(score))::float8 END"
+                let dim = PostgresSQL(unsafeRaw: "\(identity.dimension)")
+                let q: PostgresSQL = "\(PGVector(values: v, types: types))::vector(\(dim))"
+                let e: PostgresSQL = "m.embedding::vector(\(dim))"
+                let score = PostgresVectorStore.similaritySQL(identity.distance, distance: "(\(e) \(unsafeRaw: PostgresVectorStore.operatorClass(identity.distance).op) \(q))")
+                similarity = "CASE WHEN m.embedding_identity = \(try MemoryRules.storedJSON(identity)) AND m.embedding IS NOT NULL THEN (\(score))::float8 END"
             }
             let terms = prepared.queryTerms
-            var keyword = "NULL::float8"
-            var wordsOnly = ""
+            var keyword: PostgresSQL = "NULL::float8"
+            var wordsOnly: PostgresSQL = ""
             if !terms.isEmpty {
                 // One membership test per query word: no subquery per row. `word = ANY(terms)` compares the
                 // word with each element; `terms @> ARRAY[word]`, which compares two arrays for every row,
                 // cost four times as much (320 against 80 ms over 90,000 memories, measured in psql).
-                let each = terms.map { "(\(b.bind($0))::text = ANY(m.terms))::int" }
-                keyword = "((\(each.joined(separator: " + ")))::float8 / \(terms.count))"
-                if query.vector == nil { wordsOnly = " AND m.terms && \(b.bind(terms))::text[]" }
+                let each = terms.map { "(\($0)::text = ANY(m.terms))::int" as PostgresSQL }
+                keyword = "((\(PostgresSQL.joined(each, separator: " + ")))::float8 / \(terms.count))"
+                if query.vector == nil { wordsOnly = " AND m.terms && \(terms)::text[]" }
             }
             let asked = query.vector != nil || !terms.isEmpty
-            let ks = b.bind(w.keywordShare)
-            let relevance = """
+            let ks = SQLValue(w.keywordShare)
+            let relevance: PostgresSQL = """
                 CASE WHEN s.sim IS NOT NULL AND s.kw IS NOT NULL THEN (1 - \(ks)) * least(1, greatest(0, s.sim)) + \(ks) * s.kw
                      WHEN s.sim IS NOT NULL THEN least(1, greatest(0, s.sim))
                      ELSE coalesce(s.kw, 0) END
                 """
-            let recency = "power(0.5, greatest(0, extract(epoch FROM \(b.bind(now)) - s.updated_at)::float8) / \(b.bind(w.halfLife)))"
-            let total = "\(b.bind(w.similarity)) * (\(relevance)) + \(b.bind(w.recency)) * \(recency) + \(b.bind(w.importance)) * s.importance"
+            let recency: PostgresSQL = "power(0.5, greatest(0, extract(epoch FROM \(now) - s.updated_at)::float8) / \(w.halfLife))"
+            let total: PostgresSQL = "\(w.similarity) * (\(relevance)) + \(w.recency) * \(recency) + \(w.importance) * s.importance"
             // Ranked on the few columns the score needs; whole rows are read for the best ones only.
             let rows = try await self.db.rows(c, """
                 WITH ranked AS (
@@ -203,11 +190,11 @@ public final class PostgresMemoryStore: MemoryStore, Sendable {
                         SELECT m.id, m.updated_at, m.importance, \(similarity) AS sim, \(keyword) AS kw
                         FROM \(self.schema).memories m WHERE \(condition)\(wordsOnly)
                     ) s
-                    \(asked ? "WHERE s.sim IS NOT NULL OR s.kw > 0" : "")
+                    \(unsafeRaw: asked ? "WHERE s.sim IS NOT NULL OR s.kw > 0" : "")
                     ORDER BY \(total) DESC, s.id COLLATE "C" LIMIT \(query.limit)
                 )
                 SELECT \(Self.columns), r.sim, r.kw FROM ranked r JOIN \(self.schema).memories m ON m.id = r.id
-                """, b)
+                """)
             var hits: [RecallHit] = []
             for r in rows {
                 let m = try Self.memory(r)
@@ -218,8 +205,7 @@ public final class PostgresMemoryStore: MemoryStore, Sendable {
             hits.sort(by: MemoryRules.ranksBefore)
             for i in hits.indices { hits[i].memory.touch(now) }
             if !hits.isEmpty {
-                var u = BoundSQL()
-                _ = try await self.db.rows(c, "UPDATE \(self.schema).memories SET accessed_at = \(u.bind(now)), access_count = access_count + 1 WHERE id = ANY(\(u.bind(hits.map(\.memory.id)))::text[])", u)
+                _ = try await self.db.rows(c, "UPDATE \(self.schema).memories SET accessed_at = \(now), access_count = access_count + 1 WHERE id = ANY(\(hits.map(\.memory.id))::text[])")
             }
             return hits
         }
@@ -229,24 +215,22 @@ public final class PostgresMemoryStore: MemoryStore, Sendable {
         try MemoryRules.validateTenant(tenant)
         let now = clock()
         return try await db.inTenant(tenant) { c in
-            var b = BoundSQL()
             return try await self.db.rows(c, """
-                UPDATE \(self.schema).memories m SET accessed_at = \(b.bind(now)), access_count = access_count + 1
-                WHERE m.id = \(b.bind(id)) AND m.tenant_id = \(b.bind(tenant)) RETURNING \(Self.columns)
-                """, b).first.map(Self.memory)
+                UPDATE \(self.schema).memories m SET accessed_at = \(now), access_count = access_count + 1
+                WHERE m.id = \(id) AND m.tenant_id = \(tenant) RETURNING \(Self.columns)
+                """).first.map(Self.memory)
         }
     }
 
     public func list(_ request: MemoryListRequest) async throws -> MemoryPage {
         try MemoryRules.validate(request)
         return try await db.reading(request.tenant) { c in
-            var b = BoundSQL()
-            var condition = try self.selection(&b, tenant: request.tenant, subject: request.subject, namespace: request.namespace, kinds: request.kind.map { [$0] }, filter: request.filter, now: nil)
+            var condition = try self.selection(tenant: request.tenant, subject: request.subject, namespace: request.namespace, kinds: request.kind.map { [$0] }, filter: request.filter, now: nil)
             if let (ms, id) = try request.cursor.map(MemoryRules.parseCursor) {
-                let t = b.bind(ms)
-                condition += " AND (\(Self.createdMillisecond) > \(t) OR (\(Self.createdMillisecond) = \(t) AND m.id COLLATE \"C\" > \(b.bind(id))))"
+                let t = SQLValue(ms)
+                condition += " AND (\(Self.createdMillisecond) > \(t) OR (\(Self.createdMillisecond) = \(t) AND m.id COLLATE \"C\" > \(id)))"
             }
-            let rows = try await self.db.rows(c, "SELECT \(Self.columns) FROM \(self.schema).memories m WHERE \(condition) ORDER BY \(Self.createdMillisecond), m.id COLLATE \"C\" LIMIT \(request.limit + 1)", b)
+            let rows = try await self.db.rows(c, "SELECT \(Self.columns) FROM \(self.schema).memories m WHERE \(condition) ORDER BY \(Self.createdMillisecond), m.id COLLATE \"C\" LIMIT \(request.limit + 1)")
             let memories = try rows.map(Self.memory)
             let page = Array(memories.prefix(request.limit))
             return MemoryPage(memories: page, nextCursor: memories.count > page.count ? page.last.map(MemoryRules.cursor(after:)) : nil)
@@ -260,17 +244,15 @@ public final class PostgresMemoryStore: MemoryStore, Sendable {
         let expiry = try changes.retention.map { try retention.expiry(of: $0, from: now) }
         let types = try await db.vectorTypes()
         return try await db.inTenant(tenant) { c in
-            var b = BoundSQL()
-            guard var m = try await self.db.rows(c, "SELECT \(Self.columns) FROM \(self.schema).memories m WHERE m.id = \(b.bind(id)) AND m.tenant_id = \(b.bind(tenant)) FOR UPDATE", b).first.map(Self.memory) else {
+            guard var m = try await self.db.rows(c, "SELECT \(Self.columns) FROM \(self.schema).memories m WHERE m.id = \(id) AND m.tenant_id = \(tenant) FOR UPDATE").first.map(Self.memory) else {
                 throw MemoryRules.notFound(id)
             }
             guard !m.legalHold else { throw MemoryRules.held(id) }
             if let content = changes.content {
-                var q = BoundSQL()
                 if let other = try await self.db.rows(c, """
-                    SELECT id FROM \(self.schema).memories WHERE tenant_id = \(q.bind(m.tenant)) AND subject = \(q.bind(m.subject)) AND namespace = \(q.bind(m.namespace))
-                      AND content_sha256 = \(q.bind(SHA256Hex.hash(content))) AND id <> \(q.bind(id))
-                    """, q).first {
+                    SELECT id FROM \(self.schema).memories WHERE tenant_id = \(m.tenant) AND subject = \(m.subject) AND namespace = \(m.namespace)
+                      AND content_sha256 = \(SHA256Hex.hash(content)) AND id <> \(id)
+                    """).first {
                     throw EngramError(.conflict, "memory \(try other["id"].decode(String.self)) of the same subject and namespace already holds this content")
                 }
             }
@@ -283,9 +265,9 @@ public final class PostgresMemoryStore: MemoryStore, Sendable {
 
     /// Deletes the selected memories except the held ones, with one event each, in one statement each
     /// for the rows and the events, however many there are.
-    func delete(_ c: PostgresConnection, condition: String, _ b: BoundSQL, event: MemoryEvent.Kind, actor: String, reason: String, at now: Date) async throws -> (deleted: [String], held: [String]) {
-        let held = try await db.rows(c, "SELECT m.id FROM \(schema).memories m WHERE \(condition) AND m.legal_hold", b).map { try $0["id"].decode(String.self) }
-        let deleted = try await db.rows(c, "DELETE FROM \(schema).memories m WHERE \(condition) AND NOT m.legal_hold RETURNING m.id, m.tenant_id, m.content_sha256", b)
+    func delete(_ c: PostgresConnection, condition: PostgresSQL, event: MemoryEvent.Kind, actor: String, reason: String, at now: Date) async throws -> (deleted: [String], held: [String]) {
+        let held = try await db.rows(c, "SELECT m.id FROM \(schema).memories m WHERE \(condition) AND m.legal_hold").map { try $0["id"].decode(String.self) }
+        let deleted = try await db.rows(c, "DELETE FROM \(schema).memories m WHERE \(condition) AND NOT m.legal_hold RETURNING m.id, m.tenant_id, m.content_sha256")
         var gone = try deleted.map { r in
             MemoryTrace(id: try r["id"].decode(String.self), tenant: try r["tenant_id"].decode(String.self), contentSHA256: try r["content_sha256"].decode(String.self))
         }
@@ -298,25 +280,23 @@ public final class PostgresMemoryStore: MemoryStore, Sendable {
         try MemoryRules.validate(request)
         let now = clock()
         return try await db.inTenant(request.tenant) { c in
-            var b = BoundSQL()
             var missing: [String] = []
-            let condition: String
+            let condition: PostgresSQL
             switch request.selector {
             case .ids(let ids):
                 let unique = Array(Set(ids)).sorted()
-                var q = BoundSQL()
-                let present = Set(try await self.db.rows(c, "SELECT id FROM \(self.schema).memories WHERE tenant_id = \(q.bind(request.tenant)) AND id = ANY(\(q.bind(unique))::text[])", q)
+                let present = Set(try await self.db.rows(c, "SELECT id FROM \(self.schema).memories WHERE tenant_id = \(request.tenant) AND id = ANY(\(unique)::text[])")
                     .map { try $0["id"].decode(String.self) })
                 missing = unique.filter { !present.contains($0) }
-                condition = "m.tenant_id = \(b.bind(request.tenant)) AND m.id = ANY(\(b.bind(unique))::text[])"
+                condition = "m.tenant_id = \(request.tenant) AND m.id = ANY(\(unique)::text[])"
             case .subject(let s):
-                condition = "m.tenant_id = \(b.bind(request.tenant)) AND m.subject = \(b.bind(s))"
+                condition = "m.tenant_id = \(request.tenant) AND m.subject = \(s)"
             case .filter(let f, let subject, let namespace):
-                condition = try self.selection(&b, tenant: request.tenant, subject: subject, namespace: namespace, kinds: nil, filter: f, now: nil)
+                condition = try self.selection(tenant: request.tenant, subject: subject, namespace: namespace, kinds: nil, filter: f, now: nil)
             case .all:
-                condition = "m.tenant_id = \(b.bind(request.tenant))"
+                condition = "m.tenant_id = \(request.tenant)"
             }
-            let (deleted, held) = try await self.delete(c, condition: condition, b, event: .deleted, actor: request.actor, reason: request.reason, at: now)
+            let (deleted, held) = try await self.delete(c, condition: condition, event: .deleted, actor: request.actor, reason: request.reason, at: now)
             return DeletionReceipt(tenant: request.tenant, deleted: deleted, held: held, missing: missing, actor: request.actor, reason: request.reason, at: now)
         }
     }
@@ -324,9 +304,8 @@ public final class PostgresMemoryStore: MemoryStore, Sendable {
     public func export(tenant: String, subject: String?) async throws -> [Memory] {
         try MemoryRules.validateTenant(tenant)
         return try await db.reading(tenant) { c in
-            var b = BoundSQL()
-            let condition = try self.selection(&b, tenant: tenant, subject: subject, namespace: nil, kinds: nil, filter: nil, now: nil)
-            return try await self.db.rows(c, "SELECT \(Self.columns) FROM \(self.schema).memories m WHERE \(condition) ORDER BY \(Self.createdMillisecond), m.id COLLATE \"C\"", b).map(Self.memory)
+            let condition = try self.selection(tenant: tenant, subject: subject, namespace: nil, kinds: nil, filter: nil, now: nil)
+            return try await self.db.rows(c, "SELECT \(Self.columns) FROM \(self.schema).memories m WHERE \(condition) ORDER BY \(Self.createdMillisecond), m.id COLLATE \"C\"").map(Self.memory)
         }
     }
 
@@ -346,9 +325,8 @@ public final class PostgresMemoryStore: MemoryStore, Sendable {
         var deleted: [String] = [], held: [String] = []
         for t in tenants {
             let part = try await db.inTenant(t) { c in
-                var b = BoundSQL()
-                let condition = "m.tenant_id = \(b.bind(t)) AND m.expires_at IS NOT NULL AND m.expires_at <= \(b.bind(now))"
-                return try await self.delete(c, condition: condition, b, event: .expired, actor: actor, reason: reason, at: now)
+                let condition: PostgresSQL = "m.tenant_id = \(t) AND m.expires_at IS NOT NULL AND m.expires_at <= \(now)"
+                return try await self.delete(c, condition: condition, event: .expired, actor: actor, reason: reason, at: now)
             }
             deleted += part.deleted
             held += part.held
@@ -362,14 +340,12 @@ public final class PostgresMemoryStore: MemoryStore, Sendable {
         try MemoryRules.validateReason(reason)
         let now = clock()
         return try await db.inTenant(tenant) { c in
-            var b = BoundSQL()
-            guard var m = try await self.db.rows(c, "SELECT \(Self.columns) FROM \(self.schema).memories m WHERE m.id = \(b.bind(id)) AND m.tenant_id = \(b.bind(tenant)) FOR UPDATE", b).first.map(Self.memory) else {
+            guard var m = try await self.db.rows(c, "SELECT \(Self.columns) FROM \(self.schema).memories m WHERE m.id = \(id) AND m.tenant_id = \(tenant) FOR UPDATE").first.map(Self.memory) else {
                 throw MemoryRules.notFound(id)
             }
             guard m.legalHold != held else { return m }
             m.legalHold = held
-            var u = BoundSQL()
-            _ = try await self.db.rows(c, "UPDATE \(self.schema).memories SET legal_hold = \(u.bind(held)) WHERE id = \(u.bind(id))", u)
+            _ = try await self.db.rows(c, "UPDATE \(self.schema).memories SET legal_hold = \(held) WHERE id = \(id)")
             try await self.record(c, held ? .holdSet : .holdCleared, [m.trace], actor: actor, reason: reason, at: now)
             return m
         }
@@ -378,14 +354,13 @@ public final class PostgresMemoryStore: MemoryStore, Sendable {
     public func events(tenant: String, memoryID: String?) async throws -> [MemoryEvent] {
         try MemoryRules.validateTenant(tenant)
         return try await db.reading(tenant) { c in
-            var b = BoundSQL()
             // Numbered within the tenant, so that no number reveals another tenant's activity.
-            var sql = """
+            var sql: PostgresSQL = """
                 SELECT * FROM (SELECT row_number() OVER (ORDER BY sequence) AS sequence, tenant_id, memory_id, event, actor, reason, content_sha256, at, origin
-                               FROM \(self.schema).memory_events WHERE tenant_id = \(b.bind(tenant))) e
+                               FROM \(self.schema).memory_events WHERE tenant_id = \(tenant)) e
                 """
-            if let memoryID { sql += " WHERE memory_id = \(b.bind(memoryID))" }
-            return try await self.db.rows(c, sql + " ORDER BY sequence", b).map(Self.event)
+            if let memoryID { sql += " WHERE memory_id = \(memoryID)" }
+            return try await self.db.rows(c, sql + " ORDER BY sequence").map(Self.event)
         }
     }
 
@@ -415,15 +390,13 @@ public final class PostgresMemoryStore: MemoryStore, Sendable {
             guard m.tenant == tenant else { throw EngramError(.invalidInput, "memory \(m.id) belongs to tenant '\(m.tenant)', not '\(tenant)'") }
             try MemoryRules.validateRestored(m)
         }
-        var b = BoundSQL()
         var existing: [String: Bool] = [:]
-        for r in try await db.rows(c, "SELECT id, legal_hold FROM \(schema).memories WHERE tenant_id = \(b.bind(tenant)) AND id = ANY(\(b.bind(memories.map(\.id)))::text[])", b) {
+        for r in try await db.rows(c, "SELECT id, legal_hold FROM \(schema).memories WHERE tenant_id = \(tenant) AND id = ANY(\(memories.map(\.id))::text[])") {
             existing[try r["id"].decode(String.self)] = try r["legal_hold"].decode(Bool.self)
         }
-        b = BoundSQL()
         var byContent: [String: String] = [:]
         func key(_ subject: String, _ namespace: String, _ sha: String) -> String { "\(subject)\u{0}\(namespace)\u{0}\(sha)" }
-        for r in try await db.rows(c, "SELECT id, subject, namespace, content_sha256 FROM \(schema).memories WHERE tenant_id = \(b.bind(tenant)) AND content_sha256 = ANY(\(b.bind(memories.map(\.contentSHA256)))::text[])", b) {
+        for r in try await db.rows(c, "SELECT id, subject, namespace, content_sha256 FROM \(schema).memories WHERE tenant_id = \(tenant) AND content_sha256 = ANY(\(memories.map(\.contentSHA256))::text[])") {
             byContent[key(try r["subject"].decode(String.self), try r["namespace"].decode(String.self), try r["content_sha256"].decode(String.self))] = try r["id"].decode(String.self)
         }
         var outcome = MemoryRestoreOutcome()
@@ -455,18 +428,16 @@ public final class PostgresMemoryStore: MemoryStore, Sendable {
             try MemoryRules.validateRestored(e)
         }
         guard !events.isEmpty else { return 0 }
-        var b = BoundSQL()
-        _ = try await db.rows(c, "INSERT INTO \(schema).memory_tenants (tenant_id) VALUES (\(b.bind(tenant))) ON CONFLICT DO NOTHING", b)
-        b = BoundSQL()
+        _ = try await db.rows(c, "INSERT INTO \(schema).memory_tenants (tenant_id) VALUES (\(tenant)) ON CONFLICT DO NOTHING")
         _ = try await db.rows(c, """
             INSERT INTO \(schema).memory_events (tenant_id, memory_id, event, actor, reason, content_sha256, at, origin)
-            SELECT \(b.bind(tenant)), u.i, u.e, u.a, u.r, u.h, u.t, u.o
-            FROM unnest(\(b.bind(events.map(\.memoryID)))::text[], \(b.bind(events.map(\.kind.rawValue)))::text[], \(b.bind(events.map(\.actor)))::text[],
-                        \(b.bind(events.map(\.reason)))::text[], \(b.bind(events.map(\.contentSHA256)))::text[], \(b.bind(events.map(\.at)))::timestamptz[],
-                        \(b.bind(events.map { MemoryRules.importedOrigin(plan, archived: $0.origin) }))::text[])
+            SELECT \(tenant), u.i, u.e, u.a, u.r, u.h, u.t, u.o
+            FROM unnest(\(events.map(\.memoryID))::text[], \(events.map(\.kind.rawValue))::text[], \(events.map(\.actor))::text[],
+                        \(events.map(\.reason))::text[], \(events.map(\.contentSHA256))::text[], \(events.map(\.at))::timestamptz[],
+                        \(events.map { MemoryRules.importedOrigin(plan, archived: $0.origin) })::text[])
                  WITH ORDINALITY AS u(i, e, a, r, h, t, o, n)
             ORDER BY u.n
-            """, b)
+            """)
         return events.count
     }
 }

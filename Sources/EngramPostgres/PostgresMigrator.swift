@@ -47,7 +47,8 @@ public struct PostgresMigrator: Sendable {
         var found = false
         for try await (flag) in exists.decode(Bool.self) { found = flag }
         guard found else { return nil }
-        let rows = try await connection.checkedQuery(PostgresQuery(unsafeSQL: "SELECT version, name, checksum FROM \(schema).schema_migrations ORDER BY version"), logger: logger)
+        let table = SQLIdentifier(trusted: schema)
+        let rows = try await connection.checkedQuery(("SELECT version, name, checksum FROM \(table).schema_migrations ORDER BY version" as PostgresSQL).query, logger: logger)
         var out: [Recorded] = []
         for try await (version, name, checksum) in rows.decode((Int, String, String).self) {
             out.append(Recorded(version: version, name: name, checksum: checksum))
@@ -99,49 +100,48 @@ public struct PostgresMigrator: Sendable {
     }
 
     func apply(_ client: PostgresClient, schema: String, migrations: [PostgresMigration], role: String?, logger: Logger) async throws -> [Int] {
-        try await client.withCheckedTransaction(logger: logger) { connection in
+        // Both names were validated (the schema by init, the role by migrate).
+        let name = SQLIdentifier(trusted: schema), grantee = role.map { SQLIdentifier(trusted: $0) }
+        return try await client.withCheckedTransaction(logger: logger) { connection in
             try await connection.execute("SELECT pg_advisory_xact_lock(\(PostgresMigrator.lockKey))", logger: logger)
-            try await connection.execute(PostgresQuery(unsafeSQL: "CREATE SCHEMA IF NOT EXISTS \(schema)"), logger: logger)
-            try await connection.execute(PostgresQuery(unsafeSQL: """
-                CREATE TABLE IF NOT EXISTS \(schema).schema_migrations (
+            try await connection.execute(("CREATE SCHEMA IF NOT EXISTS \(name)" as PostgresSQL).query, logger: logger)
+            try await connection.execute(("""
+                CREATE TABLE IF NOT EXISTS \(name).schema_migrations (
                     version integer PRIMARY KEY,
                     name text NOT NULL,
                     checksum text NOT NULL,
                     applied_at timestamptz NOT NULL DEFAULT now()
                 )
-                """), logger: logger)
+                """ as PostgresSQL).query, logger: logger)
             let recorded = try await self.recorded(connection) ?? []
             try self.check(recorded)
             let applied = Set(recorded.map(\.version))
             var done: [Int] = []
             for m in migrations where !applied.contains(m.version) {
                 logger.info("applying migration", metadata: ["version": "\(m.version)", "name": "\(m.name)"])
+                // Shipped migrations are frozen text.
                 for statement in m.sql(schema: schema) {
-                    try await connection.execute(PostgresQuery(unsafeSQL: statement), logger: logger)
+                    try await connection.execute(PostgresSQL(unsafeRaw: statement).query, logger: logger)
                 }
-                try await connection.execute(PostgresQuery(unsafeSQL: "INSERT INTO \(schema).schema_migrations (version, name, checksum) VALUES ($1, $2, $3)", binds: {
-                    var b = PostgresBindings()
-                    b.append(m.version)
-                    b.append(m.name)
-                    b.append(m.checksum)
-                    return b
-                }()), logger: logger)
+                try await connection.execute(("INSERT INTO \(name).schema_migrations (version, name, checksum) VALUES (\(SQLValue(m.version)), \(m.name), \(m.checksum))" as PostgresSQL).query,
+                                             logger: logger)
                 done.append(m.version)
             }
-            if let role {
-                for statement in [
-                    "GRANT USAGE ON SCHEMA \(schema) TO \(role)",
-                    "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA \(schema) TO \(role)",
-                    "REVOKE INSERT, UPDATE, DELETE ON \(schema).schema_migrations FROM \(role)",
+            if let role = grantee {
+                let statements: [PostgresSQL] = [
+                    "GRANT USAGE ON SCHEMA \(name) TO \(role)",
+                    "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA \(name) TO \(role)",
+                    "REVOKE INSERT, UPDATE, DELETE ON \(name).schema_migrations FROM \(role)",
                     """
                     DO $$ BEGIN
-                        IF to_regclass('\(schema).memory_events') IS NOT NULL THEN
-                            REVOKE UPDATE, DELETE, TRUNCATE ON \(schema).memory_events FROM \(role);
+                        IF to_regclass('\(name).memory_events') IS NOT NULL THEN
+                            REVOKE UPDATE, DELETE, TRUNCATE ON \(name).memory_events FROM \(role);
                         END IF;
                     END $$
                     """,
-                ] {
-                    try await connection.execute(PostgresQuery(unsafeSQL: statement), logger: logger)
+                ]
+                for statement in statements {
+                    try await connection.execute(statement.query, logger: logger)
                 }
             }
             return done

@@ -6,7 +6,7 @@ extension PostgresVectorStore: RestoreTarget {
     /// A ``PostgresMemoryStore`` of the same client and schema.
     public func holdsMemories(of store: any MemoryStore) -> Bool {
         guard let other = store as? PostgresMemoryStore else { return false }
-        return other.db.client === client && other.schema == schema
+        return other.db.client === client && other.db.schema == schema
     }
 
     /// One transaction for the whole restore, on one connection: each step runs with its tenant set
@@ -23,8 +23,7 @@ extension PostgresVectorStore: RestoreTarget {
             var tenant = ""
             func use(_ t: String) async throws {
                 guard t != tenant else { return }
-                var b = BoundSQL()
-                _ = try await self.rows(connection, "SELECT set_config('engram.tenant_id', \(b.bind(t)), true)", b)
+                _ = try await self.rows(connection, "SELECT set_config('engram.tenant_id', \(t), true)")
                 tenant = t
             }
             while let step = try steps.next() {

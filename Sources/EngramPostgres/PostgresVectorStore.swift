@@ -55,6 +55,8 @@ public final class PostgresVectorStore: VectorStore, Sendable {
     public let options: Options
     var client: PostgresClient { database.client }
     public var schema: String { database.schema }
+    /// The schema as SQL statements splice it.
+    var schemaName: SQLIdentifier { database.schemaName }
     var logger: Logger { database.logger }
 
     /// The store of a database.
@@ -92,7 +94,7 @@ public final class PostgresVectorStore: VectorStore, Sendable {
     /// The similarity of a distance as SQL, higher is closer, the same formula as ``VectorMath`` uses in
     /// Swift: `1 - cosine distance`, or the negated distance (L2, and pgvector's negative inner product).
     /// - Parameter distance: the SQL of `embedding <op> query` for ``operatorClass(_:)``'s operator.
-    static func similaritySQL(_ d: Distance, distance: String) -> String {
+    static func similaritySQL(_ d: Distance, distance: PostgresSQL) -> PostgresSQL {
         switch d {
         case .cosine: "1 - \(distance)"
         case .l2, .innerProduct: "-\(distance)"
@@ -119,8 +121,8 @@ public final class PostgresVectorStore: VectorStore, Sendable {
 
     /// A scalar subquery: whether the index named by the SQL expression `name` is valid; NULL when it does
     /// not exist. (`to_regclass` is a cache lookup: joining the catalogs by name cost ten times as much to plan.)
-    func indexValidity(named name: String, _ b: inout BoundSQL) -> String {
-        "(SELECT i.indisvalid FROM pg_catalog.pg_index i WHERE i.indexrelid = to_regclass(format('%I.%I', \(b.bind(schema))::text, \(name))))"
+    func indexValidity(named name: PostgresSQL) -> PostgresSQL {
+        "(SELECT i.indisvalid FROM pg_catalog.pg_index i WHERE i.indexrelid = to_regclass(format('%I.%I', \(schema)::text, \(name))))"
     }
 
     func indexState(_ connection: PostgresConnection, collectionID: Int64, generation: Int) async throws -> IndexState {
@@ -128,9 +130,7 @@ public final class PostgresVectorStore: VectorStore, Sendable {
     }
 
     func indexState(_ connection: PostgresConnection, name indexName: String) async throws -> IndexState {
-        var b = BoundSQL()
-        let name = b.bind(indexName)
-        let valid = try await rows(connection, "SELECT \(indexValidity(named: name, &b)) AS valid", b)[0]["valid"].decode(Bool?.self)
+        let valid = try await rows(connection, "SELECT \(indexValidity(named: "\(indexName)")) AS valid")[0]["valid"].decode(Bool?.self)
         return valid.map { $0 ? .valid : .invalid } ?? .absent
     }
 
@@ -165,11 +165,10 @@ public final class PostgresVectorStore: VectorStore, Sendable {
                 }
                 (generation, identity) = (pending.generation, pending.identity)
             }
-            var b = BoundSQL()
             let r = try await rows(connection, """
-                SELECT count(*) AS n, count(embedding) AS embedded FROM \(self.schema).chunks
-                WHERE collection_id = \(b.bind(c.id)) AND generation = \(b.bind(generation))
-                """, b)[0]
+                SELECT count(*) AS n, count(embedding) AS embedded FROM \(self.schemaName).chunks
+                WHERE collection_id = \(c.id) AND generation = \(generation)
+                """)[0]
             let counts = (rows: try r["n"].decode(Int.self), embedded: try r["embedded"].decode(Int.self))
             let states = (vector: try await self.indexState(connection, name: self.indexName(collectionID: c.id, generation: generation)),
                           keyword: try await self.indexState(connection, name: self.keywordIndexName(collectionID: c.id, generation: generation)))
@@ -206,9 +205,9 @@ public final class PostgresVectorStore: VectorStore, Sendable {
                 _ = try await rows(connection, "SET maintenance_work_mem = '\(self.options.indexBuildMemoryMB)MB'")
                 do {
                     if replacingInvalid {
-                        _ = try await rows(connection, "DROP INDEX CONCURRENTLY IF EXISTS \(self.schema).\(name)")
+                        _ = try await rows(connection, "DROP INDEX CONCURRENTLY IF EXISTS \(self.schemaName).\(SQLIdentifier(trusted: name))")
                     }
-                    _ = try await rows(connection, "CREATE INDEX CONCURRENTLY IF NOT EXISTS \(name) ON \(self.schema).chunks USING \(method) \(predicate)")
+                    _ = try await rows(connection, "CREATE INDEX CONCURRENTLY IF NOT EXISTS \(SQLIdentifier(trusted: name)) ON \(self.schemaName).chunks USING \(unsafeRaw: method) \(unsafeRaw: predicate)")
                 } catch {
                     _ = try? await rows(connection, "RESET maintenance_work_mem")
                     throw error
@@ -236,19 +235,18 @@ public final class PostgresVectorStore: VectorStore, Sendable {
         var pending: PendingGeneration? = nil
     }
 
-    var collectionColumns: String {
+    var collectionColumns: PostgresSQL {
         """
         SELECT id, tenant_id, name, model, revision, dimension, distance, normalized, text_search_config::text AS config,
                active_generation, created_at, pending_generation, pending_identity
-        FROM \(schema).collections
+        FROM \(schemaName).collections
         """
     }
 
     /// The collection's row; `lock` is a locking clause (`FOR SHARE`, `FOR UPDATE`) or empty.
     func collectionRow(_ connection: PostgresConnection, _ ref: CollectionRef, lock: String = "") async throws -> CollectionRow? {
-        var b = BoundSQL()
-        let sql = "\(collectionColumns) WHERE tenant_id = \(b.bind(ref.tenant)) AND name = \(b.bind(ref.name)) \(lock)"
-        return try await rows(connection, sql, b).first.map(Self.collectionRow)
+        let sql: PostgresSQL = "\(collectionColumns) WHERE tenant_id = \(ref.tenant) AND name = \(ref.name) \(unsafeRaw: lock)"
+        return try await rows(connection, sql).first.map(Self.collectionRow)
     }
 
     static func collectionRow(_ r: PostgresRandomAccessRow) throws -> CollectionRow {
@@ -277,13 +275,12 @@ public final class PostgresVectorStore: VectorStore, Sendable {
     /// The statement reading the collection and, in the same round trip, the validity of its active
     /// generation's vector index.
     func collectionAndIndexQuery(_ ref: CollectionRef) -> PostgresQuery {
-        var b = BoundSQL()
-        let name = "\(b.bind(indexNamePrefix)) || c.id || '_g' || c.active_generation"
-        let sql = """
-            SELECT c.*, \(indexValidity(named: name, &b)) AS index_valid
-            FROM (\(collectionColumns) WHERE tenant_id = \(b.bind(ref.tenant)) AND name = \(b.bind(ref.name))) c
+        let name: PostgresSQL = "\(indexNamePrefix) || c.id || '_g' || c.active_generation"
+        let sql: PostgresSQL = """
+            SELECT c.*, \(indexValidity(named: name)) AS index_valid
+            FROM (\(collectionColumns) WHERE tenant_id = \(ref.tenant) AND name = \(ref.name)) c
             """
-        return PostgresQuery(unsafeSQL: sql, binds: b.bindings)
+        return sql.query
     }
 
     static func collectionAndIndex(_ r: PostgresRandomAccessRow) throws -> CollectionRow {
@@ -355,16 +352,15 @@ public final class PostgresVectorStore: VectorStore, Sendable {
     /// `ref.tenant`).
     /// - Throws: `collection_exists` when it exists with another identity.
     func createCollection(_ connection: PostgresConnection, _ ref: CollectionRef, identity: EmbeddingIdentity) async throws -> CollectionRow {
-        var b = BoundSQL()
-        let sql = """
-            INSERT INTO \(schema).collections (tenant_id, name, model, revision, dimension, distance, normalized, text_search_config)
-            VALUES (\(b.bind(ref.tenant)), \(b.bind(ref.name)), \(b.bind(identity.model)), \(b.bind(identity.revision)),
-                    \(b.bind(identity.dimension)), \(b.bind(identity.distance.rawValue)), \(b.bind(identity.normalized)),
-                    \(b.bind(options.textSearchConfig))::regconfig)
+        let sql: PostgresSQL = """
+            INSERT INTO \(schemaName).collections (tenant_id, name, model, revision, dimension, distance, normalized, text_search_config)
+            VALUES (\(ref.tenant), \(ref.name), \(identity.model), \(identity.revision),
+                    \(identity.dimension), \(identity.distance.rawValue), \(identity.normalized),
+                    \(options.textSearchConfig)::regconfig)
             ON CONFLICT (tenant_id, name) DO NOTHING
             RETURNING id
             """
-        _ = try await rows(connection, sql, b)
+        _ = try await rows(connection, sql)
         let c = try await requireCollection(connection, ref)
         guard c.info.identity == identity else {
             throw EngramError.collectionExists(ref, existing: c.info.identity, requested: identity)
@@ -378,16 +374,14 @@ public final class PostgresVectorStore: VectorStore, Sendable {
 
     public func collections(tenant: String) async throws -> [CollectionInfo] {
         try await reading(tenant) { connection in
-            var b = BoundSQL()
-            let sql = "\(self.collectionColumns) WHERE tenant_id = \(b.bind(tenant)) ORDER BY name COLLATE \"C\""
-            return try await rows(connection, sql, b).map { try Self.collectionRow($0).info }
+            let sql: PostgresSQL = "\(self.collectionColumns) WHERE tenant_id = \(tenant) ORDER BY name COLLATE \"C\""
+            return try await rows(connection, sql).map { try Self.collectionRow($0).info }
         }
     }
 
     public func deleteCollection(_ ref: CollectionRef) async throws -> Bool {
         try await inTenant(ref.tenant) { connection in
-            var b = BoundSQL()
-            let deleted = try await rows(connection, "DELETE FROM \(self.schema).collections WHERE tenant_id = \(b.bind(ref.tenant)) AND name = \(b.bind(ref.name)) RETURNING id", b)
+            let deleted = try await rows(connection, "DELETE FROM \(self.schemaName).collections WHERE tenant_id = \(ref.tenant) AND name = \(ref.name) RETURNING id")
             return !deleted.isEmpty
         }
     }
@@ -455,11 +449,10 @@ public final class PostgresVectorStore: VectorStore, Sendable {
     /// Writes documents with distinct ids; returns each one's outcome.
     func write(_ connection: PostgresConnection, _ c: CollectionRow, _ items: [DocumentUpsert], types: PGVectorTypes) async throws -> [UpsertOutcome] {
         guard !items.isEmpty else { return [] }
-        var b = BoundSQL()
         let existing = try await rows(connection, """
-            SELECT id, sha256, fingerprint, metadata::text AS metadata FROM \(schema).documents
-            WHERE collection_id = \(b.bind(c.id)) AND id = ANY(\(b.bind(items.map(\.document.id)))::text[]) FOR UPDATE
-            """, b)
+            SELECT id, sha256, fingerprint, metadata::text AS metadata FROM \(schemaName).documents
+            WHERE collection_id = \(c.id) AND id = ANY(\(items.map(\.document.id))::text[]) FOR UPDATE
+            """)
         var old: [String: UpsertValidation.DocumentFacts<Metadata>] = [:]
         for r in existing {
             old[try r["id"].decode(String.self)] = .init(sha256: try r["sha256"].decode(String.self), fingerprint: try r["fingerprint"].decode(String.self),
@@ -471,13 +464,12 @@ public final class PostgresVectorStore: VectorStore, Sendable {
         let candidates = items.indices.filter { old[items[$0].document.id] == facts(items[$0].document) }
         var unchanged = Set<Int>()
         if !candidates.isEmpty {
-            b = BoundSQL()
             let oldChunks = try await rows(connection, """
-                SELECT document_id, id, sha256, metadata::text AS metadata, embedding::real[] AS embedding FROM \(schema).chunks
-                WHERE collection_id = \(b.bind(c.id)) AND generation = \(b.bind(c.info.generation))
-                  AND document_id = ANY(\(b.bind(candidates.map { items[$0].document.id }))::text[])
+                SELECT document_id, id, sha256, metadata::text AS metadata, embedding::real[] AS embedding FROM \(schemaName).chunks
+                WHERE collection_id = \(c.id) AND generation = \(c.info.generation)
+                  AND document_id = ANY(\(candidates.map { items[$0].document.id })::text[])
                 ORDER BY document_id, ordinal
-                """, b)
+                """)
             var byDocument: [String: [PostgresRandomAccessRow]] = [:]
             for r in oldChunks { byDocument[try r["document_id"].decode(String.self), default: []].append(r) }
             for i in candidates {
@@ -498,25 +490,23 @@ public final class PostgresVectorStore: VectorStore, Sendable {
         guard !changed.isEmpty else { return items.map { _ in .unchanged } }
         let replaced = changed.map { items[$0].document.id }.filter { old[$0] != nil }
         if !replaced.isEmpty {
-            b = BoundSQL()
-            _ = try await rows(connection, "DELETE FROM \(schema).chunks WHERE collection_id = \(b.bind(c.id)) AND document_id = ANY(\(b.bind(replaced))::text[])", b)
+            _ = try await rows(connection, "DELETE FROM \(schemaName).chunks WHERE collection_id = \(c.id) AND document_id = ANY(\(replaced)::text[])")
         }
         let documents = changed.map { items[$0].document }
-        b = BoundSQL()
         _ = try await rows(connection, """
-            INSERT INTO \(schema).documents (collection_id, id, tenant_id, source_uri, sha256, fingerprint, version, mime, size, chunk_count, metadata, text, created_at, updated_at)
-            SELECT \(b.bind(c.id)), u.id, \(b.bind(c.info.ref.tenant)), u.source_uri, u.sha256, u.fingerprint, 1, u.mime, u.size, u.chunk_count,
+            INSERT INTO \(schemaName).documents (collection_id, id, tenant_id, source_uri, sha256, fingerprint, version, mime, size, chunk_count, metadata, text, created_at, updated_at)
+            SELECT \(c.id), u.id, \(c.info.ref.tenant), u.source_uri, u.sha256, u.fingerprint, 1, u.mime, u.size, u.chunk_count,
                    u.metadata::jsonb, u.text, now(), now()
-            FROM UNNEST(\(b.bind(documents.map(\.id)))::text[], \(b.bind(documents.map(\.sourceURI)))::text[], \(b.bind(documents.map(\.sha256)))::text[],
-                        \(b.bind(documents.map(\.fingerprint)))::text[], \(b.bind(documents.map(\.mime)))::text[], \(b.bind(documents.map(\.size)))::int8[],
-                        \(b.bind(changed.map { items[$0].chunks.count }))::int8[], \(b.bind(documents.map(\.metadata.canonicalJSON)))::text[],
-                        \(b.bind(documents.map(\.text)))::text[])
+            FROM UNNEST(\(documents.map(\.id))::text[], \(documents.map(\.sourceURI))::text[], \(documents.map(\.sha256))::text[],
+                        \(documents.map(\.fingerprint))::text[], \(documents.map(\.mime))::text[], \(documents.map(\.size))::int8[],
+                        \(changed.map { items[$0].chunks.count })::int8[], \(documents.map(\.metadata.canonicalJSON))::text[],
+                        \(documents.map(\.text))::text[])
                  AS u(id, source_uri, sha256, fingerprint, mime, size, chunk_count, metadata, text)
             ON CONFLICT (collection_id, id) DO UPDATE SET
                 source_uri = excluded.source_uri, sha256 = excluded.sha256, fingerprint = excluded.fingerprint,
-                version = \(schema).documents.version + 1, mime = excluded.mime, size = excluded.size, chunk_count = excluded.chunk_count,
+                version = \(schemaName).documents.version + 1, mime = excluded.mime, size = excluded.size, chunk_count = excluded.chunk_count,
                 metadata = excluded.metadata, text = excluded.text, updated_at = now()
-            """, b)
+            """)
         var rowsOfChunks: [(document: String, chunk: ChunkRecord, metadata: Metadata)] = []
         for i in changed {
             for (j, chunk) in items[i].chunks.enumerated() { rowsOfChunks.append((items[i].document.id, chunk, chunkMetadata[i][j])) }
@@ -532,33 +522,31 @@ public final class PostgresVectorStore: VectorStore, Sendable {
 
     func insertChunks(_ connection: PostgresConnection, _ c: CollectionRow, _ part: ArraySlice<(document: String, chunk: ChunkRecord, metadata: Metadata)>, types: PGVectorTypes) async throws {
         let chunks = part.map(\.chunk)
-        var b = BoundSQL()
-        let vectors = b.bind(PGVectorArray(chunks.map(\.embedding), types: types))
-        let config = "\(b.bind(c.textSearchConfig))::regconfig"
+        let vectors = SQLValue(PGVectorArray(chunks.map(\.embedding), types: types))
+        let config: PostgresSQL = "\(c.textSearchConfig)::regconfig"
         _ = try await rows(connection, """
-            INSERT INTO \(schema).chunks (collection_id, id, tenant_id, document_id, generation, ordinal, char_start, char_end, token_count,
+            INSERT INTO \(schemaName).chunks (collection_id, id, tenant_id, document_id, generation, ordinal, char_start, char_end, token_count,
                                           sha256, section, metadata, text_search_config, text, text_search, embedding)
-            SELECT \(b.bind(c.id)), u.id, \(b.bind(c.info.ref.tenant)), u.document_id, \(b.bind(c.info.generation)), u.ordinal,
+            SELECT \(c.id), u.id, \(c.info.ref.tenant), u.document_id, \(c.info.generation), u.ordinal,
                    u.char_start, u.char_end, u.token_count, u.sha256, u.section::jsonb, u.metadata::jsonb,
                    \(config), u.text, to_tsvector(\(config), u.search_text), u.embedding
-            FROM UNNEST(\(b.bind(chunks.map(\.id)))::text[], \(b.bind(part.map(\.document)))::text[], \(b.bind(chunks.map(\.ordinal)))::int8[],
-                        \(b.bind(chunks.map(\.charStart)))::int8[], \(b.bind(chunks.map(\.charEnd)))::int8[], \(b.bind(chunks.map(\.tokenCount)))::int8[],
-                        \(b.bind(chunks.map(\.sha256)))::text[], \(b.bind(chunks.map { SectionJSON.encode($0.section) }))::text[],
-                        \(b.bind(part.map(\.metadata.canonicalJSON)))::text[], \(b.bind(chunks.map(\.text)))::text[],
-                        \(b.bind(chunks.map { KeywordTokenizer.tokens($0.text).joined(separator: " ") }))::text[], \(vectors))
+            FROM UNNEST(\(chunks.map(\.id))::text[], \(part.map(\.document))::text[], \(chunks.map(\.ordinal))::int8[],
+                        \(chunks.map(\.charStart))::int8[], \(chunks.map(\.charEnd))::int8[], \(chunks.map(\.tokenCount))::int8[],
+                        \(chunks.map(\.sha256))::text[], \(chunks.map { SectionJSON.encode($0.section) })::text[],
+                        \(part.map(\.metadata.canonicalJSON))::text[], \(chunks.map(\.text))::text[],
+                        \(chunks.map { KeywordTokenizer.tokens($0.text).joined(separator: " ") })::text[], \(vectors))
                  AS u(id, document_id, ordinal, char_start, char_end, token_count, sha256, section, metadata, text, search_text, embedding)
-            """, b)
+            """)
     }
 
     public func deleteDocument(id: String, in ref: CollectionRef) async throws -> Bool {
         try await inTenant(ref.tenant) { connection in
             let c = try await self.requireCollection(connection, ref)
-            var b = BoundSQL()
-            return !(try await rows(connection, "DELETE FROM \(self.schema).documents WHERE collection_id = \(b.bind(c.id)) AND id = \(b.bind(id)) RETURNING id", b)).isEmpty
+            return !(try await rows(connection, "DELETE FROM \(self.schemaName).documents WHERE collection_id = \(c.id) AND id = \(id) RETURNING id")).isEmpty
         }
     }
 
-    static let documentColumns = "id, source_uri, sha256, fingerprint, version, mime, size, chunk_count, metadata::text AS metadata, created_at, updated_at"
+    static let documentColumns: PostgresSQL = "id, source_uri, sha256, fingerprint, version, mime, size, chunk_count, metadata::text AS metadata, created_at, updated_at"
 
     static func documentInfo(_ r: PostgresRandomAccessRow) throws -> DocumentInfo {
         DocumentInfo(
@@ -572,16 +560,14 @@ public final class PostgresVectorStore: VectorStore, Sendable {
     public func documents(in ref: CollectionRef) async throws -> [DocumentInfo] {
         try await reading(ref.tenant) { connection in
             let c = try await self.requireCollection(connection, ref)
-            var b = BoundSQL()
-            return try await rows(connection, "SELECT \(Self.documentColumns) FROM \(self.schema).documents WHERE collection_id = \(b.bind(c.id)) ORDER BY source_uri COLLATE \"C\"", b).map(Self.documentInfo)
+            return try await rows(connection, "SELECT \(Self.documentColumns) FROM \(self.schemaName).documents WHERE collection_id = \(c.id) ORDER BY source_uri COLLATE \"C\"").map(Self.documentInfo)
         }
     }
 
     public func document(id: String, in ref: CollectionRef) async throws -> (info: DocumentInfo, text: String)? {
         try await reading(ref.tenant) { connection -> (info: DocumentInfo, text: String)? in
             let c = try await self.requireCollection(connection, ref)
-            var b = BoundSQL()
-            guard let r = try await rows(connection, "SELECT \(Self.documentColumns), text FROM \(self.schema).documents WHERE collection_id = \(b.bind(c.id)) AND id = \(b.bind(id))", b).first else {
+            guard let r = try await rows(connection, "SELECT \(Self.documentColumns), text FROM \(self.schemaName).documents WHERE collection_id = \(c.id) AND id = \(id)").first else {
                 return nil
             }
             return (try Self.documentInfo(r), try r["text"].decode(String.self))
@@ -589,7 +575,7 @@ public final class PostgresVectorStore: VectorStore, Sendable {
     }
 
     /// The columns ``storedChunk(_:)`` reads, from `chunks c` joined with `documents d`.
-    static let chunkColumns = """
+    static let chunkColumns: PostgresSQL = """
         c.id, c.document_id, d.source_uri, d.sha256 AS document_sha256, c.ordinal, c.text, c.char_start, c.char_end,
         c.section::text AS section, c.token_count, c.sha256, c.metadata::text AS metadata, c.generation
         """
@@ -606,12 +592,11 @@ public final class PostgresVectorStore: VectorStore, Sendable {
 
     func fetchChunks(_ connection: PostgresConnection, _ c: CollectionRow, ids: [String]) async throws -> [StoredChunk] {
         guard !ids.isEmpty else { return [] }
-        var b = BoundSQL()
         let rows = try await rows(connection, """
             SELECT \(Self.chunkColumns)
-            FROM \(schema).chunks c JOIN \(schema).documents d ON d.collection_id = c.collection_id AND d.id = c.document_id
-            WHERE c.collection_id = \(b.bind(c.id)) AND c.generation = \(b.bind(c.info.generation)) AND c.id = ANY(\(b.bind(ids))::text[])
-            """, b)
+            FROM \(schemaName).chunks c JOIN \(schemaName).documents d ON d.collection_id = c.collection_id AND d.id = c.document_id
+            WHERE c.collection_id = \(c.id) AND c.generation = \(c.info.generation) AND c.id = ANY(\(ids)::text[])
+            """)
         var byID: [String: StoredChunk] = [:]
         for r in rows {
             let chunk = try Self.storedChunk(r)
@@ -630,13 +615,12 @@ public final class PostgresVectorStore: VectorStore, Sendable {
     public func stats(_ ref: CollectionRef) async throws -> CollectionStats {
         try await reading(ref.tenant) { connection in
             let c = try await self.requireCollection(connection, ref)
-            var b = BoundSQL()
-            let id = b.bind(c.id)
+            let id = SQLValue(c.id)
             let r = try await rows(connection, """
-                SELECT (SELECT count(*) FROM \(self.schema).documents WHERE collection_id = \(id)) AS documents,
+                SELECT (SELECT count(*) FROM \(self.schemaName).documents WHERE collection_id = \(id)) AS documents,
                        count(*) AS chunks, count(embedding) AS embedded, coalesce(sum(octet_length(text)), 0) AS bytes
-                FROM \(self.schema).chunks WHERE collection_id = \(id) AND generation = \(b.bind(c.info.generation))
-                """, b)[0]
+                FROM \(self.schemaName).chunks WHERE collection_id = \(id) AND generation = \(c.info.generation)
+                """)[0]
             return CollectionStats(documents: try r["documents"].decode(Int.self), chunks: try r["chunks"].decode(Int.self),
                                    embeddedChunks: try r["embedded"].decode(Int.self), textBytes: try r["bytes"].decode(Int.self))
         }
@@ -653,9 +637,9 @@ public final class PostgresVectorStore: VectorStore, Sendable {
     /// On an error the transaction is rolled back, which restores the setting too.
     func withPlanner<T>(_ connection: PostgresConnection, off setting: String, when condition: Bool = true, _ body: () async throws -> T) async throws -> T {
         guard condition else { return try await body() }
-        _ = try await rows(connection, "SELECT set_config('\(setting)', 'off', true)")
+        _ = try await rows(connection, "SELECT set_config(\(setting), 'off', true)")
         let result = try await body()
-        _ = try await rows(connection, "SELECT set_config('\(setting)', 'on', true)")
+        _ = try await rows(connection, "SELECT set_config(\(setting), 'on', true)")
         return result
     }
 
@@ -672,17 +656,16 @@ public final class PostgresVectorStore: VectorStore, Sendable {
                        prefetch: Bool = false) async throws -> (ranking: [ScoredID], matched: Int, path: SearchPath, exhaustive: Bool, chunks: [StoredChunk]?) {
         let dim = c.info.identity.dimension
         let (_, op) = PostgresVectorStore.operatorClass(c.info.identity.distance)
-        var b = BoundSQL()
-        let vector = b.bind(PGVector(values: q, types: types))
-        func distance(_ alias: String) -> String { "(\(alias).embedding::vector(\(dim)) \(op) \(vector)::vector(\(dim)))" }
-        func score(_ alias: String) -> String { Self.similaritySQL(c.info.identity.distance, distance: distance(alias)) }
-        let filterSQL = try filter.map { try PostgresFilterCompiler(column: "c.metadata").compile($0, into: &b) } ?? "true"
+        let vector = SQLValue(PGVector(values: q, types: types))
+        func distance(_ alias: String) -> PostgresSQL { "(\(unsafeRaw: alias).embedding::vector(\(dim)) \(unsafeRaw: op) \(vector)::vector(\(dim)))" }
+        func score(_ alias: String) -> PostgresSQL { Self.similaritySQL(c.info.identity.distance, distance: distance(alias)) }
+        let filterSQL = try filter.map { try PostgresFilterCompiler(column: "c.metadata").compile($0) } ?? "true"
         // Integers from the database, inlined so the partial index predicate visibly matches.
-        let from = "FROM \(schema).chunks c WHERE c.collection_id = \(c.id) AND c.generation = \(c.info.generation) AND c.embedding IS NOT NULL AND \(filterSQL)"
+        let from: PostgresSQL = "FROM \(schemaName).chunks c WHERE c.collection_id = \(c.id) AND c.generation = \(c.info.generation) AND c.embedding IS NOT NULL AND \(filterSQL)"
         let threshold = options.exactThreshold
         func exact() async throws -> [ScoredID] {
             let ranked = try await withPlanner(connection, off: "enable_indexscan") {
-                try await rows(connection, "SELECT c.id, (\(score("c")))::float8 AS score \(from) ORDER BY \(distance("c")), c.id COLLATE \"C\" LIMIT \(depth)", b)
+                try await rows(connection, "SELECT c.id, (\(score("c")))::float8 AS score \(from) ORDER BY \(distance("c")), c.id COLLATE \"C\" LIMIT \(depth)")
             }
             return try Self.scored(ranked).sorted(by: ScoredID.ranksBefore)
         }
@@ -699,7 +682,7 @@ public final class PostgresVectorStore: VectorStore, Sendable {
                 FROM n LEFT JOIN LATERAL (
                     SELECT m.id, (\(score("m")))::float8 AS score FROM m
                     WHERE n.n <= \(threshold) ORDER BY \(distance("m")), m.id COLLATE "C" LIMIT \(depth)) r ON true
-                """, b)
+                """)
             capped = try first[0]["n"].decode(Int.self)
             if let n = capped, n <= threshold {
                 let ranking = try first.compactMap { row -> ScoredID? in
@@ -711,12 +694,12 @@ public final class PostgresVectorStore: VectorStore, Sendable {
         }
         func count() async throws -> Int {
             if let capped, capped <= threshold { return capped }
-            return try await rows(connection, "SELECT count(*) AS n \(from)", b)[0]["n"].decode(Int.self)
+            return try await rows(connection, "SELECT count(*) AS n \(from)")[0]["n"].decode(Int.self)
         }
         if !indexed {
             return (try await exact(), try await count(), .exactScan, true, nil)
         }
-        let walk = "SELECT c.id, (\(score("c")))::float8 AS score \(from) ORDER BY \(distance("c")) LIMIT \(depth)"
+        let walk: PostgresSQL = "SELECT c.id, (\(score("c")))::float8 AS score \(from) ORDER BY \(distance("c")) LIMIT \(depth)"
         // Under a filter the planner may judge a scan and sort cheaper than the walk (it cannot know that an
         // iterative scan stops early), which would make this path exact but labelled approximate: the walk is
         // Engram's decision here, so sorting is switched off for this one statement, which leaves the
@@ -725,9 +708,9 @@ public final class PostgresVectorStore: VectorStore, Sendable {
             try await rows(connection, prefetch ? """
                 SELECT r.score, \(Self.chunkColumns)
                 FROM (\(walk)) r
-                JOIN \(schema).chunks c ON c.collection_id = \(c.id) AND c.generation = \(c.info.generation) AND c.id = r.id
-                JOIN \(schema).documents d ON d.collection_id = c.collection_id AND d.id = c.document_id
-                """ : walk, b)
+                JOIN \(schemaName).chunks c ON c.collection_id = \(c.id) AND c.generation = \(c.info.generation) AND c.id = r.id
+                JOIN \(schemaName).documents d ON d.collection_id = c.collection_id AND d.id = c.document_id
+                """ : walk)
         }
         var ranking = try Self.scored(approximate)
         let prefetched = prefetch ? try approximate.map(Self.storedChunk) : nil
@@ -789,16 +772,15 @@ public final class PostgresVectorStore: VectorStore, Sendable {
             exhaustive = result.exhaustive
         }
         if request.mode != .vector, let text = request.text {
-            var b = BoundSQL()
             let terms = KeywordTokenizer.queryTerms(text).joined(separator: " | ")
-            let query = "to_tsquery(\(b.bind(c.textSearchConfig))::regconfig, \(b.bind(terms)))"
-            let filter = try request.filter.map { try PostgresFilterCompiler(column: "c.metadata").compile($0, into: &b) } ?? "true"
+            let query: PostgresSQL = "to_tsquery(\(c.textSearchConfig)::regconfig, \(terms))"
+            let filter = try request.filter.map { try PostgresFilterCompiler(column: "c.metadata").compile($0) } ?? "true"
             // Integers from the database, inlined so the generation's partial keyword index visibly matches.
-            let from = "FROM \(self.schema).chunks c WHERE c.collection_id = \(c.id) AND c.generation = \(c.info.generation) AND c.text_search @@ \(query) AND \(filter)"
-            let rows = try await self.rows(connection, "SELECT c.id, ts_rank_cd(c.text_search, \(query))::float8 AS score \(from) ORDER BY score DESC, c.id COLLATE \"C\" LIMIT \(depth)", b)
+            let from: PostgresSQL = "FROM \(self.schemaName).chunks c WHERE c.collection_id = \(c.id) AND c.generation = \(c.info.generation) AND c.text_search @@ \(query) AND \(filter)"
+            let rows = try await self.rows(connection, "SELECT c.id, ts_rank_cd(c.text_search, \(query))::float8 AS score \(from) ORDER BY score DESC, c.id COLLATE \"C\" LIMIT \(depth)")
             keywordRanking = try Self.scored(rows)
             if request.mode == .keyword {
-                matched = try await self.rows(connection, "SELECT count(*) AS n \(from)", b)[0]["n"].decode(Int.self)
+                matched = try await self.rows(connection, "SELECT count(*) AS n \(from)")[0]["n"].decode(Int.self)
             }
         }
         let ranked = SearchAssembly.rank(mode: request.mode, vector: vectorRanking, keyword: keywordRanking, k: request.k, fusionK: request.fusionK)
