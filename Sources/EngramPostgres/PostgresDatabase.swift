@@ -29,10 +29,9 @@ public final class PostgresDatabase: Sendable {
     ///   - logger: told of retried reads and of indexes a role may not build.
     public init(client: PostgresClient, schema: String = "engram", readOnly: Bool = false,
                 logger: Logger = Logger(label: "engram.postgres", factory: { _ in SwiftLogNoOpLogHandler() })) throws {
-        try PostgresStoreConfiguration.validateIdentifier(schema, what: "schema")
+        schemaName = try SQLIdentifier(schema, what: "schema")
         self.client = client
         self.schema = schema
-        self.schemaName = SQLIdentifier(trusted: schema)
         self.readOnly = readOnly
         self.logger = logger
     }

@@ -17,7 +17,7 @@ public final class PostgresMemoryStore: MemoryStore, Sendable {
     let db: PostgresDatabase
     let clock: @Sendable () -> Date
     public var database: PostgresDatabase { db }
-    var schema: SQLIdentifier { db.schemaName }
+    var schemaName: SQLIdentifier { db.schemaName }
 
     /// The memories of a database.
     public init(database: PostgresDatabase, retention: RetentionPolicies = .standard, now: @escaping @Sendable () -> Date = { Date() }) {
@@ -83,26 +83,26 @@ public final class PostgresMemoryStore: MemoryStore, Sendable {
         let names = ["tenant_id", "subject", "namespace", "kind", "content", "content_sha256", "terms", "metadata", "importance", "provenance", "created_at", "updated_at",
                      "accessed_at", "access_count", "expires_at", "retention", "legal_hold", "supersedes", "embedding_identity", "embedding"]
         if insert {
-            _ = try await db.rows(c, "INSERT INTO \(schema).memories (id, \(unsafeRaw: names.joined(separator: ", "))) VALUES (\(m.id), \(PostgresSQL.joined(values, separator: ", ")))")
-            _ = try await db.rows(c, "INSERT INTO \(schema).memory_tenants (tenant_id) VALUES (\(m.tenant)) ON CONFLICT DO NOTHING")
+            _ = try await db.rows(c, "INSERT INTO \(schemaName).memories (id, \(unsafeRaw: names.joined(separator: ", "))) VALUES (\(m.id), \(PostgresSQL.joined(values, separator: ", ")))")
+            _ = try await db.rows(c, "INSERT INTO \(schemaName).memory_tenants (tenant_id) VALUES (\(m.tenant)) ON CONFLICT DO NOTHING")
         } else {
             let sets = PostgresSQL.joined(zip(names, values).map { "\(unsafeRaw: $0) = \($1)" }, separator: ", ")
             // Within the memory's tenant only (row-level security says so too).
-            _ = try await db.rows(c, "UPDATE \(schema).memories SET \(sets) WHERE id = \(m.id) AND tenant_id = \(m.tenant)")
+            _ = try await db.rows(c, "UPDATE \(schemaName).memories SET \(sets) WHERE id = \(m.id) AND tenant_id = \(m.tenant)")
         }
     }
 
     func record(_ c: PostgresConnection, _ kind: MemoryEvent.Kind, _ memories: [MemoryTrace], actor: String, reason: String, at: Date) async throws {
         guard !memories.isEmpty else { return }
         _ = try await db.rows(c, """
-            INSERT INTO \(schema).memory_events (tenant_id, memory_id, event, actor, reason, content_sha256, at)
+            INSERT INTO \(schemaName).memory_events (tenant_id, memory_id, event, actor, reason, content_sha256, at)
             SELECT t, i, \(kind.rawValue), \(actor), \(reason), h, \(at)
             FROM unnest(\(memories.map(\.tenant))::text[], \(memories.map(\.id))::text[], \(memories.map(\.contentSHA256))::text[]) AS u(t, i, h)
             """)
     }
 
     func owned(_ c: PostgresConnection, _ id: String, _ tenant: String) async throws -> Memory? {
-        return try await db.rows(c, "SELECT \(Self.columns) FROM \(schema).memories m WHERE m.id = \(id) AND m.tenant_id = \(tenant)").first.map(Self.memory)
+        return try await db.rows(c, "SELECT \(Self.columns) FROM \(schemaName).memories m WHERE m.id = \(id) AND m.tenant_id = \(tenant)").first.map(Self.memory)
     }
 
     /// The SQL condition selecting a tenant's memories (subject, namespace, kinds, filter, not expired at `now`).
@@ -135,7 +135,7 @@ public final class PostgresMemoryStore: MemoryStore, Sendable {
         try await db.inTenant(draft.tenant) { c in
             if let s = draft.supersedes, try await self.owned(c, s, draft.tenant) == nil { throw MemoryRules.notFound(s) }
             let existing = try await self.db.rows(c, """
-                SELECT \(Self.columns) FROM \(self.schema).memories m
+                SELECT \(Self.columns) FROM \(self.schemaName).memories m
                 WHERE m.tenant_id = \(draft.tenant) AND m.subject = \(draft.subject) AND m.namespace = \(draft.namespace)
                   AND m.content_sha256 = \(SHA256Hex.hash(draft.content))
                 FOR UPDATE
@@ -188,12 +188,12 @@ public final class PostgresMemoryStore: MemoryStore, Sendable {
                 WITH ranked AS (
                     SELECT s.id, s.sim, s.kw FROM (
                         SELECT m.id, m.updated_at, m.importance, \(similarity) AS sim, \(keyword) AS kw
-                        FROM \(self.schema).memories m WHERE \(condition)\(wordsOnly)
+                        FROM \(self.schemaName).memories m WHERE \(condition)\(wordsOnly)
                     ) s
                     \(unsafeRaw: asked ? "WHERE s.sim IS NOT NULL OR s.kw > 0" : "")
                     ORDER BY \(total) DESC, s.id COLLATE "C" LIMIT \(query.limit)
                 )
-                SELECT \(Self.columns), r.sim, r.kw FROM ranked r JOIN \(self.schema).memories m ON m.id = r.id
+                SELECT \(Self.columns), r.sim, r.kw FROM ranked r JOIN \(self.schemaName).memories m ON m.id = r.id
                 """)
             var hits: [RecallHit] = []
             for r in rows {
@@ -205,7 +205,7 @@ public final class PostgresMemoryStore: MemoryStore, Sendable {
             hits.sort(by: MemoryRules.ranksBefore)
             for i in hits.indices { hits[i].memory.touch(now) }
             if !hits.isEmpty {
-                _ = try await self.db.rows(c, "UPDATE \(self.schema).memories SET accessed_at = \(now), access_count = access_count + 1 WHERE id = ANY(\(hits.map(\.memory.id))::text[])")
+                _ = try await self.db.rows(c, "UPDATE \(self.schemaName).memories SET accessed_at = \(now), access_count = access_count + 1 WHERE id = ANY(\(hits.map(\.memory.id))::text[])")
             }
             return hits
         }
@@ -216,7 +216,7 @@ public final class PostgresMemoryStore: MemoryStore, Sendable {
         let now = clock()
         return try await db.inTenant(tenant) { c in
             return try await self.db.rows(c, """
-                UPDATE \(self.schema).memories m SET accessed_at = \(now), access_count = access_count + 1
+                UPDATE \(self.schemaName).memories m SET accessed_at = \(now), access_count = access_count + 1
                 WHERE m.id = \(id) AND m.tenant_id = \(tenant) RETURNING \(Self.columns)
                 """).first.map(Self.memory)
         }
@@ -230,7 +230,7 @@ public final class PostgresMemoryStore: MemoryStore, Sendable {
                 let t = SQLValue(ms)
                 condition += " AND (\(Self.createdMillisecond) > \(t) OR (\(Self.createdMillisecond) = \(t) AND m.id COLLATE \"C\" > \(id)))"
             }
-            let rows = try await self.db.rows(c, "SELECT \(Self.columns) FROM \(self.schema).memories m WHERE \(condition) ORDER BY \(Self.createdMillisecond), m.id COLLATE \"C\" LIMIT \(request.limit + 1)")
+            let rows = try await self.db.rows(c, "SELECT \(Self.columns) FROM \(self.schemaName).memories m WHERE \(condition) ORDER BY \(Self.createdMillisecond), m.id COLLATE \"C\" LIMIT \(request.limit + 1)")
             let memories = try rows.map(Self.memory)
             let page = Array(memories.prefix(request.limit))
             return MemoryPage(memories: page, nextCursor: memories.count > page.count ? page.last.map(MemoryRules.cursor(after:)) : nil)
@@ -244,13 +244,13 @@ public final class PostgresMemoryStore: MemoryStore, Sendable {
         let expiry = try changes.retention.map { try retention.expiry(of: $0, from: now) }
         let types = try await db.vectorTypes()
         return try await db.inTenant(tenant) { c in
-            guard var m = try await self.db.rows(c, "SELECT \(Self.columns) FROM \(self.schema).memories m WHERE m.id = \(id) AND m.tenant_id = \(tenant) FOR UPDATE").first.map(Self.memory) else {
+            guard var m = try await self.db.rows(c, "SELECT \(Self.columns) FROM \(self.schemaName).memories m WHERE m.id = \(id) AND m.tenant_id = \(tenant) FOR UPDATE").first.map(Self.memory) else {
                 throw MemoryRules.notFound(id)
             }
             guard !m.legalHold else { throw MemoryRules.held(id) }
             if let content = changes.content {
                 if let other = try await self.db.rows(c, """
-                    SELECT id FROM \(self.schema).memories WHERE tenant_id = \(m.tenant) AND subject = \(m.subject) AND namespace = \(m.namespace)
+                    SELECT id FROM \(self.schemaName).memories WHERE tenant_id = \(m.tenant) AND subject = \(m.subject) AND namespace = \(m.namespace)
                       AND content_sha256 = \(SHA256Hex.hash(content)) AND id <> \(id)
                     """).first {
                     throw EngramError(.conflict, "memory \(try other["id"].decode(String.self)) of the same subject and namespace already holds this content")
@@ -266,8 +266,8 @@ public final class PostgresMemoryStore: MemoryStore, Sendable {
     /// Deletes the selected memories except the held ones, with one event each, in one statement each
     /// for the rows and the events, however many there are.
     func delete(_ c: PostgresConnection, condition: PostgresSQL, event: MemoryEvent.Kind, actor: String, reason: String, at now: Date) async throws -> (deleted: [String], held: [String]) {
-        let held = try await db.rows(c, "SELECT m.id FROM \(schema).memories m WHERE \(condition) AND m.legal_hold").map { try $0["id"].decode(String.self) }
-        let deleted = try await db.rows(c, "DELETE FROM \(schema).memories m WHERE \(condition) AND NOT m.legal_hold RETURNING m.id, m.tenant_id, m.content_sha256")
+        let held = try await db.rows(c, "SELECT m.id FROM \(schemaName).memories m WHERE \(condition) AND m.legal_hold").map { try $0["id"].decode(String.self) }
+        let deleted = try await db.rows(c, "DELETE FROM \(schemaName).memories m WHERE \(condition) AND NOT m.legal_hold RETURNING m.id, m.tenant_id, m.content_sha256")
         var gone = try deleted.map { r in
             MemoryTrace(id: try r["id"].decode(String.self), tenant: try r["tenant_id"].decode(String.self), contentSHA256: try r["content_sha256"].decode(String.self))
         }
@@ -285,7 +285,7 @@ public final class PostgresMemoryStore: MemoryStore, Sendable {
             switch request.selector {
             case .ids(let ids):
                 let unique = Array(Set(ids)).sorted()
-                let present = Set(try await self.db.rows(c, "SELECT id FROM \(self.schema).memories WHERE tenant_id = \(request.tenant) AND id = ANY(\(unique)::text[])")
+                let present = Set(try await self.db.rows(c, "SELECT id FROM \(self.schemaName).memories WHERE tenant_id = \(request.tenant) AND id = ANY(\(unique)::text[])")
                     .map { try $0["id"].decode(String.self) })
                 missing = unique.filter { !present.contains($0) }
                 condition = "m.tenant_id = \(request.tenant) AND m.id = ANY(\(unique)::text[])"
@@ -305,7 +305,7 @@ public final class PostgresMemoryStore: MemoryStore, Sendable {
         try MemoryRules.validateTenant(tenant)
         return try await db.reading(tenant) { c in
             let condition = try self.selection(tenant: tenant, subject: subject, namespace: nil, kinds: nil, filter: nil, now: nil)
-            return try await self.db.rows(c, "SELECT \(Self.columns) FROM \(self.schema).memories m WHERE \(condition) ORDER BY \(Self.createdMillisecond), m.id COLLATE \"C\"").map(Self.memory)
+            return try await self.db.rows(c, "SELECT \(Self.columns) FROM \(self.schemaName).memories m WHERE \(condition) ORDER BY \(Self.createdMillisecond), m.id COLLATE \"C\"").map(Self.memory)
         }
     }
 
@@ -319,7 +319,7 @@ public final class PostgresMemoryStore: MemoryStore, Sendable {
             tenants = [tenant]
         } else {
             tenants = try await db.reading("") { c in
-                try await self.db.rows(c, "SELECT tenant_id FROM \(self.schema).memory_tenants ORDER BY tenant_id COLLATE \"C\"").map { try $0["tenant_id"].decode(String.self) }
+                try await self.db.rows(c, "SELECT tenant_id FROM \(self.schemaName).memory_tenants ORDER BY tenant_id COLLATE \"C\"").map { try $0["tenant_id"].decode(String.self) }
             }
         }
         var deleted: [String] = [], held: [String] = []
@@ -340,12 +340,12 @@ public final class PostgresMemoryStore: MemoryStore, Sendable {
         try MemoryRules.validateReason(reason)
         let now = clock()
         return try await db.inTenant(tenant) { c in
-            guard var m = try await self.db.rows(c, "SELECT \(Self.columns) FROM \(self.schema).memories m WHERE m.id = \(id) AND m.tenant_id = \(tenant) FOR UPDATE").first.map(Self.memory) else {
+            guard var m = try await self.db.rows(c, "SELECT \(Self.columns) FROM \(self.schemaName).memories m WHERE m.id = \(id) AND m.tenant_id = \(tenant) FOR UPDATE").first.map(Self.memory) else {
                 throw MemoryRules.notFound(id)
             }
             guard m.legalHold != held else { return m }
             m.legalHold = held
-            _ = try await self.db.rows(c, "UPDATE \(self.schema).memories SET legal_hold = \(held) WHERE id = \(id)")
+            _ = try await self.db.rows(c, "UPDATE \(self.schemaName).memories SET legal_hold = \(held) WHERE id = \(id)")
             try await self.record(c, held ? .holdSet : .holdCleared, [m.trace], actor: actor, reason: reason, at: now)
             return m
         }
@@ -357,7 +357,7 @@ public final class PostgresMemoryStore: MemoryStore, Sendable {
             // Numbered within the tenant, so that no number reveals another tenant's activity.
             var sql: PostgresSQL = """
                 SELECT * FROM (SELECT row_number() OVER (ORDER BY sequence) AS sequence, tenant_id, memory_id, event, actor, reason, content_sha256, at, origin
-                               FROM \(self.schema).memory_events WHERE tenant_id = \(tenant)) e
+                               FROM \(self.schemaName).memory_events WHERE tenant_id = \(tenant)) e
                 """
             if let memoryID { sql += " WHERE memory_id = \(memoryID)" }
             return try await self.db.rows(c, sql + " ORDER BY sequence").map(Self.event)
@@ -366,7 +366,7 @@ public final class PostgresMemoryStore: MemoryStore, Sendable {
 
     public func memoryTenants() async throws -> [String] {
         try await db.reading("") { c in
-            try await self.db.rows(c, "SELECT tenant_id FROM \(self.schema).memory_tenants ORDER BY tenant_id COLLATE \"C\"").map { try $0["tenant_id"].decode(String.self) }
+            try await self.db.rows(c, "SELECT tenant_id FROM \(self.schemaName).memory_tenants ORDER BY tenant_id COLLATE \"C\"").map { try $0["tenant_id"].decode(String.self) }
         }
     }
 
@@ -391,12 +391,12 @@ public final class PostgresMemoryStore: MemoryStore, Sendable {
             try MemoryRules.validateRestored(m)
         }
         var existing: [String: Bool] = [:]
-        for r in try await db.rows(c, "SELECT id, legal_hold FROM \(schema).memories WHERE tenant_id = \(tenant) AND id = ANY(\(memories.map(\.id))::text[])") {
+        for r in try await db.rows(c, "SELECT id, legal_hold FROM \(schemaName).memories WHERE tenant_id = \(tenant) AND id = ANY(\(memories.map(\.id))::text[])") {
             existing[try r["id"].decode(String.self)] = try r["legal_hold"].decode(Bool.self)
         }
         var byContent: [String: String] = [:]
         func key(_ subject: String, _ namespace: String, _ sha: String) -> String { "\(subject)\u{0}\(namespace)\u{0}\(sha)" }
-        for r in try await db.rows(c, "SELECT id, subject, namespace, content_sha256 FROM \(schema).memories WHERE tenant_id = \(tenant) AND content_sha256 = ANY(\(memories.map(\.contentSHA256))::text[])") {
+        for r in try await db.rows(c, "SELECT id, subject, namespace, content_sha256 FROM \(schemaName).memories WHERE tenant_id = \(tenant) AND content_sha256 = ANY(\(memories.map(\.contentSHA256))::text[])") {
             byContent[key(try r["subject"].decode(String.self), try r["namespace"].decode(String.self), try r["content_sha256"].decode(String.self))] = try r["id"].decode(String.self)
         }
         var outcome = MemoryRestoreOutcome()
@@ -428,9 +428,9 @@ public final class PostgresMemoryStore: MemoryStore, Sendable {
             try MemoryRules.validateRestored(e)
         }
         guard !events.isEmpty else { return 0 }
-        _ = try await db.rows(c, "INSERT INTO \(schema).memory_tenants (tenant_id) VALUES (\(tenant)) ON CONFLICT DO NOTHING")
+        _ = try await db.rows(c, "INSERT INTO \(schemaName).memory_tenants (tenant_id) VALUES (\(tenant)) ON CONFLICT DO NOTHING")
         _ = try await db.rows(c, """
-            INSERT INTO \(schema).memory_events (tenant_id, memory_id, event, actor, reason, content_sha256, at, origin)
+            INSERT INTO \(schemaName).memory_events (tenant_id, memory_id, event, actor, reason, content_sha256, at, origin)
             SELECT \(tenant), u.i, u.e, u.a, u.r, u.h, u.t, u.o
             FROM unnest(\(events.map(\.memoryID))::text[], \(events.map(\.kind.rawValue))::text[], \(events.map(\.actor))::text[],
                         \(events.map(\.reason))::text[], \(events.map(\.contentSHA256))::text[], \(events.map(\.at))::timestamptz[],

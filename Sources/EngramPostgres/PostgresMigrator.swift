@@ -24,11 +24,13 @@ public struct PostgresMigrator: Sendable {
     public static let lockKey: Int64 = 0x656E_6772_616D_0001
 
     public let schema: String
+    /// The schema as statements splice it.
+    let schemaName: SQLIdentifier
     public let migrations: [PostgresMigration]
     let logger: Logger
 
     public init(schema: String = "engram", migrations: [PostgresMigration] = PostgresSchema.migrations, logger: Logger = Logger(label: "engram.migrate", factory: { _ in SwiftLogNoOpLogHandler() })) throws {
-        try PostgresStoreConfiguration.validateIdentifier(schema, what: "schema")
+        schemaName = try SQLIdentifier(schema, what: "schema")
         let versions = migrations.map(\.version)
         precondition(versions == Array(1...max(1, versions.count)).prefix(versions.count).map { $0 }, "migrations must be numbered 1, 2, 3, … in order")
         self.schema = schema
@@ -47,8 +49,7 @@ public struct PostgresMigrator: Sendable {
         var found = false
         for try await (flag) in exists.decode(Bool.self) { found = flag }
         guard found else { return nil }
-        let table = SQLIdentifier(trusted: schema)
-        let rows = try await connection.checkedQuery(("SELECT version, name, checksum FROM \(table).schema_migrations ORDER BY version" as PostgresSQL).query, logger: logger)
+        let rows = try await connection.checkedQuery(("SELECT version, name, checksum FROM \(schemaName).schema_migrations ORDER BY version" as PostgresSQL).query, logger: logger)
         var out: [Recorded] = []
         for try await (version, name, checksum) in rows.decode((Int, String, String).self) {
             out.append(Recorded(version: version, name: name, checksum: checksum))
@@ -88,20 +89,16 @@ public struct PostgresMigrator: Sendable {
     /// - Throws: `schema_mismatch` (nothing is changed), or `storage_failure` with the server's message.
     @discardableResult
     public func migrate(_ client: PostgresClient, grantTo role: String? = nil) async throws -> [Int] {
-        if let role { try PostgresStoreConfiguration.validateIdentifier(role, what: "role") }
-        let schema = self.schema
-        let migrations = self.migrations
-        let logger = self.logger
+        let grantee = try role.map { try SQLIdentifier($0, what: "role") }
         do {
-            return try await apply(client, schema: schema, migrations: migrations, role: role, logger: logger)
+            return try await apply(client, migrations: migrations, grantee: grantee, logger: logger)
         } catch {
             throw PostgresStoreConfiguration.describe(error)
         }
     }
 
-    func apply(_ client: PostgresClient, schema: String, migrations: [PostgresMigration], role: String?, logger: Logger) async throws -> [Int] {
-        // Both names were validated (the schema by init, the role by migrate).
-        let name = SQLIdentifier(trusted: schema), grantee = role.map { SQLIdentifier(trusted: $0) }
+    func apply(_ client: PostgresClient, migrations: [PostgresMigration], grantee: SQLIdentifier?, logger: Logger) async throws -> [Int] {
+        let schema = self.schema, name = schemaName
         return try await client.withCheckedTransaction(logger: logger) { connection in
             try await connection.execute("SELECT pg_advisory_xact_lock(\(PostgresMigrator.lockKey))", logger: logger)
             try await connection.execute(("CREATE SCHEMA IF NOT EXISTS \(name)" as PostgresSQL).query, logger: logger)

@@ -75,13 +75,10 @@ struct PostgresSQL: Sendable, ExpressibleByStringInterpolation {
         return PostgresSQL(parts: parts)
     }
 
-    /// Joins conditions with `AND` or `OR` as a balanced tree of parenthesized groups, as
-    /// ``SQLBoolean/join(_:_:)`` does for text: N conditions nest about log2(N) levels deep.
+    /// Joins conditions with `AND` or `OR` in ``SQLBoolean``'s balanced tree: N conditions nest about
+    /// log2(N) levels deep.
     static func boolean(_ conditions: [PostgresSQL], _ op: String) -> PostgresSQL {
-        if conditions.count == 1 { return conditions[0] }
-        if conditions.count <= 8 { return "(" + joined(conditions, separator: " \(op) ") + ")" }
-        let middle = conditions.count / 2
-        return "(" + boolean(Array(conditions[..<middle]), op) + PostgresSQL(unsafeRaw: " \(op) ") + boolean(Array(conditions[middle...]), op) + ")"
+        SQLBoolean.balanced(conditions) { "(" + joined($0, separator: " \(op) ") + ")" }
     }
 
     /// The statement for the driver: the text with `$1`, `$2`, … in order of first use, and the bindings.
@@ -104,9 +101,6 @@ struct PostgresSQL: Sendable, ExpressibleByStringInterpolation {
         }
         return PostgresQuery(unsafeSQL: text, binds: bindings)
     }
-
-    /// How many parameters the statement sends.
-    var parameterCount: Int { Set(parts.compactMap { if case .value(let v) = $0 { ObjectIdentifier(v) } else { nil } }).count }
 }
 
 /// A bound value that keeps its identity: interpolated twice, it is one parameter.
@@ -130,7 +124,7 @@ struct SQLIdentifier: Sendable, Hashable, CustomStringConvertible {
         self.name = name
     }
 
-    /// A name this module composes from validated parts (`schema.table`, `chunks_hnsw_c12`).
+    /// A name this module composes from validated parts or reads from the catalog (`chunks_hnsw_c12_g1`).
     init(trusted name: String) { self.name = name }
 
     var description: String { name }

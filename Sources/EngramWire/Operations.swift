@@ -81,7 +81,7 @@ extension Wire {
             vectors = m.includesVectors
             tenants = m.tenants
             collections = m.collections.count
-            files = m.parts.map { ArchiveFile(name: $0.file, rows: $0.rows, sha256: $0.sha256) }
+            files = m.parts.map(ArchiveFile.init)
         }
     }
 
@@ -96,7 +96,7 @@ extension Wire {
             verified = true
             tenants = m.tenants
             collections = m.collections.count
-            files = m.parts.map { ArchiveFile(name: $0.file, rows: $0.rows, sha256: $0.sha256) }
+            files = m.parts.map(ArchiveFile.init)
         }
     }
 

@@ -1,4 +1,5 @@
 import EngramCore
+import EngramPipeline
 import Foundation
 
 /// The JSON Engram speaks: every `--json` output of the `engram` command, and the bodies of the HTTP API,
@@ -79,5 +80,11 @@ public enum Wire {
         public var name: String
         public var rows: Int
         public var sha256: String
+
+        public init(_ part: BackupManifest.Part) {
+            name = part.file
+            rows = part.rows
+            sha256 = part.sha256
+        }
     }
 }

@@ -4,9 +4,15 @@ public enum SQLBoolean {
     /// group), so that N conditions nest about log2(N) levels deep. `a OR b OR c …` nests one level per
     /// condition in SQLite's parser, which refuses expression trees deeper than 1000.
     public static func join(_ parts: [String], _ op: String) -> String {
+        balanced(parts) { "(" + $0.joined(separator: " \(op) ") + ")" }
+    }
+
+    /// The tree for any representation of SQL: `group` parenthesizes two to eight members joined by the
+    /// operator (each member a condition or a group).
+    public static func balanced<T>(_ parts: [T], group: ([T]) -> T) -> T {
         if parts.count == 1 { return parts[0] }
-        if parts.count <= 8 { return "(" + parts.joined(separator: " \(op) ") + ")" }
+        if parts.count <= 8 { return group(parts) }
         let middle = parts.count / 2
-        return "(" + join(Array(parts[..<middle]), op) + " \(op) " + join(Array(parts[middle...]), op) + ")"
+        return group([balanced(Array(parts[..<middle]), group: group), balanced(Array(parts[middle...]), group: group)])
     }
 }

@@ -47,11 +47,8 @@ extension JSONValue: Codable {
         }
     }
 
+    /// For other encoders (``JSONValueEncoder`` takes a `JSONValue` as it is).
     public func encode(to encoder: any Encoder) throws {
-        if let box = (encoder as? JSONBoxEncoder)?.box {
-            box.set(self)
-            return
-        }
         switch self {
         case .string(let s): var c = encoder.singleValueContainer(); try c.encode(s)
         case .int(let i): var c = encoder.singleValueContainer(); try c.encode(i)
@@ -94,14 +91,14 @@ final class JSONBox {
     }
 
     func member(_ key: String) -> JSONBox {
-        if members == nil { set(.null); members = [] }
+        makeObject()
         let child = JSONBox()
         if let i = members!.firstIndex(where: { $0.0 == key }) { members![i].1 = child } else { members!.append((key, child)) }
         return child
     }
 
     func item() -> JSONBox {
-        if items == nil { set(.null); items = [] }
+        makeArray()
         let child = JSONBox()
         items!.append(child)
         return child
@@ -112,6 +109,7 @@ final class JSONBox {
 
     func store(_ value: some Encodable, codingPath: [any CodingKey]) throws {
         switch value {
+        case let j as JSONValue: set(j)
         case let d as Date: set(.string(MetadataValue.canonicalDateString(d)))
         case let d as Double: set(d.isFinite ? .double(d) : .null)
         case let f as Float: set(f.isFinite ? .double(Double("\(f)") ?? Double(f)) : .null)
@@ -158,9 +156,7 @@ struct JSONKeyedContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
     }
 
     /// Synthesized encoders call these for optionals: here a nil is written as `null` under its key.
-    mutating func encodeIfPresent<T: Encodable>(_ value: T?, forKey key: Key) throws {
-        if let value { try encode(value, forKey: key) } else { try encodeNil(forKey: key) }
-    }
+    mutating func encodeIfPresent<T: Encodable>(_ value: T?, forKey key: Key) throws { try encodeIfPresent(value, key) }
     mutating func encodeIfPresent(_ value: Bool?, forKey key: Key) throws { try encodeIfPresent(value as Bool?, key) }
     mutating func encodeIfPresent(_ value: String?, forKey key: Key) throws { try encodeIfPresent(value as String?, key) }
     mutating func encodeIfPresent(_ value: Double?, forKey key: Key) throws { try encodeIfPresent(value as Double?, key) }
