@@ -7,20 +7,20 @@ extension SQLiteVectorStore: BackupSource {
     public func exportRows(tenants: [String]?, vectors: Bool, memories: Bool, to sink: any BackupSink) async throws -> [String]? {
         try await wrap {
             try await reader.read { db in
-                var collections = try Row.fetchAll(db, sql: "SELECT * FROM collections ORDER BY tenant_id, name").map(Self.collectionRow)
+                var collections = try db.rows(Self.allCollectionsSQL).map(Self.collectionRow)
                 if let tenants { collections = collections.filter { tenants.contains($0.info.ref.tenant) } }
                 for c in collections {
                     let ref = c.info.ref
                     try sink.write(.collection(BackupCollection(ref: ref, identity: c.info.identity, createdAt: c.info.createdAt)))
-                    let documents = try Row.fetchCursor(db, sql: "SELECT * FROM documents WHERE collection_id = ? ORDER BY id", arguments: [c.id])
+                    let documents = try db.rowCursor("SELECT * FROM documents WHERE collection_id = \(c.id) ORDER BY id")
                     while let row = try documents.next() {
                         try sink.write(.document(BackupDocument(collection: ref, info: try Self.documentInfo(row), text: row["text"])))
                     }
-                    let chunks = try Row.fetchCursor(db, sql: """
+                    let chunks = try db.rowCursor("""
                         SELECT \(Self.chunkColumns), c.embedding FROM chunks c
                         JOIN documents d ON d.collection_id = c.collection_id AND d.id = c.document_id
-                        WHERE c.collection_id = ? AND c.generation = ? ORDER BY c.document_id, c.ordinal
-                        """, arguments: [c.id, c.info.generation])
+                        WHERE c.collection_id = \(c.id) AND c.generation = \(c.info.generation) ORDER BY c.document_id, c.ordinal
+                        """)
                     while let row = try chunks.next() {
                         var embedding: [Float]?
                         if vectors, let data = row["embedding"] as Data? {
@@ -33,15 +33,15 @@ extension SQLiteVectorStore: BackupSource {
                     }
                 }
                 guard memories else { return nil }
-                let memoryTenants = try tenants ?? String.fetchAll(db, sql: "SELECT tenant_id FROM memories UNION SELECT tenant_id FROM memory_events ORDER BY tenant_id")
+                let memoryTenants = try tenants ?? db.values(String.self, SQLiteMemoryStore.tenantsSQL)
                 for tenant in memoryTenants {
-                    let rows = try Row.fetchCursor(db, sql: "SELECT \(SQLiteMemoryStore.columns) FROM memories WHERE tenant_id = ? ORDER BY created_ms, id", arguments: [tenant])
+                    let rows = try db.rowCursor("SELECT \(SQLiteMemoryStore.columns) FROM memories WHERE tenant_id = \(tenant) ORDER BY created_ms, id")
                     while let row = try rows.next() {
                         var m = try SQLiteMemoryStore.memory(row)
                         if !vectors { m.embedding = nil }
                         try sink.write(.memory(m))
                     }
-                    let events = try Row.fetchCursor(db, sql: "SELECT * FROM memory_events WHERE tenant_id = ? ORDER BY sequence", arguments: [tenant])
+                    let events = try db.rowCursor("SELECT * FROM memory_events WHERE tenant_id = \(tenant) ORDER BY sequence")
                     while let row = try events.next() { try sink.write(.memoryEvent(try SQLiteMemoryStore.event(row))) }
                 }
                 return memoryTenants

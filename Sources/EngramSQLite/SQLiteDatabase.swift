@@ -172,7 +172,7 @@ public final class SQLiteDatabase: Sendable {
         config.busyMode = .timeout(10)
         // Deleted rows' bytes are overwritten, not left in free pages (forgetting a memory must remove it).
         // Reads of whole tables (recall scans a tenant's memories) come from the page cache without a system call per page.
-        config.prepareDatabase { db in try db.execute(sql: "PRAGMA secure_delete = ON; PRAGMA mmap_size = 1073741824") }
+        config.prepareDatabase { db in try db.execute(literal: "PRAGMA secure_delete = ON; PRAGMA mmap_size = 1073741824") }
         let pool = try DatabasePool(path: path, configuration: config)
         if migrating { try SQLiteSchema.migrator.migrate(pool) }
         return pool

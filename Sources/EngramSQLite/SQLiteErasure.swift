@@ -22,13 +22,13 @@ enum SQLiteErasure {
         do {
             if try checkpoint(pool) {
                 if try pool.read({ db in try isPending(db) }) {
-                    try pool.write { db in try db.execute(sql: "DELETE FROM erasure_pending") }
+                    try pool.write { db in try db.execute(literal: "DELETE FROM erasure_pending") }
                     _ = try checkpoint(pool)
                 }
                 return true
             }
             try pool.write { db in
-                try db.execute(sql: "INSERT OR IGNORE INTO erasure_pending (id, since_ms) VALUES (1, ?)", arguments: [MetadataValue.milliseconds(now)])
+                try db.execute(literal: "INSERT OR IGNORE INTO erasure_pending (id, since_ms) VALUES (1, \(MetadataValue.milliseconds(now)))")
             }
             return false
         } catch {
@@ -44,16 +44,17 @@ enum SQLiteErasure {
 
     static func isPending(_ db: Database) throws -> Bool {
         guard try db.tableExists("erasure_pending") else { return false }
-        return try Bool.fetchOne(db, sql: "SELECT 1 FROM erasure_pending") == true
+        return try db.row("SELECT 1 FROM erasure_pending") != nil
     }
 
     /// `PRAGMA wal_checkpoint(TRUNCATE)`, waiting at most ``patience`` milliseconds for readers. True
     /// when every frame was copied into the database file and the log was truncated.
     static func checkpoint(_ pool: DatabasePool) throws -> Bool {
         try pool.writeWithoutTransaction { db in
-            try db.execute(sql: "PRAGMA busy_timeout = \(patience)")
-            defer { try? db.execute(sql: "PRAGMA busy_timeout = 10000") }
-            guard let row = try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(TRUNCATE)") else { return false }
+            // A pragma takes no bound argument: the number goes in as digits.
+            try db.execute(literal: "PRAGMA busy_timeout = \(sql: String(patience))")
+            defer { try? db.execute(literal: "PRAGMA busy_timeout = 10000") }
+            guard let row = try db.row("PRAGMA wal_checkpoint(TRUNCATE)") else { return false }
             let busy: Int = row[0]
             return busy == 0
         }

@@ -41,9 +41,8 @@ extension SQLiteVectorStore: GenerationalStore {
                 }
                 guard identity != c.info.identity else { throw EngramError.alreadyEmbedded(ref, identity: identity) }
                 let pending = PendingGeneration(generation: c.info.generation + 1, identity: identity)
-                try db.execute(sql: "DELETE FROM chunks WHERE collection_id = ? AND generation = ?", arguments: [c.id, pending.generation])
-                try db.execute(sql: "UPDATE collections SET pending_generation = ?, pending_identity = ? WHERE id = ?",
-                               arguments: [pending.generation, try MemoryRules.storedJSON(identity), c.id])
+                try db.execute(literal: "DELETE FROM chunks WHERE collection_id = \(c.id) AND generation = \(pending.generation)")
+                try db.execute(literal: "UPDATE collections SET pending_generation = \(pending.generation), pending_identity = \(try MemoryRules.storedJSON(identity)) WHERE id = \(c.id)")
                 return pending
             }
         }
@@ -57,27 +56,21 @@ extension SQLiteVectorStore: GenerationalStore {
         return (c, pending)
     }
 
-    /// The condition that an active chunk `a` has a copy in generation `?` (same id, same text).
-    static let hasCopy = """
-        EXISTS (SELECT 1 FROM chunks p WHERE p.collection_id = a.collection_id AND p.generation = ? AND p.id = a.id AND p.sha256 = a.sha256)
-        """
+    /// The condition that an active chunk `a` has a copy in `generation` (same id, same text).
+    static func hasCopy(in generation: Int) -> SQL {
+        "EXISTS (SELECT 1 FROM chunks p WHERE p.collection_id = a.collection_id AND p.generation = \(generation) AND p.id = a.id AND p.sha256 = a.sha256)"
+    }
 
     public func chunksToEmbed(_ ref: CollectionRef, generation: Int, after: String?, limit: Int) async throws -> [ChunkToEmbed] {
         try await wrap {
             try await reader.read { db in
                 let (c, _) = try Self.pendingCollection(db, ref, generation: generation)
-                var arguments: StatementArguments = [c.id, c.info.generation, generation]
-                var cursor = ""
-                if let after {
-                    cursor = "AND a.id > ?"
-                    arguments += [after]
-                }
-                arguments += [max(0, limit)]
-                return try Row.fetchAll(db, sql: """
+                let cursor: SQL = after.map { "AND a.id > \($0)" } ?? ""
+                return try db.rows("""
                     SELECT a.id, a.sha256, a.text FROM chunks a
-                    WHERE a.collection_id = ? AND a.generation = ? AND NOT \(Self.hasCopy) \(cursor)
-                    ORDER BY a.id LIMIT ?
-                    """, arguments: arguments).map { ChunkToEmbed(id: $0["id"], sha256: $0["sha256"], text: $0["text"]) }
+                    WHERE a.collection_id = \(c.id) AND a.generation = \(c.info.generation) AND NOT \(Self.hasCopy(in: generation)) \(cursor)
+                    ORDER BY a.id LIMIT \(max(0, limit))
+                    """).map { ChunkToEmbed(id: $0["id"], sha256: $0["sha256"], text: $0["text"]) }
             }
         }
     }
@@ -88,7 +81,8 @@ extension SQLiteVectorStore: GenerationalStore {
                 let (c, pending) = try Self.pendingCollection(db, ref, generation: generation)
                 for v in vectors { try pending.identity.validate(vector: v.embedding, context: "chunk \(v.chunkID)") }
                 // The search caches read the active generation only: no data_version change.
-                let copy = try db.cachedStatement(sql: """
+                // Prepared once per connection and run per vector with bound arguments.
+                let copy = try db.cachedStatement(literal: """
                     INSERT OR REPLACE INTO chunks (collection_id, id, tenant_id, document_id, generation, ordinal, text, char_start, char_end,
                                                    section, token_count, sha256, metadata, embedding)
                     SELECT collection_id, id, tenant_id, document_id, ?, ordinal, text, char_start, char_end, section, token_count, sha256, metadata, ?
@@ -115,9 +109,9 @@ extension SQLiteVectorStore: GenerationalStore {
 
     /// Active chunks of `c`, and how many have a copy in `generation`.
     static func progress(_ db: Database, _ c: CollectionRow, generation: Int) throws -> GenerationProgress {
-        let row = try Row.fetchOne(db, sql: """
-            SELECT count(*) AS n, coalesce(sum(\(hasCopy)), 0) AS copied FROM chunks a WHERE a.collection_id = ? AND a.generation = ?
-            """, arguments: [generation, c.id, c.info.generation])!
+        let row = try db.row("""
+            SELECT count(*) AS n, coalesce(sum(\(hasCopy(in: generation))), 0) AS copied FROM chunks a WHERE a.collection_id = \(c.id) AND a.generation = \(c.info.generation)
+            """)!
         return GenerationProgress(chunks: row["n"], copied: row["copied"])
     }
 
@@ -127,18 +121,18 @@ extension SQLiteVectorStore: GenerationalStore {
         try await wrap {
             try await writer().write { db in
                 let (c, pending) = try Self.pendingCollection(db, ref, generation: generation)
-                let missing = try Int.fetchOne(db, sql: "SELECT count(*) FROM chunks a WHERE a.collection_id = ? AND a.generation = ? AND NOT \(Self.hasCopy)",
-                                               arguments: [c.id, c.info.generation, generation]) ?? 0
+                let missing = try db.count("SELECT count(*) FROM chunks a WHERE a.collection_id = \(c.id) AND a.generation = \(c.info.generation) AND NOT \(Self.hasCopy(in: generation))")
                 guard missing == 0 else { return false }
                 let fts = SQLiteSchema.ftsTable(c.id)
-                try db.execute(sql: "INSERT INTO \(fts) (\(fts)) VALUES ('delete-all')")
-                try db.execute(sql: "INSERT INTO \(fts) (rowid, text) SELECT rowid, text FROM chunks WHERE collection_id = ? AND generation = ?", arguments: [c.id, generation])
+                try db.execute(literal: "INSERT INTO \(fts) (\(fts)) VALUES ('delete-all')")
+                try db.execute(literal: "INSERT INTO \(fts) (rowid, text) SELECT rowid, text FROM chunks WHERE collection_id = \(c.id) AND generation = \(generation)")
                 let identity = pending.identity
-                try db.execute(sql: """
-                    UPDATE collections SET model = ?, revision = ?, dimension = ?, distance = ?, normalized = ?, active_generation = ?,
+                try db.execute(literal: """
+                    UPDATE collections SET model = \(identity.model), revision = \(identity.revision), dimension = \(identity.dimension),
+                        distance = \(identity.distance.rawValue), normalized = \(identity.normalized), active_generation = \(generation),
                         pending_generation = NULL, pending_identity = NULL, data_version = data_version + 1
-                    WHERE id = ?
-                    """, arguments: [identity.model, identity.revision, identity.dimension, identity.distance.rawValue, identity.normalized, generation, c.id])
+                    WHERE id = \(c.id)
+                    """)
                 return true
             }
         }
@@ -148,8 +142,7 @@ extension SQLiteVectorStore: GenerationalStore {
         try await wrap {
             try await writer().write { db in
                 let c = try Self.requireCollection(db, ref)
-                try db.execute(sql: "DELETE FROM chunks WHERE collection_id = ? AND generation NOT IN (?, ?)",
-                               arguments: [c.id, c.info.generation, c.pending?.generation ?? c.info.generation])
+                try db.execute(literal: "DELETE FROM chunks WHERE collection_id = \(c.id) AND generation NOT IN \([c.info.generation, c.pending?.generation ?? c.info.generation])")
                 return db.changesCount
             }
         }
@@ -160,8 +153,8 @@ extension SQLiteVectorStore: GenerationalStore {
             try await writer().write { db in
                 let c = try Self.requireCollection(db, ref)
                 guard let pending = c.pending else { return false }
-                try db.execute(sql: "DELETE FROM chunks WHERE collection_id = ? AND generation = ?", arguments: [c.id, pending.generation])
-                try db.execute(sql: "UPDATE collections SET pending_generation = NULL, pending_identity = NULL WHERE id = ?", arguments: [c.id])
+                try db.execute(literal: "DELETE FROM chunks WHERE collection_id = \(c.id) AND generation = \(pending.generation)")
+                try db.execute(literal: "UPDATE collections SET pending_generation = NULL, pending_identity = NULL WHERE id = \(c.id)")
                 return true
             }
         }

@@ -60,7 +60,7 @@ public final class SQLiteMemoryStore: MemoryStore, Sendable {
 
     // MARK: Rows
 
-    static let columns = "id, tenant_id, subject, namespace, kind, content, metadata, importance, provenance, created_ms, updated_ms, accessed_ms, access_count, expires_ms, retention, legal_hold, supersedes, embedding_identity, embedding"
+    static let columns: SQL = "id, tenant_id, subject, namespace, kind, content, metadata, importance, provenance, created_ms, updated_ms, accessed_ms, access_count, expires_ms, retention, legal_hold, supersedes, embedding_identity, embedding"
 
     static func date(_ ms: Int64) -> Date { Date(timeIntervalSince1970: Double(ms) / 1000) }
     static func ms(_ d: Date) -> Int64 { MetadataValue.milliseconds(d) }
@@ -90,19 +90,25 @@ public final class SQLiteMemoryStore: MemoryStore, Sendable {
     }
 
     static func write(_ db: Database, _ m: Memory, insert: Bool) throws {
-        let values: [any DatabaseValueConvertible & Sendable] = [
-            m.tenant, m.subject, m.namespace, m.kind.rawValue, m.content, m.contentSHA256, m.metadata.canonicalJSON, m.importance, try MemoryRules.storedJSON(m.provenance),
-            ms(m.createdAt), ms(m.updatedAt), m.lastAccessedAt.map(ms), m.accessCount, m.expiresAt.map(ms), m.retention, m.legalHold, m.supersedes,
-            try m.embeddingIdentity.map(MemoryRules.storedJSON), blob(m.embedding),
+        let columns: [(name: String, value: SQL)] = [
+            ("tenant_id", "\(m.tenant)"), ("subject", "\(m.subject)"), ("namespace", "\(m.namespace)"), ("kind", "\(m.kind.rawValue)"),
+            ("content", "\(m.content)"), ("content_sha256", "\(m.contentSHA256)"), ("metadata", "\(m.metadata.canonicalJSON)"),
+            ("importance", "\(m.importance)"), ("provenance", "\(try MemoryRules.storedJSON(m.provenance))"),
+            ("created_ms", "\(ms(m.createdAt))"), ("updated_ms", "\(ms(m.updatedAt))"), ("accessed_ms", "\(m.lastAccessedAt.map(ms))"),
+            ("access_count", "\(m.accessCount)"), ("expires_ms", "\(m.expiresAt.map(ms))"), ("retention", "\(m.retention)"),
+            ("legal_hold", "\(m.legalHold)"), ("supersedes", "\(m.supersedes)"),
+            ("embedding_identity", "\(try m.embeddingIdentity.map(MemoryRules.storedJSON))"), ("embedding", "\(blob(m.embedding))"),
         ]
-        let names = "tenant_id, subject, namespace, kind, content, content_sha256, metadata, importance, provenance, created_ms, updated_ms, accessed_ms, access_count, expires_ms, retention, legal_hold, supersedes, embedding_identity, embedding"
         if insert {
-            try db.execute(sql: "INSERT INTO memories (rowid, id, \(names)) VALUES (?, ?, \(Array(repeating: "?", count: values.count).joined(separator: ", ")))",
-                           arguments: StatementArguments([try nextRowID(db, tenant: m.tenant), m.id] + values))
+            let names = columns.map { SQL("\(identifier: $0.name)") }.joined(separator: ", ")
+            try db.execute(literal: """
+                INSERT INTO memories (rowid, id, \(names))
+                VALUES (\(try nextRowID(db, tenant: m.tenant)), \(m.id), \(columns.map(\.value).joined(separator: ", ")))
+                """)
         } else {
-            let sets = names.split(separator: ",").map { "\($0.trimmingCharacters(in: .whitespaces)) = ?" }.joined(separator: ", ")
+            let sets = columns.map { SQL("\(identifier: $0.name) = \($0.value)") }.joined(separator: ", ")
             // Within the memory's tenant only: an id never moves a row of another tenant.
-            try db.execute(sql: "UPDATE memories SET \(sets) WHERE id = ? AND tenant_id = ?", arguments: StatementArguments(values + [m.id, m.tenant]))
+            try db.execute(literal: "UPDATE memories SET \(sets) WHERE id = \(m.id) AND tenant_id = \(m.tenant)")
         }
     }
 
@@ -110,46 +116,50 @@ public final class SQLiteMemoryStore: MemoryStore, Sendable {
     /// v4_memories_in_tenant_order), so that a tenant's memories are stored together.
     static func nextRowID(_ db: Database, tenant: String) throws -> Int64 {
         let slot: Int64
-        if let known = try Int64.fetchOne(db, sql: "SELECT slot FROM memory_tenant_slots WHERE tenant_id = ?", arguments: [tenant]) {
+        if let known = try db.value(Int64.self, "SELECT slot FROM memory_tenant_slots WHERE tenant_id = \(tenant)") {
             slot = known
         } else {
-            slot = (try Int64.fetchOne(db, sql: "SELECT max(slot) FROM memory_tenant_slots") ?? 0) + 1
+            slot = (try db.value(Int64.self, "SELECT max(slot) FROM memory_tenant_slots") ?? 0) + 1
             guard slot < 1 << 31 else { throw EngramError(.storageFailure, "this SQLite store has no memory slot left for another tenant") }
-            try db.execute(sql: "INSERT INTO memory_tenant_slots (tenant_id, slot) VALUES (?, ?)", arguments: [tenant, slot])
+            try db.execute(literal: "INSERT INTO memory_tenant_slots (tenant_id, slot) VALUES (\(tenant), \(slot))")
         }
         let first = slot << 32, last = first | 0xFFFF_FFFF
-        let previous = try Int64.fetchOne(db, sql: "SELECT max(rowid) FROM memories WHERE rowid BETWEEN ? AND ?", arguments: [first, last]) ?? first
+        let previous = try db.value(Int64.self, "SELECT max(rowid) FROM memories WHERE rowid BETWEEN \(first) AND \(last)") ?? first
         guard previous < last else { throw EngramError(.storageFailure, "tenant \(tenant) has used every memory row of this SQLite store") }
         return previous + 1
     }
 
     static func record(_ db: Database, _ kind: MemoryEvent.Kind, _ m: MemoryTrace, actor: String, reason: String, at: Date, origin: String? = nil) throws {
-        try db.execute(sql: "INSERT INTO memory_events (tenant_id, memory_id, event, actor, reason, content_sha256, at_ms, origin) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                       arguments: [m.tenant, m.id, kind.rawValue, actor, reason, m.contentSHA256, ms(at), origin])
+        try db.execute(literal: """
+            INSERT INTO memory_events (tenant_id, memory_id, event, actor, reason, content_sha256, at_ms, origin)
+            VALUES (\(m.tenant), \(m.id), \(kind.rawValue), \(actor), \(reason), \(m.contentSHA256), \(ms(at)), \(origin))
+            """)
     }
 
     static func owned(_ db: Database, _ id: String, _ tenant: String) throws -> Memory? {
-        try Row.fetchOne(db, sql: "SELECT \(columns) FROM memories WHERE id = ? AND tenant_id = ?", arguments: [id, tenant]).map(memory)
+        try db.row("SELECT \(columns) FROM memories WHERE id = \(id) AND tenant_id = \(tenant)").map(memory)
     }
 
-    /// The SQL condition and arguments selecting a tenant's memories (subject, namespace, kinds, filter,
-    /// not expired at `now`).
-    static func selection(tenant: String, subject: String?, namespace: String?, kinds: [MemoryKind]?, filter: Filter?, now: Date?) throws -> (String, [any DatabaseValueConvertible]) {
-        var parts = ["tenant_id = ?"]
-        var args: [any DatabaseValueConvertible] = [tenant]
-        if let subject { parts.append("subject = ?"); args.append(subject) }
-        if let namespace { parts.append("namespace = ?"); args.append(namespace) }
-        if let kinds {
-            parts.append(kinds.isEmpty ? "0" : "kind IN (\(kinds.map { _ in "?" }.joined(separator: ", ")))")
-            args += kinds.map(\.rawValue)
-        }
-        if let now { parts.append("(expires_ms IS NULL OR expires_ms > ?)"); args.append(ms(now)) }
-        if let filter {
-            var compiler = SQLiteFilterCompiler(column: "metadata")
-            parts.append(try compiler.compile(filter))
-            args += compiler.arguments
-        }
-        return (parts.joined(separator: " AND "), args)
+    /// The memory of the tenant, subject and namespace holding content of this hash (other than `other`).
+    static func holder(_ db: Database, _ tenant: String, _ subject: String, _ namespace: String, _ contentSHA256: String, other: String? = nil) throws -> String? {
+        var sql: SQL = "SELECT id FROM memories WHERE tenant_id = \(tenant) AND subject = \(subject) AND namespace = \(namespace) AND content_sha256 = \(contentSHA256)"
+        if let other { sql += " AND id <> \(other)" }
+        return try db.value(String.self, sql)
+    }
+
+    /// Every tenant with memories or events.
+    static let tenantsSQL: SQL = "SELECT tenant_id FROM memories UNION SELECT tenant_id FROM memory_events ORDER BY tenant_id"
+
+    /// The SQL condition selecting a tenant's memories (subject, namespace, kinds, filter, not expired at
+    /// `now`).
+    static func selection(tenant: String, subject: String?, namespace: String?, kinds: [MemoryKind]?, filter: Filter?, now: Date?) throws -> SQL {
+        var parts: [SQL] = ["tenant_id = \(tenant)"]
+        if let subject { parts.append("subject = \(subject)") }
+        if let namespace { parts.append("namespace = \(namespace)") }
+        if let kinds { parts.append("kind IN \(kinds.map(\.rawValue))") }
+        if let now { parts.append("(expires_ms IS NULL OR expires_ms > \(ms(now)))") }
+        if let filter { parts.append(try SQLiteFilterCompiler(column: "metadata").compile(filter)) }
+        return parts.joined(separator: " AND ")
     }
 
     /// After deleting content: checkpoint the write-ahead log into the database and truncate it, so that
@@ -174,8 +184,10 @@ public final class SQLiteMemoryStore: MemoryStore, Sendable {
         return try wrap {
             try pool.write { db in
                 if let s = draft.supersedes, try Self.owned(db, s, draft.tenant) == nil { throw MemoryRules.notFound(s) }
-                let existing = try Row.fetchOne(db, sql: "SELECT \(Self.columns) FROM memories WHERE tenant_id = ? AND subject = ? AND namespace = ? AND content_sha256 = ?",
-                                                arguments: [draft.tenant, draft.subject, draft.namespace, SHA256Hex.hash(draft.content)]).map(Self.memory)
+                let existing = try db.row("""
+                    SELECT \(Self.columns) FROM memories
+                    WHERE tenant_id = \(draft.tenant) AND subject = \(draft.subject) AND namespace = \(draft.namespace) AND content_sha256 = \(SHA256Hex.hash(draft.content))
+                    """).map(Self.memory)
                 let plan = MemoryRules.remembering(draft, existing: existing, expiry: expiry, now: now)
                 try Self.write(db, plan.memory, insert: plan.outcome.created)
                 for e in plan.events { try Self.record(db, e.kind, plan.memory.trace, actor: actor, reason: e.reason, at: now) }
@@ -188,7 +200,7 @@ public final class SQLiteMemoryStore: MemoryStore, Sendable {
         try MemoryRules.validate(query)
         let now = clock()
         let prepared = MemoryRules.PreparedRecall(query)
-        let (condition, args) = try Self.selection(tenant: query.tenant, subject: query.subject, namespace: query.namespace, kinds: query.kinds, filter: query.filter, now: now)
+        let condition = try Self.selection(tenant: query.tenant, subject: query.subject, namespace: query.namespace, kinds: query.kinds, filter: query.filter, now: now)
         return try wrap {
             try pool.write { db in
                 // Scored from the columns the score needs; whole rows are read for the best ones only. A
@@ -198,8 +210,8 @@ public final class SQLiteMemoryStore: MemoryStore, Sendable {
                 // Only vectors embedded the way the query was are compared (their identity column is the
                 // query identity's JSON, written by the same encoder).
                 let space = try query.vectorIdentity.map(MemoryRules.storedJSON)
-                let cursor = try Row.fetchCursor(db, sql: "SELECT id, content, importance, updated_ms, \(space == nil ? "NULL" : "CASE WHEN embedding_identity = ? THEN embedding END") AS embedding FROM memories WHERE \(condition)",
-                                                 arguments: StatementArguments((space.map { [$0] } ?? []) + args.map { $0.databaseValue }))
+                let embedding: SQL = space.map { "CASE WHEN embedding_identity = \($0) THEN embedding END" } ?? "NULL"
+                let cursor = try db.rowCursor("SELECT id, content, importance, updated_ms, \(embedding) AS embedding FROM memories WHERE \(condition)")
                 while let row = try cursor.next() {
                     var similarity: Double?
                     if let blob = row.dataNoCopy(atIndex: 4) {
@@ -221,7 +233,7 @@ public final class SQLiteMemoryStore: MemoryStore, Sendable {
                 for (id, score) in top.best {
                     guard var m = try Self.owned(db, id, query.tenant) else { continue }
                     m.touch(now)
-                    try db.execute(sql: "UPDATE memories SET accessed_ms = ?, access_count = access_count + 1 WHERE id = ?", arguments: [Self.ms(now), id])
+                    try db.execute(literal: "UPDATE memories SET accessed_ms = \(Self.ms(now)), access_count = access_count + 1 WHERE id = \(id)")
                     hits.append(RecallHit(memory: m, score: score))
                 }
                 return hits
@@ -235,7 +247,7 @@ public final class SQLiteMemoryStore: MemoryStore, Sendable {
             try pool.write { db in
                 guard var m = try Self.owned(db, id, tenant) else { return nil }
                 m.touch(now)
-                try db.execute(sql: "UPDATE memories SET accessed_ms = ?, access_count = access_count + 1 WHERE id = ?", arguments: [Self.ms(now), id])
+                try db.execute(literal: "UPDATE memories SET accessed_ms = \(Self.ms(now)), access_count = access_count + 1 WHERE id = \(id)")
                 return m
             }
         }
@@ -243,14 +255,13 @@ public final class SQLiteMemoryStore: MemoryStore, Sendable {
 
     public func list(_ request: MemoryListRequest) async throws -> MemoryPage {
         try MemoryRules.validate(request)
-        var (condition, args) = try Self.selection(tenant: request.tenant, subject: request.subject, namespace: request.namespace, kinds: request.kind.map { [$0] }, filter: request.filter, now: nil)
+        var condition = try Self.selection(tenant: request.tenant, subject: request.subject, namespace: request.namespace, kinds: request.kind.map { [$0] }, filter: request.filter, now: nil)
         if let (ms, id) = try request.cursor.map(MemoryRules.parseCursor) {
-            condition += " AND (created_ms > ? OR (created_ms = ? AND id > ?))"
-            args += [ms, ms, id]
+            condition += " AND (created_ms > \(ms) OR (created_ms = \(ms) AND id > \(id)))"
         }
-        let sql = "SELECT \(Self.columns) FROM memories WHERE \(condition) ORDER BY created_ms, id LIMIT \(request.limit + 1)"
+        let sql: SQL = "SELECT \(Self.columns) FROM memories WHERE \(condition) ORDER BY created_ms, id LIMIT \(request.limit + 1)"
         return try wrap {
-            let rows = try readPool.read { db in try Row.fetchAll(db, sql: sql, arguments: StatementArguments(args.map { $0.databaseValue })).map(Self.memory) }
+            let rows = try readPool.read { db in try db.rows(sql).map(Self.memory) }
             let page = Array(rows.prefix(request.limit))
             return MemoryPage(memories: page, nextCursor: rows.count > page.count ? page.last.map(MemoryRules.cursor(after:)) : nil)
         }
@@ -264,8 +275,7 @@ public final class SQLiteMemoryStore: MemoryStore, Sendable {
             try pool.write { db in
                 guard var m = try Self.owned(db, id, tenant) else { throw MemoryRules.notFound(id) }
                 guard !m.legalHold else { throw MemoryRules.held(id) }
-                if let content = changes.content, let other = try String.fetchOne(db, sql: "SELECT id FROM memories WHERE tenant_id = ? AND subject = ? AND namespace = ? AND content_sha256 = ? AND id <> ?",
-                                                                                    arguments: [m.tenant, m.subject, m.namespace, SHA256Hex.hash(content), id]) {
+                if let content = changes.content, let other = try Self.holder(db, m.tenant, m.subject, m.namespace, SHA256Hex.hash(content), other: id) {
                     throw EngramError(.conflict, "memory \(other) of the same subject and namespace already holds this content")
                 }
                 m.apply(changes, expiry: expiry, now: now)
@@ -283,7 +293,7 @@ public final class SQLiteMemoryStore: MemoryStore, Sendable {
             if m.held {
                 held.append(m.trace.id)
             } else {
-                try db.execute(sql: "DELETE FROM memories WHERE id = ?", arguments: [m.trace.id])
+                try db.execute(literal: "DELETE FROM memories WHERE id = \(m.trace.id)")
                 try record(db, event, m.trace, actor: actor, reason: reason, at: now)
                 deleted.append(m.trace.id)
             }
@@ -292,8 +302,8 @@ public final class SQLiteMemoryStore: MemoryStore, Sendable {
     }
 
     /// The memories of a selection, with only what a deletion needs (no content or vectors are read).
-    static func deletionCandidates(_ db: Database, _ condition: String, _ args: [any DatabaseValueConvertible]) throws -> [(trace: MemoryTrace, held: Bool)] {
-        try Row.fetchAll(db, sql: "SELECT id, tenant_id, content_sha256, legal_hold FROM memories WHERE \(condition)", arguments: StatementArguments(args.map { $0.databaseValue })).map { r in
+    static func deletionCandidates(_ db: Database, _ condition: SQL) throws -> [(trace: MemoryTrace, held: Bool)] {
+        try db.rows("SELECT id, tenant_id, content_sha256, legal_hold FROM memories WHERE \(condition)").map { r in
             (MemoryTrace(id: r["id"], tenant: r["tenant_id"], contentSHA256: r["content_sha256"]), r["legal_hold"])
         }
     }
@@ -308,16 +318,15 @@ public final class SQLiteMemoryStore: MemoryStore, Sendable {
                 switch request.selector {
                 case .ids(let ids):
                     for id in Set(ids).sorted() {
-                        let found = try Self.deletionCandidates(db, "id = ? AND tenant_id = ?", [id, request.tenant])
+                        let found = try Self.deletionCandidates(db, "id = \(id) AND tenant_id = \(request.tenant)")
                         if found.isEmpty { missing.append(id) } else { selected += found }
                     }
                 case .subject(let s):
-                    selected = try Self.deletionCandidates(db, "tenant_id = ? AND subject = ?", [request.tenant, s])
+                    selected = try Self.deletionCandidates(db, "tenant_id = \(request.tenant) AND subject = \(s)")
                 case .filter(let f, let subject, let namespace):
-                    let (condition, args) = try Self.selection(tenant: request.tenant, subject: subject, namespace: namespace, kinds: nil, filter: f, now: nil)
-                    selected = try Self.deletionCandidates(db, condition, args)
+                    selected = try Self.deletionCandidates(db, Self.selection(tenant: request.tenant, subject: subject, namespace: namespace, kinds: nil, filter: f, now: nil))
                 case .all:
-                    selected = try Self.deletionCandidates(db, "tenant_id = ?", [request.tenant])
+                    selected = try Self.deletionCandidates(db, "tenant_id = \(request.tenant)")
                 }
                 let (deleted, held) = try Self.delete(db, selected, event: .deleted, actor: request.actor, reason: request.reason, at: now)
                 return DeletionReceipt(tenant: request.tenant, deleted: deleted, held: held, missing: missing, actor: request.actor, reason: request.reason, at: now)
@@ -328,10 +337,10 @@ public final class SQLiteMemoryStore: MemoryStore, Sendable {
 
     public func export(tenant: String, subject: String?) async throws -> [Memory] {
         try MemoryRules.validateTenant(tenant)
-        let (condition, args) = try Self.selection(tenant: tenant, subject: subject, namespace: nil, kinds: nil, filter: nil, now: nil)
+        let condition = try Self.selection(tenant: tenant, subject: subject, namespace: nil, kinds: nil, filter: nil, now: nil)
         return try wrap {
             try readPool.read { db in
-                try Row.fetchAll(db, sql: "SELECT \(Self.columns) FROM memories WHERE \(condition) ORDER BY created_ms, id", arguments: StatementArguments(args.map { $0.databaseValue })).map(Self.memory)
+                try db.rows("SELECT \(Self.columns) FROM memories WHERE \(condition) ORDER BY created_ms, id").map(Self.memory)
             }
         }
     }
@@ -342,10 +351,9 @@ public final class SQLiteMemoryStore: MemoryStore, Sendable {
         let reason = "retention expired"
         let receipt: DeletionReceipt = try wrap {
             try pool.write { db in
-                var condition = "expires_ms IS NOT NULL AND expires_ms <= ?"
-                var args: [any DatabaseValueConvertible] = [Self.ms(now)]
-                if let tenant { condition += " AND tenant_id = ?"; args.append(tenant) }
-                let (deleted, held) = try Self.delete(db, try Self.deletionCandidates(db, condition, args), event: .expired, actor: actor, reason: reason, at: now)
+                var condition: SQL = "expires_ms IS NOT NULL AND expires_ms <= \(Self.ms(now))"
+                if let tenant { condition += " AND tenant_id = \(tenant)" }
+                let (deleted, held) = try Self.delete(db, try Self.deletionCandidates(db, condition), event: .expired, actor: actor, reason: reason, at: now)
                 return DeletionReceipt(tenant: tenant, deleted: deleted, held: held, missing: [], actor: actor, reason: reason, at: now)
             }
         }
@@ -361,7 +369,7 @@ public final class SQLiteMemoryStore: MemoryStore, Sendable {
                 guard var m = try Self.owned(db, id, tenant) else { throw MemoryRules.notFound(id) }
                 guard m.legalHold != held else { return m }
                 m.legalHold = held
-                try db.execute(sql: "UPDATE memories SET legal_hold = ? WHERE id = ?", arguments: [held, id])
+                try db.execute(literal: "UPDATE memories SET legal_hold = \(held) WHERE id = \(id)")
                 try Self.record(db, held ? .holdSet : .holdCleared, m.trace, actor: actor, reason: reason, at: now)
                 return m
             }
@@ -373,10 +381,12 @@ public final class SQLiteMemoryStore: MemoryStore, Sendable {
         return try wrap {
             try readPool.read { db in
                 // Numbered within the tenant, so that no number reveals another tenant's activity.
-                var sql = "SELECT * FROM (SELECT tenant_id, memory_id, event, actor, reason, content_sha256, at_ms, origin, row_number() OVER (ORDER BY sequence) AS sequence FROM memory_events WHERE tenant_id = ?)"
-                var args: [any DatabaseValueConvertible] = [tenant]
-                if let memoryID { sql += " WHERE memory_id = ?"; args.append(memoryID) }
-                return try Row.fetchAll(db, sql: sql + " ORDER BY sequence", arguments: StatementArguments(args.map { $0.databaseValue })).map(Self.event)
+                var sql: SQL = """
+                    SELECT * FROM (SELECT tenant_id, memory_id, event, actor, reason, content_sha256, at_ms, origin, row_number() OVER (ORDER BY sequence) AS sequence
+                                   FROM memory_events WHERE tenant_id = \(tenant))
+                    """
+                if let memoryID { sql += " WHERE memory_id = \(memoryID)" }
+                return try db.rows(sql + " ORDER BY sequence").map(Self.event)
             }
         }
     }
@@ -384,7 +394,7 @@ public final class SQLiteMemoryStore: MemoryStore, Sendable {
     public func memoryTenants() async throws -> [String] {
         try wrap {
             try readPool.read { db in
-                try String.fetchAll(db, sql: "SELECT tenant_id FROM memories UNION SELECT tenant_id FROM memory_events ORDER BY tenant_id")
+                try db.values(String.self, Self.tenantsSQL)
             }
         }
     }
@@ -407,17 +417,15 @@ public final class SQLiteMemoryStore: MemoryStore, Sendable {
         var outcome = MemoryRestoreOutcome()
         for start in stride(from: 0, to: memories.count, by: 300) {
             let part = memories[start..<min(memories.count, start + 300)]
-            let placeholders = Array(repeating: "?", count: part.count).joined(separator: ", ")
             // Ids are unique in the whole table: one of another tenant is refused, never taken over.
             var existing: [String: Bool] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT id, tenant_id, legal_hold FROM memories WHERE id IN (\(placeholders))", arguments: StatementArguments(part.map(\.id))) {
+            for row in try db.rows("SELECT id, tenant_id, legal_hold FROM memories WHERE id IN \(part.map(\.id))") {
                 let id: String = row["id"]
                 guard (row["tenant_id"] as String) == tenant else { throw MemoryRules.idOfAnotherTenant(id, tenant: tenant) }
                 existing[id] = row["legal_hold"]
             }
             for m in part {
-                let holder = try String.fetchOne(db, sql: "SELECT id FROM memories WHERE tenant_id = ? AND subject = ? AND namespace = ? AND content_sha256 = ?",
-                                                 arguments: [tenant, m.subject, m.namespace, m.contentSHA256])
+                let holder = try Self.holder(db, tenant, m.subject, m.namespace, m.contentSHA256)
                 switch MemoryRules.restoreDecision(existing: existing[m.id], contentHeldBy: holder, id: m.id) {
                 case .keepHeld: outcome.keptHeld.append(m.id)
                 case .keepDuplicate: outcome.keptDuplicate.append(m.id)

@@ -26,7 +26,7 @@ extension SQLiteVectorStore: RestoreTarget {
                     case .documents(let batch, let ref, _):
                         guard let c = collections[ref] else { throw EngramError.collectionNotFound(ref) }
                         for item in batch { _ = try Self.write(db, c, PreparedDocument(item.document, item.chunks), time: time) }
-                        try db.execute(sql: "UPDATE collections SET data_version = data_version + 1 WHERE id = ?", arguments: [c.id])
+                        try Self.bumpDataVersion(db, c.id)
                     case .memories(let batch, let tenant):
                         if memories { outcome.merge(try SQLiteMemoryStore.restore(db, memories: batch, tenant: tenant, plan: plan)) }
                     case .events(let batch, let tenant):

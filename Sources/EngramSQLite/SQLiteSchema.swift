@@ -183,10 +183,11 @@ enum SQLiteSchema {
 
     /// Name of a collection's FTS5 table. Built from the integer collection id only. It indexes the
     /// chunks of the collection's active generation.
-    static func ftsTable(_ collectionID: Int64) -> String { "fts_\(collectionID)" }
+    static func ftsName(_ collectionID: Int64) -> String { "fts_\(collectionID)" }
+    /// The FTS5 table as an SQL identifier.
+    static func ftsTable(_ collectionID: Int64) -> SQL { "\(identifier: ftsName(collectionID))" }
 
     static func createFTS(_ db: Database, collectionID: Int64) throws {
-        let t = ftsTable(collectionID)
-        try db.execute(sql: "CREATE VIRTUAL TABLE \(t) USING fts5(text, content='chunks', content_rowid='rowid', tokenize='unicode61 remove_diacritics 2')")
+        try db.execute(literal: "CREATE VIRTUAL TABLE \(ftsTable(collectionID)) USING fts5(text, content='chunks', content_rowid='rowid', tokenize='unicode61 remove_diacritics 2')")
     }
 }

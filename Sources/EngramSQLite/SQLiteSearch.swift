@@ -100,11 +100,13 @@ final class SearchCache: Sendable {
         rowOfRowID = rowOf
     }
 
-    static let columns = "SELECT rowid, id, metadata, embedding FROM chunks WHERE collection_id = ? AND generation = ?"
+    static func rows(_ collectionID: Int64, _ generation: Int) -> SQL {
+        "SELECT rowid, id, metadata, embedding FROM chunks WHERE collection_id = \(collectionID) AND generation = \(generation)"
+    }
 
     static func load(_ db: Database, collectionID: Int64, generation: Int, dimension: Int, dataVersion: Int64) throws -> SearchCache {
         var b = Builder(dimension: dimension)
-        try b.append(Row.fetchCursor(db, sql: "\(columns) ORDER BY rowid", arguments: [collectionID, generation]))
+        try b.append(db.rowCursor("\(rows(collectionID, generation)) ORDER BY rowid"))
         return b.build(dataVersion: dataVersion)
     }
 
@@ -115,7 +117,7 @@ final class SearchCache: Sendable {
     /// exist plus the rows with larger rowids: only those are read. A mostly-changed collection is
     /// simply reloaded.
     func refreshed(_ db: Database, collectionID: Int64, generation: Int, dataVersion: Int64) throws -> SearchCache {
-        let current = try Int64.fetchAll(db, sql: "SELECT rowid FROM chunks WHERE collection_id = ? AND generation = ? ORDER BY rowid", arguments: [collectionID, generation])
+        let current = try db.values(Int64.self, "SELECT rowid FROM chunks WHERE collection_id = \(collectionID) AND generation = \(generation) ORDER BY rowid")
         let oldMax = rowIDs.last ?? 0
         let added = current.count - current.prefix { $0 <= oldMax }.count
         let kept = current.count - added
@@ -135,7 +137,7 @@ final class SearchCache: Sendable {
             }
         }
         if added > 0 {
-            try b.append(Row.fetchCursor(db, sql: "\(SearchCache.columns) AND rowid > ? ORDER BY rowid", arguments: [collectionID, generation, oldMax]))
+            try b.append(db.rowCursor("\(SearchCache.rows(collectionID, generation)) AND rowid > \(oldMax) ORDER BY rowid"))
         }
         return b.build(dataVersion: dataVersion)
     }
@@ -225,10 +227,10 @@ extension SQLiteVectorStore {
         let fts = SQLiteSchema.ftsTable(c.id)
         let match = matchExpression(text)
         guard let filter else {
-            let matched = try Int.fetchOne(db, sql: "SELECT count(*) FROM \(fts) WHERE \(fts) MATCH ?", arguments: [match]) ?? 0
+            let matched = try db.count("SELECT count(*) FROM \(fts) WHERE \(fts) MATCH \(match)")
             var limit = depth + 32
             while true {
-                let rows = try Row.fetchAll(db, sql: "SELECT rowid, bm25(\(fts)) AS r FROM \(fts) WHERE \(fts) MATCH ? ORDER BY r LIMIT \(limit)", arguments: [match])
+                let rows = try db.rows("SELECT rowid, bm25(\(fts)) AS r FROM \(fts) WHERE \(fts) MATCH \(match) ORDER BY r LIMIT \(limit)")
                 // When rows tie with the last one fetched, a tie may continue past the window: widen it.
                 if rows.count == limit, rows.count > depth, (rows[depth - 1]["r"] as Double) == (rows[limit - 1]["r"] as Double) {
                     limit *= 4
@@ -239,25 +241,20 @@ extension SQLiteVectorStore {
                 return (Array(scored.sorted(by: ScoredID.ranksBefore).prefix(depth)), matched)
             }
         }
-        var compiler = SQLiteFilterCompiler(column: "c.metadata")
-        let filterSQL = try compiler.compile(filter)
-        var arguments: [any DatabaseValueConvertible] = [match, c.info.generation]
-        arguments.append(contentsOf: compiler.arguments)
-        let from = """
+        let filterSQL = try SQLiteFilterCompiler(column: "c.metadata").compile(filter)
+        let from: SQL = """
             FROM \(fts) CROSS JOIN chunks c ON c.rowid = \(fts).rowid
-            WHERE \(fts) MATCH ? AND c.generation = ? AND \(filterSQL)
+            WHERE \(fts) MATCH \(match) AND c.generation = \(c.info.generation) AND \(filterSQL)
             """
-        let rows = try Row.fetchAll(db, sql: "SELECT c.id, bm25(\(fts)) AS r \(from) ORDER BY r, c.id LIMIT \(depth)", arguments: StatementArguments(arguments))
-        let matched = try Int.fetchOne(db, sql: "SELECT count(*) \(from)", arguments: StatementArguments(arguments)) ?? 0
+        let rows = try db.rows("SELECT c.id, bm25(\(fts)) AS r \(from) ORDER BY r, c.id LIMIT \(depth)")
+        let matched = try db.count("SELECT count(*) \(from)")
         return (rows.map { ScoredID(id: $0["id"], score: -($0["r"] as Double)) }, matched)
     }
 
     static func idsOfRowIDs(_ db: Database, _ rowIDs: [Int64]) throws -> [Int64: String] {
         var out: [Int64: String] = [:]
         for start in stride(from: 0, to: rowIDs.count, by: 500) {
-            let slice = Array(rowIDs[start..<min(rowIDs.count, start + 500)])
-            let placeholders = Array(repeating: "?", count: slice.count).joined(separator: ", ")
-            for row in try Row.fetchAll(db, sql: "SELECT rowid, id FROM chunks WHERE rowid IN (\(placeholders))", arguments: StatementArguments(slice)) {
+            for row in try db.rows("SELECT rowid, id FROM chunks WHERE rowid IN \(rowIDs[start..<min(rowIDs.count, start + 500)])") {
                 out[row["rowid"]] = row["id"]
             }
         }
@@ -268,7 +265,7 @@ extension SQLiteVectorStore {
     /// scores every match, the cached metadata decides which pass.
     static func keywordRankingCached(_ db: Database, _ c: CollectionRow, cache: SearchCache, text: String, pass: [Bool], depth: Int) throws -> (ranking: [ScoredID], matched: Int) {
         let fts = SQLiteSchema.ftsTable(c.id)
-        let cursor = try Row.fetchCursor(db, sql: "SELECT rowid, bm25(\(fts)) FROM \(fts) WHERE \(fts) MATCH ?", arguments: [matchExpression(text)])
+        let cursor = try db.rowCursor("SELECT rowid, bm25(\(fts)) FROM \(fts) WHERE \(fts) MATCH \(matchExpression(text))")
         var top = TopK<String, Double>(k: depth)
         var matched = 0
         while let row = try cursor.next() {

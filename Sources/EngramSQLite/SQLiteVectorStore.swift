@@ -113,7 +113,7 @@ public final class SQLiteVectorStore: VectorStore, Sendable {
     }
 
     static func collectionRow(_ db: Database, _ ref: CollectionRef) throws -> CollectionRow? {
-        guard let row = try Row.fetchOne(db, sql: "SELECT * FROM collections WHERE tenant_id = ? AND name = ?", arguments: [ref.tenant, ref.name]) else {
+        guard let row = try db.row("SELECT * FROM collections WHERE tenant_id = \(ref.tenant) AND name = \(ref.name)") else {
             return nil
         }
         return try collectionRow(row)
@@ -134,6 +134,8 @@ public final class SQLiteVectorStore: VectorStore, Sendable {
         return CollectionRow(id: row["id"], info: CollectionInfo(ref: ref, identity: identity, generation: row["active_generation"], createdAt: created),
                              dataVersion: row["data_version"], pending: pending)
     }
+
+    static let allCollectionsSQL: SQL = "SELECT * FROM collections ORDER BY tenant_id, name"
 
     static func requireCollection(_ db: Database, _ ref: CollectionRef) throws -> CollectionRow {
         guard let c = try collectionRow(db, ref) else {
@@ -169,10 +171,10 @@ public final class SQLiteVectorStore: VectorStore, Sendable {
             }
             return existing
         }
-        try db.execute(sql: """
+        try db.execute(literal: """
             INSERT INTO collections (tenant_id, name, model, revision, dimension, distance, normalized, created_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-            """, arguments: [ref.tenant, ref.name, identity.model, identity.revision, identity.dimension, identity.distance.rawValue, identity.normalized, created])
+            VALUES (\(ref.tenant), \(ref.name), \(identity.model), \(identity.revision), \(identity.dimension), \(identity.distance.rawValue), \(identity.normalized), \(created))
+            """)
         try SQLiteSchema.createFTS(db, collectionID: db.lastInsertedRowID)
         return try requireCollection(db, ref)
     }
@@ -184,7 +186,7 @@ public final class SQLiteVectorStore: VectorStore, Sendable {
     public func collections(tenant: String) async throws -> [CollectionInfo] {
         try await wrap {
             try await reader.read { db in
-                try Row.fetchAll(db, sql: "SELECT * FROM collections WHERE tenant_id = ? ORDER BY name", arguments: [tenant]).map { try Self.collectionRow($0).info }
+                try db.rows("SELECT * FROM collections WHERE tenant_id = \(tenant) ORDER BY name").map { try Self.collectionRow($0).info }
             }
         }
     }
@@ -193,10 +195,10 @@ public final class SQLiteVectorStore: VectorStore, Sendable {
         let deleted = try await wrap {
             try await writer().write { db -> Int64? in
                 guard let c = try Self.collectionRow(db, ref) else { return nil }
-                try db.execute(sql: "DROP TABLE IF EXISTS \(SQLiteSchema.ftsTable(c.id))")
-                try db.execute(sql: "DELETE FROM chunks WHERE collection_id = ?", arguments: [c.id])
-                try db.execute(sql: "DELETE FROM documents WHERE collection_id = ?", arguments: [c.id])
-                try db.execute(sql: "DELETE FROM collections WHERE id = ?", arguments: [c.id])
+                try db.execute(literal: "DROP TABLE IF EXISTS \(SQLiteSchema.ftsTable(c.id))")
+                try db.execute(literal: "DELETE FROM chunks WHERE collection_id = \(c.id)")
+                try db.execute(literal: "DELETE FROM documents WHERE collection_id = \(c.id)")
+                try db.execute(literal: "DELETE FROM collections WHERE id = \(c.id)")
                 return c.id
             }
         }
@@ -249,7 +251,7 @@ public final class SQLiteVectorStore: VectorStore, Sendable {
                     var outcomes: [UpsertOutcome] = []
                     for p in toWrite { outcomes.append(try Self.write(db, c, p.document, time: time)) }
                     if outcomes.contains(where: { $0 != .unchanged }) {
-                        try db.execute(sql: "UPDATE collections SET data_version = data_version + 1 WHERE id = ?", arguments: [c.id])
+                        try Self.bumpDataVersion(db, c.id)
                     }
                     return outcomes
                 }
@@ -263,31 +265,43 @@ public final class SQLiteVectorStore: VectorStore, Sendable {
     // (collection, generation) index as the other candidate for two equalities, it scanned every chunk of
     // the generation for each document (re-ingesting 3,000 changed documents took 7x a fresh load, doctor
     // 50 s on 216,000 chunks). SQLiteStoreTests checks the plans.
-    package static let documentChunksSQL = "SELECT id, sha256, metadata, embedding FROM chunks WHERE collection_id = ? AND document_id = ? AND +generation = ? ORDER BY ordinal"
-    package static let documentChunkRowsSQL = "SELECT rowid, text FROM chunks WHERE collection_id = ? AND document_id = ? AND +generation = ?"
-    package static let documentChunkFactsSQL = """
-        SELECT id, ordinal, char_start, char_end, text, sha256, length(embedding) AS bytes FROM chunks
-        WHERE collection_id = ? AND document_id = ? AND +generation = ? ORDER BY ordinal
+    package static func documentChunks(_ collectionID: Int64, _ documentID: String, _ generation: Int) -> SQL {
+        "SELECT id, sha256, metadata, embedding FROM chunks WHERE collection_id = \(collectionID) AND document_id = \(documentID) AND +generation = \(generation) ORDER BY ordinal"
+    }
+    package static func documentChunkRows(_ collectionID: Int64, _ documentID: String, _ generation: Int) -> SQL {
+        "SELECT rowid, text FROM chunks WHERE collection_id = \(collectionID) AND document_id = \(documentID) AND +generation = \(generation)"
+    }
+    package static func documentChunkFacts(_ collectionID: Int64, _ documentID: String, _ generation: Int) -> SQL {
         """
+        SELECT id, ordinal, char_start, char_end, text, sha256, length(embedding) AS bytes FROM chunks
+        WHERE collection_id = \(collectionID) AND document_id = \(documentID) AND +generation = \(generation) ORDER BY ordinal
+        """
+    }
+
+    /// Marks the collection changed for every process's search cache.
+    static func bumpDataVersion(_ db: Database, _ collectionID: Int64) throws {
+        try db.execute(literal: "UPDATE collections SET data_version = data_version + 1 WHERE id = \(collectionID)")
+    }
 
     static func write(_ db: Database, _ c: CollectionRow, _ p: PreparedDocument, time: String) throws -> UpsertOutcome {
         let document = p.document, chunks = p.chunks
         let fts = SQLiteSchema.ftsTable(c.id)
-        let old = try Row.fetchOne(db, sql: "SELECT sha256, fingerprint, metadata FROM documents WHERE collection_id = ? AND id = ?", arguments: [c.id, document.id])
+        let old = try db.row("SELECT sha256, fingerprint, metadata FROM documents WHERE collection_id = \(c.id) AND id = \(document.id)")
         if let old {
             // Compared as stored: canonical metadata JSON and vector blobs.
             let same = try UpsertValidation.isUnchanged(
                 stored: .init(sha256: old["sha256"], fingerprint: old["fingerprint"], metadata: old["metadata"] as String),
                 new: .init(sha256: document.sha256, fingerprint: document.fingerprint, metadata: p.documentMetadata),
                 storedChunks: {
-                    try Row.fetchAll(db, sql: documentChunksSQL, arguments: [c.id, document.id, c.info.generation])
+                    try db.rows(documentChunks(c.id, document.id, c.info.generation))
                         .map { .init(id: $0["id"], sha256: $0["sha256"], metadata: $0["metadata"] as String, embedding: $0["embedding"] as Data?) }
                 },
                 newChunks: { chunks.indices.map { .init(id: chunks[$0].id, sha256: chunks[$0].sha256, metadata: p.chunkMetadata[$0], embedding: chunks[$0].embedding.map(Self.blob)) } })
             if same { return .unchanged }
             try deleteChunks(db, c, documentID: document.id)
         }
-        let upsertDocument = try db.cachedStatement(sql: """
+        // Prepared once per connection and run per row with bound arguments.
+        let upsertDocument = try db.cachedStatement(literal: """
             INSERT INTO documents (collection_id, id, tenant_id, source_uri, sha256, fingerprint, version, mime, size, chunk_count, metadata, text, created_at, updated_at)
             VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT (collection_id, id) DO UPDATE SET
@@ -296,11 +310,11 @@ public final class SQLiteVectorStore: VectorStore, Sendable {
                 metadata = excluded.metadata, text = excluded.text, updated_at = excluded.updated_at
             """)
         try upsertDocument.execute(arguments: [c.id, document.id, c.info.ref.tenant, document.sourceURI, document.sha256, document.fingerprint, document.mime, document.size, chunks.count, p.documentMetadata, document.text, time, time])
-        let insertChunk = try db.cachedStatement(sql: """
+        let insertChunk = try db.cachedStatement(literal: """
             INSERT INTO chunks (collection_id, id, tenant_id, document_id, generation, ordinal, text, char_start, char_end, section, token_count, sha256, metadata, embedding)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """)
-        let insertFTS = try db.cachedStatement(sql: "INSERT INTO \(fts) (rowid, text) VALUES (?, ?)")
+        let insertFTS = try db.cachedStatement(literal: "INSERT INTO \(fts) (rowid, text) VALUES (?, ?)")
         for (i, chunk) in chunks.enumerated() {
             try insertChunk.execute(arguments: [c.id, chunk.id, c.info.ref.tenant, document.id, c.info.generation, chunk.ordinal, chunk.text, chunk.charStart, chunk.charEnd, p.sections[i], chunk.tokenCount, chunk.sha256, p.chunkMetadata[i], chunk.embedding.map(Self.blob)])
             try insertFTS.execute(arguments: [db.lastInsertedRowID, chunk.text])
@@ -312,24 +326,24 @@ public final class SQLiteVectorStore: VectorStore, Sendable {
     /// index holds the active generation's.
     static func deleteChunks(_ db: Database, _ c: CollectionRow, documentID: String) throws {
         let fts = SQLiteSchema.ftsTable(c.id)
-        let removeFTS = try db.cachedStatement(sql: "INSERT INTO \(fts) (\(fts), rowid, text) VALUES ('delete', ?, ?)")
-        let rows = try Row.fetchAll(db, sql: documentChunkRowsSQL, arguments: [c.id, documentID, c.info.generation])
+        let removeFTS = try db.cachedStatement(literal: "INSERT INTO \(fts) (\(fts), rowid, text) VALUES ('delete', ?, ?)")
+        let rows = try db.rows(documentChunkRows(c.id, documentID, c.info.generation))
         for row in rows {
             try removeFTS.execute(arguments: [row["rowid"] as Int64, row["text"] as String])
         }
-        try db.execute(sql: "DELETE FROM chunks WHERE collection_id = ? AND document_id = ?", arguments: [c.id, documentID])
+        try db.execute(literal: "DELETE FROM chunks WHERE collection_id = \(c.id) AND document_id = \(documentID)")
     }
 
     public func deleteDocument(id: String, in ref: CollectionRef) async throws -> Bool {
         try await wrap {
             try await writer().write { db in
                 let c = try Self.requireCollection(db, ref)
-                guard try Bool.fetchOne(db, sql: "SELECT 1 FROM documents WHERE collection_id = ? AND id = ?", arguments: [c.id, id]) != nil else {
+                guard try db.row("SELECT 1 FROM documents WHERE collection_id = \(c.id) AND id = \(id)") != nil else {
                     return false
                 }
                 try Self.deleteChunks(db, c, documentID: id)
-                try db.execute(sql: "DELETE FROM documents WHERE collection_id = ? AND id = ?", arguments: [c.id, id])
-                try db.execute(sql: "UPDATE collections SET data_version = data_version + 1 WHERE id = ?", arguments: [c.id])
+                try db.execute(literal: "DELETE FROM documents WHERE collection_id = \(c.id) AND id = \(id)")
+                try Self.bumpDataVersion(db, c.id)
                 return true
             }
         }
@@ -348,10 +362,10 @@ public final class SQLiteVectorStore: VectorStore, Sendable {
         try await wrap {
             try await reader.read { db in
                 let c = try Self.requireCollection(db, ref)
-                return try Row.fetchAll(db, sql: """
+                return try db.rows("""
                     SELECT id, source_uri, sha256, fingerprint, version, mime, size, chunk_count, metadata, created_at, updated_at
-                    FROM documents WHERE collection_id = ? ORDER BY source_uri
-                    """, arguments: [c.id]).map(Self.documentInfo)
+                    FROM documents WHERE collection_id = \(c.id) ORDER BY source_uri
+                    """).map(Self.documentInfo)
             }
         }
     }
@@ -360,7 +374,7 @@ public final class SQLiteVectorStore: VectorStore, Sendable {
         try await wrap {
             try await reader.read { db -> (info: DocumentInfo, text: String)? in
                 let c = try Self.requireCollection(db, ref)
-                guard let row = try Row.fetchOne(db, sql: "SELECT * FROM documents WHERE collection_id = ? AND id = ?", arguments: [c.id, id]) else {
+                guard let row = try db.row("SELECT * FROM documents WHERE collection_id = \(c.id) AND id = \(id)") else {
                     return nil
                 }
                 return (try Self.documentInfo(row), row["text"])
@@ -368,7 +382,7 @@ public final class SQLiteVectorStore: VectorStore, Sendable {
         }
     }
 
-    static let chunkColumns = """
+    static let chunkColumns: SQL = """
         c.id, c.document_id, d.source_uri, d.sha256 AS document_sha256, c.ordinal, c.text, c.char_start, c.char_end,
         c.section, c.token_count, c.sha256, c.metadata, c.generation
         """
@@ -385,15 +399,11 @@ public final class SQLiteVectorStore: VectorStore, Sendable {
         var out: [StoredChunk] = []
         // Stay well under SQLite's bound-parameter limit.
         for start in stride(from: 0, to: ids.count, by: 500) {
-            let slice = Array(ids[start..<min(ids.count, start + 500)])
-            let placeholders = Array(repeating: "?", count: slice.count).joined(separator: ", ")
-            var arguments: [any DatabaseValueConvertible] = [c.id, c.info.generation]
-            arguments.append(contentsOf: slice)
-            let rows = try Row.fetchAll(db, sql: """
+            let rows = try db.rows("""
                 SELECT \(chunkColumns) FROM chunks c
                 JOIN documents d ON d.collection_id = c.collection_id AND d.id = c.document_id
-                WHERE c.collection_id = ? AND c.generation = ? AND c.id IN (\(placeholders))
-                """, arguments: StatementArguments(arguments))
+                WHERE c.collection_id = \(c.id) AND c.generation = \(c.info.generation) AND c.id IN \(ids[start..<min(ids.count, start + 500)])
+                """)
             out.append(contentsOf: try rows.map(storedChunk))
         }
         let byID = Dictionary(out.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
@@ -413,11 +423,11 @@ public final class SQLiteVectorStore: VectorStore, Sendable {
         try await wrap {
             try await reader.read { db in
                 let c = try Self.requireCollection(db, ref)
-                let documents = try Int.fetchOne(db, sql: "SELECT count(*) FROM documents WHERE collection_id = ?", arguments: [c.id]) ?? 0
-                let row = try Row.fetchOne(db, sql: """
+                let documents = try db.count("SELECT count(*) FROM documents WHERE collection_id = \(c.id)")
+                let row = try db.row("""
                     SELECT count(*) AS n, count(embedding) AS e, coalesce(sum(length(CAST(text AS BLOB))), 0) AS bytes
-                    FROM chunks WHERE collection_id = ? AND generation = ?
-                    """, arguments: [c.id, c.info.generation])!
+                    FROM chunks WHERE collection_id = \(c.id) AND generation = \(c.info.generation)
+                    """)!
                 return CollectionStats(documents: documents, chunks: row["n"], embeddedChunks: row["e"], textBytes: row["bytes"])
             }
         }

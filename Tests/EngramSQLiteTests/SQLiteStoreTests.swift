@@ -17,8 +17,8 @@ struct SQLiteStoreTests {
         let store = try SQLiteVectorStore(path: path)
         try await fx.load(store, [("mem://a", "text", [:])])
         let plans = try await DatabaseQueue(path: path).read { db in
-            try [SQLiteVectorStore.documentChunksSQL, SQLiteVectorStore.documentChunkRowsSQL, SQLiteVectorStore.documentChunkFactsSQL].map { sql in
-                try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + sql, arguments: [1, "doc", 1]).map { $0["detail"] as String }.joined(separator: "; ")
+            try [SQLiteVectorStore.documentChunks(1, "doc", 1), SQLiteVectorStore.documentChunkRows(1, "doc", 1), SQLiteVectorStore.documentChunkFacts(1, "doc", 1)].map { sql in
+                try Row.fetchAll(db, SQLRequest<Row>(literal: "EXPLAIN QUERY PLAN \(sql)")).map { $0["detail"] as String }.joined(separator: "; ")
             }
         }
         for plan in plans { #expect(plan.contains("chunks_by_document") && !plan.contains("chunks_by_generation"), "\(plan)") }

@@ -36,7 +36,7 @@ struct SQLiteUpgradeTests {
                             VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?, '[]', ?, ?, '{}', ?)
                             """, arguments: [collection, c.id, fx.ref.tenant, d.id, c.ordinal, c.text, c.charStart, c.charEnd, c.tokenCount, c.sha256,
                                              c.embedding!.withUnsafeBufferPointer { Data(buffer: $0) }])
-                        try db.execute(sql: "INSERT INTO \(SQLiteSchema.ftsTable(collection)) (rowid, text) VALUES (?, ?)", arguments: [db.lastInsertedRowID, c.text])
+                        try db.execute(literal: "INSERT INTO \(SQLiteSchema.ftsTable(collection)) (rowid, text) VALUES (\(db.lastInsertedRowID), \(c.text))")
                     }
                 }
             }

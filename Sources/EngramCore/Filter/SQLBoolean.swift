@@ -1,14 +1,10 @@
-/// Text of SQL boolean expressions that every SQL backend builds the same way.
+/// The shape of SQL boolean expressions that every SQL backend builds the same way.
 public enum SQLBoolean {
-    /// Joins conditions with `AND` or `OR` as a balanced tree of parenthesized groups (eight at most per
+    /// Conditions joined with `AND` or `OR` as a balanced tree of parenthesized groups (eight at most per
     /// group), so that N conditions nest about log2(N) levels deep. `a OR b OR c …` nests one level per
-    /// condition in SQLite's parser, which refuses expression trees deeper than 1000.
-    public static func join(_ parts: [String], _ op: String) -> String {
-        balanced(parts) { "(" + $0.joined(separator: " \(op) ") + ")" }
-    }
-
-    /// The tree for any representation of SQL: `group` parenthesizes two to eight members joined by the
-    /// operator (each member a condition or a group).
+    /// condition in SQLite's parser, which refuses expression trees deeper than 1000. `group`
+    /// parenthesizes two to eight members joined by the operator (each member a condition or a group),
+    /// in the backend's statement type.
     public static func balanced<T>(_ parts: [T], group: ([T]) -> T) -> T {
         if parts.count == 1 { return parts[0] }
         if parts.count <= 8 { return group(parts) }
