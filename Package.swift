@@ -94,7 +94,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "engram-pg-bench",
-            dependencies: ["EngramCore", "EngramEmbeddings", "EngramPostgres", "EngramTesting", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "PostgresNIO", package: "postgres-nio")],
+            dependencies: ["EngramCore", "EngramEmbeddings", "EngramKit", "EngramPostgres", "EngramTesting", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "PostgresNIO", package: "postgres-nio")],
             path: "Benchmarks/engram-pg-bench",
             exclude: ["langchain_bench.py"],
             swiftSettings: strict
@@ -115,7 +115,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "engram-memory-bench",
-            dependencies: ["EngramCore", "EngramSQLite", "EngramPostgres", "EngramTesting",
+            dependencies: ["EngramCore", "EngramKit", "EngramSQLite", "EngramPostgres", "EngramTesting",
                            .product(name: "GRDB", package: "GRDB.swift"), .product(name: "PostgresNIO", package: "postgres-nio")],
             path: "Benchmarks/engram-memory-bench",
             swiftSettings: strict

@@ -13,6 +13,7 @@
 //
 // Usage: engram-memory-bench WORK_DIR [scale]   (scale: see Scale.swift)
 import EngramCore
+import EngramKit
 import EngramPostgres
 import EngramSQLite
 import EngramTesting
@@ -123,16 +124,18 @@ struct Figures {
     return f
 }
 
-/// A configuration for `schema` on the server at `url`, the schema dropped and migrated anew.
-func freshSchema(url: String, schema: String, poolSize: Int) async throws -> PostgresStoreConfiguration {
-    var config = try PostgresStoreConfiguration(url: url)
-    config.schema = schema
-    config.poolSize = poolSize
-    try await config.withClient { client in
+/// The store URL of `schema` on the server at `url` with a pool of `poolSize`, the schema dropped (the
+/// store's `create` migrates it anew).
+func freshSchema(url: String, schema: String, poolSize: Int) async throws -> String {
+    try await dropSchema(url: url, schema: schema)
+    return url + (url.contains("?") ? "&" : "?") + "schema=\(schema)&pool_size=\(poolSize)"
+}
+
+/// Drops a benchmark schema (test data only; no store API drops a schema).
+func dropSchema(url: String, schema: String) async throws {
+    try await PostgresStoreConfiguration(url: url).withClient { client in
         try await client.query(PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS \(schema) CASCADE"))
-        _ = try await PostgresMigrator(schema: schema).migrate(client)
     }
-    return config
 }
 
 if scale {
@@ -152,18 +155,20 @@ if scale {
     let sqlitePath = work + "/memory-scale.sqlite"
     func removeSQLite() { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: sqlitePath + suffix) } }
     removeSQLite()
-    let f = try await runScale(try SQLiteMemoryStore(path: sqlitePath), copier: SQLiteTenantCopier(path: sqlitePath), name: "SQLite",
-                               tenants: tenantCount, perTenant: big, templateDrafts: drafts, queries: queries, forgetSubject: forgetSubject)
+    let f = try await Engram.withStores("sqlite:" + sqlitePath, access: .create) { stores in
+        try await runScale(stores.memories, copier: SQLiteTenantCopier(path: sqlitePath), name: "SQLite",
+                           tenants: tenantCount, perTenant: big, templateDrafts: drafts, queries: queries, forgetSubject: forgetSubject)
+    }
     show("SQLite", f)
     removeSQLite()  // the disk holds one backend's copy at a time
     if let url = env["ENGRAM_POSTGRES_URL"], let superuser = env["ENGRAM_POSTGRES_SUPERUSER_URL"] {
-        let config = try await freshSchema(url: url, schema: "engram_memscale", poolSize: 4), schema = config.schema
-        try await config.withClient { client in
-            let f = try await runScale(try PostgresMemoryStore(client: client, schema: schema), copier: PostgresTenantCopier(superuserURL: superuser, schema: schema),
-                                       name: "PostgreSQL", tenants: tenantCount, perTenant: big, templateDrafts: drafts, queries: queries, forgetSubject: forgetSubject)
-            show("PostgreSQL", f)
-            try await client.query(PostgresQuery(unsafeSQL: "DROP SCHEMA \(schema) CASCADE"))
+        let schema = "engram_memscale"
+        let f = try await Engram.withStores(try await freshSchema(url: url, schema: schema, poolSize: 4), access: .create) { stores in
+            try await runScale(stores.memories, copier: PostgresTenantCopier(superuserURL: superuser, schema: schema),
+                               name: "PostgreSQL", tenants: tenantCount, perTenant: big, templateDrafts: drafts, queries: queries, forgetSubject: forgetSubject)
         }
+        show("PostgreSQL", f)
+        try await dropSchema(url: url, schema: schema)
     }
     exit(0)
 }
@@ -171,13 +176,11 @@ if scale {
 var results: [(String, Figures)] = []
 let sqlitePath = work + "/memory-bench.sqlite"
 for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: sqlitePath + suffix) }
-results.append(("SQLite", try await run(try SQLiteMemoryStore(path: sqlitePath), name: "SQLite")))
+results.append(("SQLite", try await Engram.withStores("sqlite:" + sqlitePath, access: .create) { try await run($0.memories, name: "SQLite") }))
 
 if let url = env["ENGRAM_POSTGRES_URL"] {
-    let config = try await freshSchema(url: url, schema: "engram_membench", poolSize: 8), schema = config.schema
-    try await config.withClient { client in
-        results.append(("PostgreSQL", try await run(try PostgresMemoryStore(client: client, schema: schema), name: "PostgreSQL")))
-    }
+    let store = try await freshSchema(url: url, schema: "engram_membench", poolSize: 8)
+    results.append(("PostgreSQL", try await Engram.withStores(store, access: .create) { try await run($0.memories, name: "PostgreSQL") }))
 }
 
 say("Engram memory benchmark — \(drafts.count) memories: tenant t000 \(big) (\(subjects.count) subjects), \(tenants - 1) tenants × \(small), tenant texp \(sweepCount) on the 1-day policy; hash embedder, 384 dimensions")

@@ -15,6 +15,7 @@
 //        LANGCHAIN_PYTHON; ENGRAM_BENCH_CHUNKS, ENGRAM_BENCH_QUERIES)
 import EngramCore
 import EngramEmbeddings
+import EngramKit
 import EngramPostgres
 import EngramTesting
 import Foundation
@@ -148,6 +149,9 @@ if let miniLM {
 }
 say("Engram PostgreSQL benchmark — \(corpus.count) documents, \(chunkTotal) chunks with 384-d vectors (linux-doc, \(useMiniLM ? "MiniLM" : "hash") embedder)")
 let ownerConfig = try { var c = try PostgresStoreConfiguration(url: ownerURL); c.schema = schema; return c }()
+/// The benchmark's store: the owner's connection, in the benchmark's schema (opened through the library's
+/// entry point like every command).
+let storeURL = ownerURL + (ownerURL.contains("?") ? "&" : "?") + "schema=\(schema)"
 let psql = psqlDir + "/psql"
 let pgbench = psqlDir + "/pgbench"
 let host = ownerConfig.host, port = "\(ownerConfig.port)", database = ownerConfig.database
@@ -163,9 +167,7 @@ func psqlConnection(_ user: String = ownerConfig.username) -> [String] {
 
 try psqlRun("DROP SCHEMA IF EXISTS \(schema) CASCADE; DROP SCHEMA IF EXISTS rawcopy CASCADE")
 try psqlRun("DROP TABLE IF EXISTS public.langchain_pg_embedding, public.langchain_pg_collection CASCADE")
-try await ownerConfig.withClient { client in
-    _ = try await PostgresMigrator(schema: schema).migrate(client, grantTo: "engram_app")
-}
+try await Engram.withMigrations(storeURL) { _ = try await $0.migrate(grantTo: "engram_app") }
 // Tables of the same shape for psql's \copy, made before any vector index exists.
 try psqlRun("""
     CREATE SCHEMA rawcopy;
@@ -174,8 +176,8 @@ try psqlRun("""
     """)
 var engramLoad = 0.0, engramIndex = 0.0, engramLoadCPU = 0.0
 let batchChunks = 2_000
-try await ownerConfig.withClient { client in
-    let store = try PostgresVectorStore(client: client, schema: schema)
+try await Engram.withStores(storeURL, access: .existing) { stores in
+    let store = stores.vectors
     _ = try await store.createCollection(ref, identity: identity)
     var batches: [[DocumentUpsert]] = [[]]
     var inBatch = 0
@@ -263,12 +265,12 @@ let filter = Filter.compare("bucket", .eq, .string("b7"))
 let filterRows = allChunks.filter { $0.metadata["bucket"] == .string("b7") }.count
 
 struct Measured { var p50: Double; var p95: Double; var ids: [[String]]; var path: String }
-@MainActor func measure(_ store: PostgresVectorStore, filter: Filter?) async throws -> Measured {
+@MainActor func measure(_ store: any VectorStore, filter: Filter?) async throws -> Measured {
     try await timedSearches(store, queries: queries, identity: identity, ref: ref, filter: filter)
 }
 /// The timed loop runs off the main actor, where a server's request handlers run: on the main thread each
 /// search would pay two more thread switches (main thread to the concurrency pool and back).
-func timedSearches(_ store: PostgresVectorStore, queries: [[Float]], identity: EmbeddingIdentity, ref: CollectionRef, filter: Filter?) async throws -> Measured {
+func timedSearches(_ store: any VectorStore, queries: [[Float]], identity: EmbeddingIdentity, ref: CollectionRef, filter: Filter?) async throws -> Measured {
     var times: [Double] = []
     var ids: [[String]] = []
     var path = ""
@@ -285,8 +287,8 @@ func timedSearches(_ store: PostgresVectorStore, queries: [[Float]], identity: E
 var approximate = Measured(p50: 0, p95: 0, ids: [], path: ""), filtered = approximate
 var searchCPU = 0.0
 var collectionID = 0
-try await ownerConfig.withClient { client in
-    let store = try PostgresVectorStore(client: client, schema: schema)
+try await Engram.withStores(storeURL, access: .existing) { stores in
+    let store = stores.vectors
     try psqlRun("VACUUM ANALYZE \(schema).chunks")
     _ = try await measure(store, filter: nil)  // warm-up: caches and buffers
     let cpuStart = processCPUSeconds()
@@ -429,8 +431,8 @@ var engramPlain: [String] = [], engramFiltered: [String] = []
 for filtered in [false, true] {
     let start = try startCapture()
     do {
-        try await ownerConfig.withClient { client in
-            let store = try PostgresVectorStore(client: client, schema: schema)
+        try await Engram.withStores(storeURL, access: .existing) { stores in
+            let store = stores.vectors
             // One more search than scripts: a read's COMMIT is not waited for, so the last one may still be
             // in flight when the client shuts down.
             for q in queries.prefix(128) + queries.prefix(1) {
@@ -458,8 +460,8 @@ let rounds = max(1, Int(env["ENGRAM_BENCH_ROUNDS"] ?? "") ?? 5)
 var roundEngram: [Double] = [], roundOwn: [Double] = [], roundBare: [Double] = []
 for _ in 0..<rounds {
     var p50 = 0.0
-    try await ownerConfig.withClient { client in
-        let store = try PostgresVectorStore(client: client, schema: schema)
+    try await Engram.withStores(storeURL, access: .existing) { stores in
+        let store = stores.vectors
         _ = try await measure(store, filter: nil)  // warm-up of this client
         p50 = try await measure(store, filter: nil).p50
     }
@@ -505,7 +507,7 @@ if let python = env["LANGCHAIN_PYTHON"] {
 let keywordQueries = queryTexts.prefix(100).map { text in
     KeywordTokenizer.tokens(text).enumerated().sorted { ($0.element.count, -$0.offset) > ($1.element.count, -$1.offset) }.prefix(2).map(\.element).joined(separator: " ")
 }
-func measureKeyword(_ store: PostgresVectorStore, _ texts: [String], _ ref: CollectionRef) async throws -> (p50: Double, p95: Double) {
+func measureKeyword(_ store: any VectorStore, _ texts: [String], _ ref: CollectionRef) async throws -> (p50: Double, p95: Double) {
     var times: [Double] = []
     for text in texts {
         let start = now()
@@ -517,8 +519,8 @@ func measureKeyword(_ store: PostgresVectorStore, _ texts: [String], _ ref: Coll
 let leakproofFunctions = ["pg_catalog.ts_match_vq(tsvector, tsquery)", "pg_catalog.jsonb_contains(jsonb, jsonb)"]
 var keywordShipped = (p50: 0.0, p95: 0.0), keywordLeakproof = keywordShipped
 var filteredLeakproof = Measured(p50: 0, p95: 0, ids: [], path: "")
-try await ownerConfig.withClient { client in
-    let store = try PostgresVectorStore(client: client, schema: schema)
+try await Engram.withStores(storeURL, access: .existing) { stores in
+    let store = stores.vectors
     _ = try await measureKeyword(store, keywordQueries, ref)  // warm-up
     keywordShipped = try await measureKeyword(store, keywordQueries, ref)
     for f in leakproofFunctions { try psqlRun("ALTER FUNCTION \(f) LEAKPROOF", user: "postgres") }

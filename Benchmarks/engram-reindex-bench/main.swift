@@ -15,7 +15,6 @@ import EngramEmbeddings
 import EngramKit
 import EngramPipeline
 import EngramPostgres
-import EngramSQLite
 import EngramTesting
 import Foundation
 import GRDB
@@ -32,20 +31,36 @@ let oldEmbedder = HashEmbedder(dimension: 384)
 let newEmbedder = HashEmbedder(dimension: 256)
 let miniLMChunks = Int(env["ENGRAM_REINDEX_MINILM_CHUNKS"] ?? "") ?? 2_000
 
-// The source, migrated to this build's schema, copied whole for SQLite.
-let source = try SQLiteVectorStore(path: sourcePath)
-guard try await source.collection(ref)?.identity == oldEmbedder.identity else { fail("\(sourcePath) has no \(ref) collection of \(oldEmbedder.identity)") }
+/// A document of the source with its text and chunks (embedded with `oldEmbedder` when loaded elsewhere).
+struct SourceDocument: Sendable {
+    var record: DocumentRecord
+    var chunks: [ChunkRecord]
+}
+
+// The source, migrated to this build's schema, read whole, then copied whole for SQLite.
+let documents: [SourceDocument] = try await Engram.withStores("sqlite:" + sourcePath, access: .create) { stores in
+    let source = stores.vectors
+    guard try await source.collection(ref)?.identity == oldEmbedder.identity else { fail("\(sourcePath) has no \(ref) collection of \(oldEmbedder.identity)") }
+    var documents: [SourceDocument] = []
+    for d in try await source.documents(in: ref) {
+        guard let full = try await source.document(id: d.id, in: ref) else { continue }
+        let stored = try await source.chunks(ids: (0..<d.chunkCount).map { ChunkRecord.makeID(documentID: d.id, ordinal: $0) }, in: ref)
+        let record = DocumentRecord(id: d.id, sourceURI: d.sourceURI, sha256: d.sha256, fingerprint: d.fingerprint, mime: d.mime, size: d.size, metadata: d.metadata, text: full.text)
+        documents.append(SourceDocument(record: record, chunks: stored.map { c in
+            ChunkRecord(id: c.id, ordinal: c.ordinal, text: c.text, charStart: c.charStart, charEnd: c.charEnd, section: c.section, tokenCount: c.tokenCount,
+                        sha256: c.sha256, metadata: [:], embedding: oldEmbedder.vector(for: c.text))
+        }))
+    }
+    return documents
+}
 let sqlitePath = work + "/reindex.sqlite"
 for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: sqlitePath + suffix) }
 try await DatabaseQueue(path: sourcePath).writeWithoutTransaction { db in try db.execute(sql: "VACUUM INTO ?", arguments: [sqlitePath]) }
 
 // Queries: texts of 200 chunks spread over the collection.
-let documents = try await source.documents(in: ref)
 var queryTexts: [String] = []
 for (i, d) in documents.enumerated() where i % max(1, documents.count / 200) == 0 && queryTexts.count < 200 {
-    if let c = try await source.chunks(ids: [ChunkRecord.makeID(documentID: d.id, ordinal: 0)], in: ref).first {
-        queryTexts.append(String(c.text.prefix(200)))
-    }
+    if let c = d.chunks.first { queryTexts.append(String(c.text.prefix(200))) }
 }
 
 final class Flag: Sendable {
@@ -134,32 +149,27 @@ let hashAlone = seconds(since: start)
 say("Engram reindex benchmark — \(documents.count) documents, \(texts.count) chunks (linux-doc, hash embedder)")
 say()
 
-// SQLite is opened the way the CLI opens it; PostgreSQL below is loaded through its bulk path
-// (upsert(batches:deferIndexing:), buildIndexes), which only its own type offers.
+/// Runs a test-data statement the stores do not offer (dropping a schema, VACUUM) on the server at `url`.
+nonisolated func admin(_ url: String, _ sql: String) async throws {
+    try await PostgresStoreConfiguration(url: url).withClient { client in _ = try await client.query(PostgresQuery(unsafeSQL: sql)) }
+}
+
+// Both stores are opened the way the CLI opens them.
 try await Engram.withStores("sqlite:" + sqlitePath, access: .existing) { stores in
     try await report("SQLite", try stores.require(\.generations, "be reindexed"), chunks: texts.count, embedOnly: hashAlone)
 }
 
 // PostgreSQL: the same documents and chunks loaded the way an ingest writes them.
 if let url = env["ENGRAM_POSTGRES_URL"] {
-    var config = try PostgresStoreConfiguration(url: url)
-    config.schema = "engram_reindex_bench"
-    try await config.withClient { client in
-        _ = try await client.query(PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS engram_reindex_bench CASCADE"))
-        try await PostgresMigrator(schema: config.schema).migrate(client)
-        let pg = try PostgresVectorStore(client: client, schema: config.schema, options: config.storeOptions)
+    let schema = "engram_reindex_bench"
+    try await admin(url, "DROP SCHEMA IF EXISTS \(schema) CASCADE")
+    try await Engram.withStores(url + (url.contains("?") ? "&" : "?") + "schema=\(schema)", access: .create) { stores in
+        let pg = stores.vectors
         _ = try await pg.createCollection(ref, identity: oldEmbedder.identity)
         var batches: [[DocumentUpsert]] = [], batch: [DocumentUpsert] = [], size = 0
         for d in documents {
-            guard let full = try await source.document(id: d.id, in: ref) else { continue }
-            let stored = try await source.chunks(ids: (0..<d.chunkCount).map { ChunkRecord.makeID(documentID: d.id, ordinal: $0) }, in: ref)
-            let record = DocumentRecord(id: d.id, sourceURI: d.sourceURI, sha256: d.sha256, fingerprint: d.fingerprint, mime: d.mime, size: d.size, metadata: d.metadata, text: full.text)
-            let chunks = stored.map { c in
-                ChunkRecord(id: c.id, ordinal: c.ordinal, text: c.text, charStart: c.charStart, charEnd: c.charEnd, section: c.section, tokenCount: c.tokenCount,
-                            sha256: c.sha256, metadata: [:], embedding: oldEmbedder.vector(for: c.text))
-            }
-            batch.append(DocumentUpsert(document: record, chunks: chunks))
-            size += chunks.count
+            batch.append(DocumentUpsert(document: d.record, chunks: d.chunks))
+            size += d.chunks.count
             if size >= 2000 { batches.append(batch); batch = []; size = 0 }
         }
         if !batch.isEmpty { batches.append(batch) }
@@ -167,37 +177,33 @@ if let url = env["ENGRAM_POSTGRES_URL"] {
         _ = try await pg.upsert(batches: batches, identity: oldEmbedder.identity, in: ref, deferIndexing: true)
         try await pg.buildIndexes(ref)
         say("PostgreSQL: loaded \(texts.count) chunks in \(fmt(seconds(since: loadStart), 1)) s (HNSW index included)")
-        _ = try await client.query(PostgresQuery(unsafeSQL: "VACUUM ANALYZE engram_reindex_bench.chunks"))
-        try await report("PostgreSQL", pg, chunks: texts.count, embedOnly: hashAlone)
-        _ = try await client.query(PostgresQuery(unsafeSQL: "DROP SCHEMA engram_reindex_bench CASCADE"))
+        try await admin(url, "VACUUM ANALYZE \(schema).chunks")
+        try await report("PostgreSQL", try stores.require(\.generations, "be reindexed"), chunks: texts.count, embedOnly: hashAlone)
     }
+    try await admin(url, "DROP SCHEMA \(schema) CASCADE")
 }
 
 // MiniLM on a slice: a store holding the first documents up to ENGRAM_REINDEX_MINILM_CHUNKS chunks.
 if miniLMChunks > 0, let miniLM = try? MiniLMEmbedder() {
     let slicePath = work + "/minilm.sqlite"
     for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: slicePath + suffix) }
-    let slice = try SQLiteVectorStore(path: slicePath)
-    _ = try await slice.createCollection(ref, identity: oldEmbedder.identity)
-    var sliceTexts: [String] = []
-    for d in documents where sliceTexts.count < miniLMChunks {
-        guard let full = try await source.document(id: d.id, in: ref) else { continue }
-        let stored = try await source.chunks(ids: (0..<d.chunkCount).map { ChunkRecord.makeID(documentID: d.id, ordinal: $0) }, in: ref)
-        let record = DocumentRecord(id: d.id, sourceURI: d.sourceURI, sha256: d.sha256, fingerprint: d.fingerprint, mime: d.mime, size: d.size, metadata: d.metadata, text: full.text)
-        _ = try await slice.upsert(document: record, chunks: stored.map { c in
-            ChunkRecord(id: c.id, ordinal: c.ordinal, text: c.text, charStart: c.charStart, charEnd: c.charEnd, section: c.section, tokenCount: c.tokenCount,
-                        sha256: c.sha256, metadata: [:], embedding: oldEmbedder.vector(for: c.text))
-        }, identity: oldEmbedder.identity, in: ref)
-        sliceTexts += stored.map(\.text)
+    let (sliceTexts, alone, total, r) = try await Engram.withStores("sqlite:" + slicePath, access: .create) { stores in
+        let slice = try stores.require(\.generations, "be reindexed")
+        _ = try await slice.createCollection(ref, identity: oldEmbedder.identity)
+        var sliceTexts: [String] = []
+        for d in documents where sliceTexts.count < miniLMChunks {
+            _ = try await slice.upsert(document: d.record, chunks: d.chunks, identity: oldEmbedder.identity, in: ref)
+            sliceTexts += d.chunks.map(\.text)
+        }
+        let embedStart = now()
+        for i in stride(from: 0, to: sliceTexts.count, by: miniLM.preferredBatchSize) {
+            _ = try await miniLM.embed(Array(sliceTexts[i..<min(sliceTexts.count, i + miniLM.preferredBatchSize)]))
+        }
+        let alone = seconds(since: embedStart)
+        let reindexStart = now()
+        let r = try await Reindexer(store: slice, embedder: miniLM).run(ref)
+        return (sliceTexts, alone, seconds(since: reindexStart), r)
     }
-    start = now()
-    for i in stride(from: 0, to: sliceTexts.count, by: miniLM.preferredBatchSize) {
-        _ = try await miniLM.embed(Array(sliceTexts[i..<min(sliceTexts.count, i + miniLM.preferredBatchSize)]))
-    }
-    let alone = seconds(since: start)
-    start = now()
-    let r = try await Reindexer(store: slice, embedder: miniLM).run(ref)
-    let total = seconds(since: start)
     guard r.switched, r.embedded == sliceTexts.count else { fail("MiniLM reindex did not embed \(sliceTexts.count) chunks (\(r))") }
     say()
     say("SQLite, MiniLM: reindex of \(sliceTexts.count) chunks: \(fmt(total, 1)) s, \(fmt(Double(sliceTexts.count) / total, 1)) chunks/s; MiniLM alone on the same texts \(fmt(alone, 1)) s (\(fmt(Double(sliceTexts.count) / alone, 1)) chunks/s) -> reindex = \(fmt(alone / total, 2)) x the embedder's speed")
