@@ -20,6 +20,15 @@ struct InMemoryMemoryConformanceTests {
     }
 }
 
+@Suite("In-memory run store conformance")
+struct InMemoryRunConformanceTests {
+    @Test(arguments: RunStoreConformance.cases)
+    func conformance(_ check: RunConformanceCase) async throws {
+        let clock = TestClock()
+        try await check.run(on: InMemoryRunStore(now: clock.function), clock: clock)
+    }
+}
+
 @Suite("Retention policies")
 struct RetentionPolicyTests {
     @Test func policiesParseAndComputeExpiry() throws {

@@ -42,6 +42,9 @@ public struct EngramError: Error, Sendable, CustomStringConvertible {
         /// The change would make a record collide with another (for example: two memories of one subject
         /// and namespace with the same content).
         public static let conflict = Code(rawValue: "conflict")
+        /// A run's writer lost its lease, or the run moved on past the checkpoint it wrote from: nothing
+        /// was written.
+        public static let superseded = Code(rawValue: "superseded")
     }
 
     public var code: Code
