@@ -174,6 +174,111 @@ enum SQLiteSchema {
             // events recorded by the store itself have none.
             try db.execute(sql: "ALTER TABLE memory_events ADD COLUMN origin TEXT")
         }
+        m.registerMigration("v7_runs") { db in
+            // Run state (SQLiteRunStore). Keys start with the tenant, so one tenant's rows are stored
+            // together and no statement reaches a row without naming its tenant. A checkpoint row holds
+            // its channels' versions only (`{"channel": version}`); each version is a row of run_channels
+            // with the hash of its value, and each distinct value one row of run_values. A deleted run
+            // keeps its runs row as a tombstone (deleted_ms set, its metadata emptied). run_audit is
+            // append-only.
+            try db.execute(sql: """
+                CREATE TABLE runs (
+                    tenant_id TEXT NOT NULL,
+                    id TEXT NOT NULL,
+                    agent TEXT NOT NULL,
+                    status TEXT NOT NULL,
+                    metadata TEXT NOT NULL,
+                    created_ms INTEGER NOT NULL,
+                    updated_ms INTEGER NOT NULL,
+                    finished_ms INTEGER,
+                    retention TEXT NOT NULL,
+                    legal_hold INTEGER NOT NULL,
+                    forked_run_id TEXT,
+                    forked_checkpoint_id TEXT,
+                    lease_owner TEXT,
+                    lease_token INTEGER NOT NULL DEFAULT 0,
+                    lease_expires_ms INTEGER,
+                    deleted_ms INTEGER,
+                    PRIMARY KEY (tenant_id, id)
+                ) WITHOUT ROWID;
+                CREATE INDEX runs_in_order ON runs(tenant_id, created_ms, id);
+                CREATE TABLE run_heads (
+                    tenant_id TEXT NOT NULL,
+                    run_id TEXT NOT NULL,
+                    namespace TEXT NOT NULL,
+                    checkpoint_id TEXT NOT NULL,
+                    PRIMARY KEY (tenant_id, run_id, namespace)
+                ) WITHOUT ROWID;
+                CREATE TABLE run_checkpoints (
+                    tenant_id TEXT NOT NULL,
+                    run_id TEXT NOT NULL,
+                    id TEXT NOT NULL,
+                    namespace TEXT NOT NULL,
+                    parent_id TEXT,
+                    step INTEGER NOT NULL,
+                    channels TEXT NOT NULL,
+                    tasks TEXT NOT NULL,
+                    metadata TEXT NOT NULL,
+                    created_ms INTEGER NOT NULL,
+                    PRIMARY KEY (tenant_id, run_id, id)
+                ) WITHOUT ROWID;
+                CREATE INDEX run_checkpoints_by_step ON run_checkpoints(tenant_id, run_id, namespace, step);
+                CREATE TABLE run_channels (
+                    tenant_id TEXT NOT NULL,
+                    run_id TEXT NOT NULL,
+                    namespace TEXT NOT NULL,
+                    channel TEXT NOT NULL,
+                    version INTEGER NOT NULL,
+                    sha256 TEXT NOT NULL,
+                    size INTEGER NOT NULL,
+                    PRIMARY KEY (tenant_id, run_id, namespace, channel, version)
+                ) WITHOUT ROWID;
+                CREATE INDEX run_channels_by_value ON run_channels(tenant_id, sha256);
+                CREATE TABLE run_values (
+                    tenant_id TEXT NOT NULL,
+                    sha256 TEXT NOT NULL,
+                    value TEXT NOT NULL,
+                    PRIMARY KEY (tenant_id, sha256)
+                ) WITHOUT ROWID;
+                CREATE TABLE run_writes (
+                    tenant_id TEXT NOT NULL,
+                    run_id TEXT NOT NULL,
+                    checkpoint_id TEXT NOT NULL,
+                    task_id TEXT NOT NULL,
+                    idx INTEGER NOT NULL,
+                    channel TEXT NOT NULL,
+                    value TEXT NOT NULL,
+                    PRIMARY KEY (tenant_id, run_id, checkpoint_id, task_id, idx)
+                ) WITHOUT ROWID;
+                CREATE TABLE run_events (
+                    tenant_id TEXT NOT NULL,
+                    run_id TEXT NOT NULL,
+                    sequence INTEGER NOT NULL,
+                    kind TEXT NOT NULL,
+                    step INTEGER,
+                    task_id TEXT,
+                    detail TEXT,
+                    actor TEXT NOT NULL,
+                    at_ms INTEGER NOT NULL,
+                    PRIMARY KEY (tenant_id, run_id, sequence)
+                ) WITHOUT ROWID;
+                CREATE TABLE run_audit (
+                    tenant_id TEXT NOT NULL,
+                    sequence INTEGER NOT NULL,
+                    run_id TEXT NOT NULL,
+                    action TEXT NOT NULL,
+                    actor TEXT NOT NULL,
+                    reason TEXT NOT NULL,
+                    removed TEXT NOT NULL,
+                    at_ms INTEGER NOT NULL,
+                    PRIMARY KEY (tenant_id, sequence)
+                ) WITHOUT ROWID;
+                CREATE TRIGGER run_audit_no_update BEFORE UPDATE ON run_audit
+                BEGIN SELECT RAISE(ABORT, 'run_audit is append-only'); END;
+                CREATE TRIGGER run_audit_no_delete BEFORE DELETE ON run_audit
+                BEGIN SELECT RAISE(ABORT, 'run_audit is append-only'); END;
+                """)
+        }
         return m
     }
 

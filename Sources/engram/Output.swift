@@ -8,7 +8,7 @@ import Foundation
 enum Output {
     static func exitCode(for code: EngramError.Code) -> Int32 {
         switch code {
-        case .invalidInput, .invalidFilter, .invalidManifest, .embeddingMismatch, .emptyDocument, .loadFailed, .collectionExists, .conflict, .legalHold: 65
+        case .invalidInput, .invalidFilter, .invalidManifest, .embeddingMismatch, .emptyDocument, .loadFailed, .collectionExists, .conflict, .legalHold, .superseded: 65
         case .collectionNotFound, .notFound: 66
         case .invalidConfiguration, .unsupported, .schemaMismatch: 78
         default: 1

@@ -64,6 +64,20 @@ import Testing
                           embedding: nil, embeddingIdentity: identity)
     }
 
+    static var run: EngramCore.Run {
+        EngramCore.Run(id: "run_1", tenant: "t", agent: "planner", status: .completed, metadata: ["user": .string("u1")], createdAt: at, updatedAt: at, finishedAt: at,
+                       retention: RunRetention(deleteAfter: .seconds(86_400), keepCheckpoints: 3), legalHold: false,
+                       forkedFrom: CheckpointRef(runID: "run_0", checkpointID: "cp_0"), lease: RunLease(tenant: "t", runID: "run_1", owner: "", token: 2, expiresAt: at))
+    }
+
+    static var checkpoint: EngramCore.Checkpoint {
+        let info = CheckpointInfo(id: "cp_1", tenant: "t", runID: "run_1", namespace: "", parentID: nil, step: 0,
+                                  channels: ["userMessages": ChannelVersion(version: 1, sha256: String(repeating: "d", count: 64), size: 7)],
+                                  tasks: ["search"], metadata: [:], createdAt: at)
+        return EngramCore.Checkpoint(info: info, state: ["userMessages": .array([.string("hi")])],
+                                     pendingWrites: [PendingWrite(taskID: "search", index: 0, channel: "userMessages", value: .double(2))], remainingTasks: [])
+    }
+
     /// One value of every wire type, as the commands build them.
     static func samples() throws -> [(String, any Codable)] {
         let info = CollectionInfo(ref: CollectionRef(tenant: "t", name: "docs"), identity: identity, generation: 1, createdAt: at)
@@ -101,14 +115,26 @@ import Testing
                                                        catchUpPasses: 0, droppedRows: 2, switched: true), seconds: 1)),
             ("reindex status", Wire.ReindexStatus(info, pending: (identity, 2, GenerationProgress(chunks: 4, copied: 1)))),
             ("abandoned", Wire.Abandoned(abandoned: false)),
+            ("run", Wire.Run(run)),
+            ("run page", Wire.RunPage(RunPage(runs: [run], nextCursor: "1:run_1"))),
+            ("checkpoint summary", Wire.CheckpointSummary(checkpoint.info)),
+            ("run state", Wire.RunState(run: run, latest: checkpoint)),
+            ("recorded", Wire.Recorded(taskID: "search", checkpointID: "cp_1", recorded: 2)),
+            ("run event", Wire.RunEvent(RunEvent(sequence: 1, tenant: "t", runID: "run_1", kind: .error, step: 2, taskID: "search", detail: .object([("message", .string("x"))]), actor: "w", at: at))),
+            ("run receipt", Wire.RunReceipt(RunDeletionReceipt(tenant: "t", deleted: ["run_1"], pruned: [], held: [], removed: RunRemoval(), actor: "cli", reason: "r", at: at))),
+            ("run audit", Wire.RunAuditEvent(RunAuditEvent(sequence: 1, tenant: "t", runID: "run_1", action: .deleted, actor: "cli", reason: "r", removed: RunRemoval(), at: at))),
         ]
     }
 
-    /// Every key a value writes, outside metadata objects (whose keys are the user's).
+    /// Objects whose keys are the user's: metadata, the manifest's canonical form, a run's state and
+    /// channels by name, stored values.
+    static let userKeyed: Set<String> = ["metadata", "manifest", "state", "channels", "value", "detail"]
+
+    /// Every key a value writes, outside objects whose keys are the user's.
     static func keys(_ v: JSONValue, path: String = "") -> [String] {
         switch v {
         case .object(let members):
-            members.flatMap { k, child in [path + k] + (k == "metadata" || k == "manifest" ? [] : keys(child, path: path + k + ".")) }
+            members.flatMap { k, child in [path + k] + (userKeyed.contains(k) ? [] : keys(child, path: path + k + ".")) }
         case .array(let items): items.flatMap { keys($0, path: path) }
         default: []
         }

@@ -183,21 +183,27 @@ public struct RetentionPolicies: Sendable, Hashable {
             guard parts.count == 2, (try? CollectionRef.validateName(parts[0], what: "policy")) != nil else {
                 throw EngramError(.invalidConfiguration, "retention policy '\(entry)' must be NAME=DURATION (DURATION: 30d, 12h, 45m, 90s or forever)")
             }
-            if parts[1] == "forever" {
-                durations[parts[0]] = .some(nil)
-                continue
+            do {
+                durations[parts[0]] = .some(try parseDuration(parts[1]))
+            } catch let e as EngramError {
+                throw EngramError(.invalidConfiguration, "retention policy '\(entry)': \(e.message)")
             }
-            let units: [Character: TimeInterval] = ["s": 1, "m": 60, "h": 3_600, "d": 86_400]
-            guard let unit = parts[1].last.flatMap({ units[$0] }), let n = Double(parts[1].dropLast()), n.isFinite, n > 0 else {
-                throw EngramError(.invalidConfiguration, "retention policy '\(entry)': '\(parts[1])' is not a duration (30d, 12h, 45m, 90s or forever)")
-            }
-            guard n * unit <= maxDuration else {
-                throw EngramError(.invalidConfiguration, "retention policy '\(entry)': '\(parts[1])' is longer than 1000 years; use forever")
-            }
-            durations[parts[0]] = n * unit
         }
         guard !durations.isEmpty else { throw EngramError(.invalidConfiguration, "no retention policy in '\(text)'") }
         return RetentionPolicies(durations)
+    }
+
+    /// A duration as policies write it: a number with `s`, `m`, `h` or `d` (`30d`, `12h`, `45m`, `90s`), or
+    /// `forever` (nil).
+    /// - Throws: `invalid_input` naming the text.
+    public static func parseDuration(_ text: String) throws -> TimeInterval? {
+        if text == "forever" { return nil }
+        let units: [Character: TimeInterval] = ["s": 1, "m": 60, "h": 3_600, "d": 86_400]
+        guard let unit = text.last.flatMap({ units[$0] }), let n = Double(text.dropLast()), n.isFinite, n > 0 else {
+            throw EngramError(.invalidInput, "'\(text)' is not a duration (30d, 12h, 45m, 90s or forever)")
+        }
+        guard n * unit <= maxDuration else { throw EngramError(.invalidInput, "'\(text)' is longer than 1000 years; use forever") }
+        return n * unit
     }
 
     /// The expiry of a memory written at `now` under `policy`.

@@ -389,6 +389,28 @@ public enum RunRules {
         }
     }
 
+    // MARK: Stored forms (the same text on every SQL backend)
+
+    /// A checkpoint's channel versions as stored: `{"channel": version}`, keys sorted.
+    public static func storedVersions(_ channels: [String: ChannelVersion]) -> String {
+        JSONValue.object(channels.sorted { $0.key < $1.key }.map { ($0.key, .int(Int64($0.value.version))) }).serialized(sortedKeys: true)
+    }
+
+    /// A checkpoint's tasks as stored: a JSON array of strings.
+    public static func storedTasks(_ tasks: [String]) -> String {
+        JSONValue.array(tasks.map { .string($0) }).serialized()
+    }
+
+    public static func parseTasks(_ json: String) throws -> [String] {
+        guard case .array(let items) = try parseStored(json, what: "a checkpoint's tasks") else {
+            throw EngramError(.storageFailure, "a checkpoint's stored tasks are not a JSON array")
+        }
+        return try items.map {
+            guard case .string(let s) = $0 else { throw EngramError(.storageFailure, "a checkpoint's stored task is not a string") }
+            return s
+        }
+    }
+
     // MARK: Listing
 
     public static func cursor(after run: Run) -> String {

@@ -37,6 +37,8 @@ public struct Stores: Sendable {
     public let kind: String
     public let vectors: any VectorStore
     public let memories: any MemoryStore
+    /// Run state for agents (SQLite and in-memory so far; PostgreSQL's is being written).
+    public let runs: (any RunStore)?
     /// Reindexing into a new generation (``GenerationalStore``).
     public let generations: (any GenerationalStore)?
     /// Reading every row for a backup archive.
@@ -46,11 +48,12 @@ public struct Stores: Sendable {
     /// Checking the store's own consistency (`engram doctor`).
     public let doctor: (any StoreDoctor)?
 
-    public init(kind: String, vectors: any VectorStore, memories: any MemoryStore, generations: (any GenerationalStore)? = nil,
+    public init(kind: String, vectors: any VectorStore, memories: any MemoryStore, runs: (any RunStore)? = nil, generations: (any GenerationalStore)? = nil,
                 backupSource: (any BackupSource)? = nil, restoreTarget: (any RestoreTarget)? = nil, doctor: (any StoreDoctor)? = nil) {
         self.kind = kind
         self.vectors = vectors
         self.memories = memories
+        self.runs = runs
         self.generations = generations
         self.backupSource = backupSource
         self.restoreTarget = restoreTarget
@@ -118,7 +121,7 @@ public enum InMemoryBackend: StoreBackend {
         }
         let vectors = InMemoryVectorStore()
         return try await body(Stores(kind: vectors.descriptor.kind, vectors: vectors, memories: InMemoryMemoryStore(retention: options.retention),
-                                     generations: vectors, backupSource: vectors))
+                                     runs: InMemoryRunStore(), generations: vectors, backupSource: vectors))
     }
 
     public static func withMigrations<T>(_ url: String, options: StoreOptions, _ body: (any SchemaMigrations) async throws -> T) async throws -> T {
