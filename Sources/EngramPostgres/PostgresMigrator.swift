@@ -136,6 +136,13 @@ public struct PostgresMigrator: Sendable {
                         END IF;
                     END $$
                     """,
+                    """
+                    DO $$ BEGIN
+                        IF to_regclass('\(name).run_audit') IS NOT NULL THEN
+                            REVOKE UPDATE, DELETE, TRUNCATE ON \(name).run_audit FROM \(role);
+                        END IF;
+                    END $$
+                    """,
                 ]
                 for statement in statements {
                     try await connection.execute(statement.query, logger: logger)

@@ -293,5 +293,232 @@ public enum PostgresSchema {
             ALTER TABLE {{schema}}.memory_events ADD COLUMN origin text
             """,
         ]),
+        // Run state (PostgresRunStore), tenant-isolated like every other table. A checkpoint row holds its
+        // channels' versions only (`{"channel": version}`); each version is a row of run_channels with the
+        // hash of its value, each distinct value of a tenant one row of run_values, kept as the exact
+        // canonical JSON text that was hashed. A deleted run keeps its runs row as a tombstone. run_audit is
+        // append-only (a trigger refuses UPDATE, DELETE and TRUNCATE; the application role is not granted
+        // them); run_tenants lists tenant ids only, for a sweep of every tenant.
+        PostgresMigration(version: 8, name: "runs", statements: [
+            """
+            CREATE TABLE {{schema}}.runs (
+                tenant_id text NOT NULL,
+                id text NOT NULL,
+                agent text NOT NULL,
+                status text NOT NULL,
+                metadata jsonb NOT NULL,
+                created_at timestamptz NOT NULL,
+                updated_at timestamptz NOT NULL,
+                finished_at timestamptz,
+                retention jsonb NOT NULL,
+                legal_hold boolean NOT NULL,
+                forked_run_id text,
+                forked_checkpoint_id text,
+                lease_owner text,
+                lease_token bigint NOT NULL DEFAULT 0,
+                lease_expires_at timestamptz,
+                deleted_at timestamptz,
+                PRIMARY KEY (tenant_id, id)
+            )
+            """,
+            """
+            CREATE INDEX runs_in_order ON {{schema}}.runs (tenant_id, created_at, id)
+            """,
+            """
+            CREATE TABLE {{schema}}.run_heads (
+                tenant_id text NOT NULL,
+                run_id text NOT NULL,
+                namespace text NOT NULL,
+                checkpoint_id text NOT NULL,
+                PRIMARY KEY (tenant_id, run_id, namespace)
+            )
+            """,
+            """
+            CREATE TABLE {{schema}}.run_checkpoints (
+                tenant_id text NOT NULL,
+                run_id text NOT NULL,
+                id text NOT NULL,
+                namespace text NOT NULL,
+                parent_id text,
+                step integer NOT NULL,
+                channels jsonb NOT NULL,
+                tasks jsonb NOT NULL,
+                metadata jsonb NOT NULL,
+                created_at timestamptz NOT NULL,
+                PRIMARY KEY (tenant_id, run_id, id)
+            )
+            """,
+            """
+            CREATE INDEX run_checkpoints_by_step ON {{schema}}.run_checkpoints (tenant_id, run_id, namespace, step)
+            """,
+            """
+            CREATE TABLE {{schema}}.run_channels (
+                tenant_id text NOT NULL,
+                run_id text NOT NULL,
+                namespace text NOT NULL,
+                channel text NOT NULL,
+                version integer NOT NULL,
+                sha256 text NOT NULL,
+                size integer NOT NULL,
+                PRIMARY KEY (tenant_id, run_id, namespace, channel, version)
+            )
+            """,
+            """
+            CREATE INDEX run_channels_by_value ON {{schema}}.run_channels (tenant_id, sha256)
+            """,
+            """
+            CREATE TABLE {{schema}}.run_values (
+                tenant_id text NOT NULL,
+                sha256 text NOT NULL,
+                value text NOT NULL,
+                PRIMARY KEY (tenant_id, sha256)
+            )
+            """,
+            """
+            CREATE TABLE {{schema}}.run_writes (
+                tenant_id text NOT NULL,
+                run_id text NOT NULL,
+                checkpoint_id text NOT NULL,
+                task_id text NOT NULL,
+                idx integer NOT NULL,
+                channel text NOT NULL,
+                value text NOT NULL,
+                PRIMARY KEY (tenant_id, run_id, checkpoint_id, task_id, idx)
+            )
+            """,
+            """
+            CREATE TABLE {{schema}}.run_events (
+                tenant_id text NOT NULL,
+                run_id text NOT NULL,
+                sequence bigint NOT NULL,
+                kind text NOT NULL,
+                step integer,
+                task_id text,
+                detail text,
+                actor text NOT NULL,
+                at timestamptz NOT NULL,
+                PRIMARY KEY (tenant_id, run_id, sequence)
+            )
+            """,
+            """
+            CREATE TABLE {{schema}}.run_audit (
+                tenant_id text NOT NULL,
+                sequence bigint NOT NULL,
+                run_id text NOT NULL,
+                action text NOT NULL,
+                actor text NOT NULL,
+                reason text NOT NULL,
+                removed text NOT NULL,
+                at timestamptz NOT NULL,
+                PRIMARY KEY (tenant_id, sequence)
+            )
+            """,
+            """
+            CREATE FUNCTION {{schema}}.run_audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                RAISE EXCEPTION 'run_audit is append-only';
+            END
+            $$
+            """,
+            """
+            CREATE TRIGGER run_audit_append_only BEFORE UPDATE OR DELETE ON {{schema}}.run_audit
+                FOR EACH ROW EXECUTE FUNCTION {{schema}}.run_audit_append_only()
+            """,
+            """
+            CREATE TRIGGER run_audit_no_truncate BEFORE TRUNCATE ON {{schema}}.run_audit
+                FOR EACH STATEMENT EXECUTE FUNCTION {{schema}}.run_audit_append_only()
+            """,
+            """
+            CREATE TABLE {{schema}}.run_tenants (tenant_id text PRIMARY KEY)
+            """,
+            """
+            ALTER TABLE {{schema}}.runs ENABLE ROW LEVEL SECURITY
+            """,
+            """
+            ALTER TABLE {{schema}}.runs FORCE ROW LEVEL SECURITY
+            """,
+            """
+            CREATE POLICY tenant_isolation ON {{schema}}.runs
+                USING (tenant_id = current_setting('engram.tenant_id', true))
+                WITH CHECK (tenant_id = current_setting('engram.tenant_id', true))
+            """,
+            """
+            ALTER TABLE {{schema}}.run_heads ENABLE ROW LEVEL SECURITY
+            """,
+            """
+            ALTER TABLE {{schema}}.run_heads FORCE ROW LEVEL SECURITY
+            """,
+            """
+            CREATE POLICY tenant_isolation ON {{schema}}.run_heads
+                USING (tenant_id = current_setting('engram.tenant_id', true))
+                WITH CHECK (tenant_id = current_setting('engram.tenant_id', true))
+            """,
+            """
+            ALTER TABLE {{schema}}.run_checkpoints ENABLE ROW LEVEL SECURITY
+            """,
+            """
+            ALTER TABLE {{schema}}.run_checkpoints FORCE ROW LEVEL SECURITY
+            """,
+            """
+            CREATE POLICY tenant_isolation ON {{schema}}.run_checkpoints
+                USING (tenant_id = current_setting('engram.tenant_id', true))
+                WITH CHECK (tenant_id = current_setting('engram.tenant_id', true))
+            """,
+            """
+            ALTER TABLE {{schema}}.run_channels ENABLE ROW LEVEL SECURITY
+            """,
+            """
+            ALTER TABLE {{schema}}.run_channels FORCE ROW LEVEL SECURITY
+            """,
+            """
+            CREATE POLICY tenant_isolation ON {{schema}}.run_channels
+                USING (tenant_id = current_setting('engram.tenant_id', true))
+                WITH CHECK (tenant_id = current_setting('engram.tenant_id', true))
+            """,
+            """
+            ALTER TABLE {{schema}}.run_values ENABLE ROW LEVEL SECURITY
+            """,
+            """
+            ALTER TABLE {{schema}}.run_values FORCE ROW LEVEL SECURITY
+            """,
+            """
+            CREATE POLICY tenant_isolation ON {{schema}}.run_values
+                USING (tenant_id = current_setting('engram.tenant_id', true))
+                WITH CHECK (tenant_id = current_setting('engram.tenant_id', true))
+            """,
+            """
+            ALTER TABLE {{schema}}.run_writes ENABLE ROW LEVEL SECURITY
+            """,
+            """
+            ALTER TABLE {{schema}}.run_writes FORCE ROW LEVEL SECURITY
+            """,
+            """
+            CREATE POLICY tenant_isolation ON {{schema}}.run_writes
+                USING (tenant_id = current_setting('engram.tenant_id', true))
+                WITH CHECK (tenant_id = current_setting('engram.tenant_id', true))
+            """,
+            """
+            ALTER TABLE {{schema}}.run_events ENABLE ROW LEVEL SECURITY
+            """,
+            """
+            ALTER TABLE {{schema}}.run_events FORCE ROW LEVEL SECURITY
+            """,
+            """
+            CREATE POLICY tenant_isolation ON {{schema}}.run_events
+                USING (tenant_id = current_setting('engram.tenant_id', true))
+                WITH CHECK (tenant_id = current_setting('engram.tenant_id', true))
+            """,
+            """
+            ALTER TABLE {{schema}}.run_audit ENABLE ROW LEVEL SECURITY
+            """,
+            """
+            ALTER TABLE {{schema}}.run_audit FORCE ROW LEVEL SECURITY
+            """,
+            """
+            CREATE POLICY tenant_isolation ON {{schema}}.run_audit
+                USING (tenant_id = current_setting('engram.tenant_id', true))
+                WITH CHECK (tenant_id = current_setting('engram.tenant_id', true))
+            """,
+        ]),
     ]
 }

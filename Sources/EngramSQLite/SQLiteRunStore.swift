@@ -471,7 +471,7 @@ public final class SQLiteRunStore: RunStore, Sendable {
     public func sweep(tenant: String?, now: Date, actor: String, batchSize: Int) async throws -> RunDeletionReceipt {
         try RunRules.validateSweep(tenant: tenant, actor: actor, batchSize: batchSize)
         let now = RunRules.instant(now)
-        var receipt = RunDeletionReceipt(tenant: tenant, deleted: [], pruned: [], held: [], removed: RunRemoval(), actor: actor, reason: RunRules.sweepReason, at: now)
+        var receipt = RunDeletionReceipt.sweep(tenant: tenant, actor: actor, at: now)
         // Finished runs with a retention rule, in key order; each batch is re-read in its own transaction.
         var condition: SQL = "deleted_ms IS NULL AND finished_ms IS NOT NULL AND retention <> '{}'"
         if let tenant { condition += " AND tenant_id = \(tenant)" }
@@ -481,7 +481,7 @@ public final class SQLiteRunStore: RunStore, Sendable {
         for start in stride(from: 0, to: candidates.count, by: batchSize) {
             let batch = candidates[start..<min(candidates.count, start + batchSize)]
             let part = try await write { db -> RunDeletionReceipt in
-                var part = RunDeletionReceipt(tenant: tenant, deleted: [], pruned: [], held: [], removed: RunRemoval(), actor: actor, reason: RunRules.sweepReason, at: now)
+                var part = RunDeletionReceipt.sweep(tenant: tenant, actor: actor, at: now)
                 for c in batch {
                     guard let row = try db.row("SELECT * FROM runs WHERE tenant_id = \(c.tenant) AND id = \(c.id) AND deleted_ms IS NULL") else { continue }
                     let run = try Self.run(row)
@@ -497,24 +497,18 @@ public final class SQLiteRunStore: RunStore, Sendable {
                     case .delete:
                         let removed = try Self.removeRun(db, tenant: c.tenant, runID: c.id, at: now)
                         try Self.audit(db, .expired, tenant: c.tenant, runID: c.id, actor: actor, reason: RunRules.sweepReason, removed: removed, at: now)
-                        part.deleted.append(c.id)
-                        part.removed = part.removed + removed
+                        part.note(c.id, pruned: false, removed: removed)
                     case .prune(let keep):
                         let removed = try Self.prune(db, tenant: c.tenant, runID: c.id, keep: keep)
                         try Self.audit(db, .pruned, tenant: c.tenant, runID: c.id, actor: actor, reason: RunRules.sweepReason, removed: removed, at: now)
-                        part.pruned.append(c.id)
-                        part.removed = part.removed + removed
+                        part.note(c.id, pruned: true, removed: removed)
                     }
                 }
                 return part
             }
-            receipt.deleted += part.deleted
-            receipt.pruned += part.pruned
-            receipt.held += part.held
-            receipt.removed = receipt.removed + part.removed
+            receipt.merge(part)
         }
-        receipt.deleted.sort(); receipt.pruned.sort(); receipt.held.sort()
-        return try erase(receipt)
+        return try erase(receipt.sorted)
     }
 
     public func audit(tenant: String) async throws -> [RunAuditEvent] {

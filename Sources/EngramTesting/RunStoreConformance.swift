@@ -411,3 +411,52 @@ public enum RunStoreConformance {
         try await expectError(.superseded, "a parent of the other chain") { try await put(store, lease, parent: sub2.id, step: 1, state: state(1)) }
     }
 }
+
+/// The sweep at scale the backends' own tests check row by row in their tables.
+public enum RunSweepFixture {
+    public static let runs = 10_000
+    public static let tenants = 10
+    /// Runs that never finish (every 101st, spread over every tenant): they stay.
+    public static func unfinished(_ i: Int) -> Bool { i % 101 == 0 }
+    public static var unfinishedCount: Int { (0..<runs).filter(unfinished).count }
+
+    /// Starts `runs` runs over `tenants` tenants with a one-hour retention, each with one checkpoint (a
+    /// prompt value every run of a tenant shares, and its own answer) and one task write, and finishes all
+    /// but the unfinished ones; `workers` at a time.
+    public static func load(_ store: any RunStore, workers: Int) async throws {
+        let retention = RunRetention(deleteAfter: .seconds(3_600))
+        let shared = JSONValue.string("a system prompt every run holds")
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for worker in 0..<workers {
+                group.addTask {
+                    for i in stride(from: worker, to: runs, by: workers) {
+                        let run = try await store.startRun(RunDraft(tenant: "t\(i % tenants)", agent: "a", retention: retention), actor: "test")
+                        let lease = try await store.acquireLease(runID: run.id, tenant: run.tenant, owner: "w", duration: .seconds(60))
+                        let cp = try await store.putCheckpoint(CheckpointDraft(tenant: run.tenant, runID: run.id, parentID: nil, step: 0,
+                                                                               state: ["prompt": shared, "answer": .int(Int64(i))], tasks: ["t"]), lease: lease)
+                        try await store.putWrites([TaskWrite(channel: "answer", value: .int(1))], taskID: "t", checkpointID: cp.id, lease: lease)
+                        if !unfinished(i) { _ = try await store.setStatus(.completed, lease: lease) }
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+    }
+
+    /// Sweeps an hour and a second later and checks the receipt and the audit log.
+    public static func sweepAndCheck(_ store: any RunStore, clock: TestClock) async throws {
+        clock.advance(by: 3_601)
+        let receipt = try await store.sweep(tenant: nil, now: clock.now, actor: "sweeper", batchSize: 500)
+        let expired = runs - unfinishedCount
+        try expectEqual(receipt.deleted.count, expired, "every finished run expired")
+        try expectEqual(receipt.removed.checkpoints, expired)
+        try expectEqual(receipt.removed.writes, expired)
+        try expectEqual(receipt.removed.channelVersions, 2 * expired)
+        try expectEqual(receipt.removed.values, expired, "every expired run's answer; each tenant's prompt stays for its runs left")
+        try expectEqual(receipt.removed.events, 2 * expired, "started and completed")
+        let audited = try await store.audit(tenant: "t3").filter { $0.action == .expired }.count
+        try expectEqual(audited, (0..<runs).filter { $0 % tenants == 3 && !unfinished($0) }.count)
+        let again = try await store.sweep(tenant: nil, now: clock.now, actor: "sweeper", batchSize: 500)
+        try expectEqual(again.removed, RunRemoval(), "a second sweep finds nothing")
+    }
+}

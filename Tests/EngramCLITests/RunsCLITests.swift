@@ -5,7 +5,7 @@ import Testing
 /// `engram runs`: checkpoints and task writes through the command line, killed with SIGKILL in the middle
 /// of a write (ENGRAM_FAULT_POINT), and bad input.
 extension CLITests {
-    @Test(arguments: CLITests.runBackends)
+    @Test(arguments: CLITests.backends)
     func aRunKilledMidStepResumesWithNoTaskRunTwice(backend: String) async throws {
         let cli = try CLI(backend: backend)
         defer { Task { try? await cli.cleanUp() } }
@@ -92,7 +92,3 @@ extension CLITests {
     }
 }
 
-extension CLITests {
-    /// The backends with a run store.
-    static let runBackends = ["sqlite"]
-}

@@ -78,12 +78,8 @@ struct PostgresMemoryStoreTests {
 
     @Test(.enabled(if: ProcessInfo.processInfo.environment["ENGRAM_POSTGRES_APP_URL"] != nil))
     func theApplicationRoleCannotRewriteTheAuditTrailOrReadAnotherTenant() async throws {
-        try await PostgresTestEnvironment.withScratchSchema { config, owner in
-            try await PostgresMigrator(schema: config.schema).migrate(owner, grantTo: "engram_app")
-            let s = config.schema
-            var appConfig = try PostgresStoreConfiguration(url: ProcessInfo.processInfo.environment["ENGRAM_POSTGRES_APP_URL"]!)
-            appConfig.schema = s
-            try await appConfig.withClient { app in
+        try await PostgresTestEnvironment.withApplicationRole { s, owner, app in
+            do {
                 let store = try PostgresMemoryStore(client: app, schema: s)
                 let mine = try await store.remember(MemoryDraft(tenant: "alice", subject: "u", content: "alice private memory"), actor: "a").memory
                 _ = try await store.remember(MemoryDraft(tenant: "bob", subject: "u", content: "bob private memory"), actor: "a")

@@ -13,6 +13,17 @@ enum PostgresTestEnvironment {
     static let required = ProcessInfo.processInfo.environment["ENGRAM_REQUIRE_SERVICES"] == "1"
     static var available: Bool { url != nil }
 
+    /// A scratch schema migrated by the owner with grants to `engram_app`, and a client of the application
+    /// role (ENGRAM_POSTGRES_APP_URL) on it: what row-level security tests run as.
+    static func withApplicationRole<T: Sendable>(_ body: @Sendable (_ schema: String, _ owner: PostgresClient, _ app: PostgresClient) async throws -> T) async throws -> T {
+        try await withScratchSchema { config, owner in
+            try await PostgresMigrator(schema: config.schema).migrate(owner, grantTo: "engram_app")
+            var appConfig = try PostgresStoreConfiguration(url: ProcessInfo.processInfo.environment["ENGRAM_POSTGRES_APP_URL"]!)
+            appConfig.schema = config.schema
+            return try await appConfig.withClient { app in try await body(config.schema, owner, app) }
+        }
+    }
+
     /// A configuration for a schema of the test's own, dropped afterwards.
     static func withScratchSchema<T: Sendable>(_ body: @Sendable (PostgresStoreConfiguration, PostgresClient) async throws -> T) async throws -> T {
         var config = try PostgresStoreConfiguration(url: url!)
@@ -88,17 +99,18 @@ struct PostgresMigratorTests {
             var recorded: [(Int, String)] = []
             for try await row in rows.decode((Int, String).self) { recorded.append(row) }
             #expect(recorded.map(\.0) == all && recorded.map(\.1) == PostgresSchema.migrations.map(\.checksum))
-            // The tables exist, with row-level security forced (memory_tenants holds tenant ids only, on purpose without it).
+            // The tables exist, with row-level security forced (memory_tenants and run_tenants hold tenant ids only, on purpose without it).
             let rls = try await client.query(PostgresQuery(unsafeSQL: """
                 SELECT relname, relrowsecurity, relforcerowsecurity FROM pg_class
-                WHERE relnamespace = '\(config.schema)'::regnamespace AND relkind = 'r' AND relname NOT IN ('schema_migrations', 'memory_tenants') ORDER BY relname
+                WHERE relnamespace = '\(config.schema)'::regnamespace AND relkind = 'r' AND relname NOT IN ('schema_migrations', 'memory_tenants', 'run_tenants') ORDER BY relname
                 """))
             var tables: [String] = []
             for try await (name, enabled, forced) in rls.decode((String, Bool, Bool).self) {
                 #expect(enabled && forced, "\(name) forces row-level security")
                 tables.append(name)
             }
-            #expect(tables == ["chunks", "collections", "documents", "memories", "memory_events"])
+            #expect(tables == ["chunks", "collections", "documents", "memories", "memory_events", "run_audit", "run_channels", "run_checkpoints", "run_events",
+                               "run_heads", "run_values", "run_writes", "runs"])
         }
     }
 

@@ -267,7 +267,7 @@ public actor InMemoryRunStore: RunStore {
     public func sweep(tenant: String?, now: Date, actor: String, batchSize: Int) throws -> RunDeletionReceipt {
         try RunRules.validateSweep(tenant: tenant, actor: actor, batchSize: batchSize)
         let now = RunRules.instant(now)
-        var receipt = RunDeletionReceipt(tenant: tenant, deleted: [], pruned: [], held: [], removed: RunRemoval(), actor: actor, reason: RunRules.sweepReason, at: now)
+        var receipt = RunDeletionReceipt.sweep(tenant: tenant, actor: actor, at: now)
         for key in runs.keys.sorted(by: { ($0.tenant, $0.run) < ($1.tenant, $1.run) }) where tenant.map({ key.tenant == $0 }) ?? true {
             let run = runs[key]!
             let counts = Dictionary(grouping: checkpoints[key] ?? [], by: \.namespace).mapValues(\.count)
@@ -279,18 +279,15 @@ public actor InMemoryRunStore: RunStore {
                 runs[key] = nil
                 tombstones.insert(key)
                 audit(.expired, key, actor: actor, reason: RunRules.sweepReason, removed: removed, at: now)
-                receipt.deleted.append(key.run)
-                receipt.removed = receipt.removed + removed
+                receipt.note(key.run, pruned: false, removed: removed)
             case .prune(let keep):
                 let all = (checkpoints[key] ?? []).map { (id: $0.id, namespace: $0.namespace, step: $0.step) }
                 let removed = remove(key, checkpoints: Set(RunRules.pruned(all, keep: keep)))
                 audit(.pruned, key, actor: actor, reason: RunRules.sweepReason, removed: removed, at: now)
-                receipt.pruned.append(key.run)
-                receipt.removed = receipt.removed + removed
+                receipt.note(key.run, pruned: true, removed: removed)
             }
         }
-        receipt.deleted.sort(); receipt.pruned.sort(); receipt.held.sort()
-        return receipt
+        return receipt.sorted
     }
 
     public func audit(tenant: String) -> [RunAuditEvent] {

@@ -370,6 +370,36 @@ public struct RunDeletionReceipt: Sendable, Hashable {
     }
 }
 
+extension RunDeletionReceipt {
+    /// An empty receipt of a sweep.
+    public static func sweep(tenant: String?, actor: String, at: Date) -> RunDeletionReceipt {
+        RunDeletionReceipt(tenant: tenant, deleted: [], pruned: [], held: [], removed: RunRemoval(), actor: actor, reason: RunRules.sweepReason, at: at)
+    }
+
+    /// Records that a sweep deleted (`pruned` false) or pruned a run, removing `removed`.
+    public mutating func note(_ runID: String, pruned: Bool, removed: RunRemoval) {
+        if pruned { self.pruned.append(runID) } else { deleted.append(runID) }
+        self.removed = self.removed + removed
+    }
+
+    /// Adds the part of a sweep one transaction did.
+    public mutating func merge(_ part: RunDeletionReceipt) {
+        deleted += part.deleted
+        pruned += part.pruned
+        held += part.held
+        removed = removed + part.removed
+    }
+
+    /// The receipt with its run lists sorted, as every store returns it.
+    public var sorted: RunDeletionReceipt {
+        var r = self
+        r.deleted.sort()
+        r.pruned.sort()
+        r.held.sort()
+        return r
+    }
+}
+
 /// A page of a tenant's runs.
 public struct RunListRequest: Sendable {
     public var tenant: String

@@ -37,8 +37,8 @@ public struct Stores: Sendable {
     public let kind: String
     public let vectors: any VectorStore
     public let memories: any MemoryStore
-    /// Run state for agents (SQLite and in-memory so far; PostgreSQL's is being written).
-    public let runs: (any RunStore)?
+    /// Run state for agents.
+    public let runs: any RunStore
     /// Reindexing into a new generation (``GenerationalStore``).
     public let generations: (any GenerationalStore)?
     /// Reading every row for a backup archive.
@@ -48,7 +48,7 @@ public struct Stores: Sendable {
     /// Checking the store's own consistency (`engram doctor`).
     public let doctor: (any StoreDoctor)?
 
-    public init(kind: String, vectors: any VectorStore, memories: any MemoryStore, runs: (any RunStore)? = nil, generations: (any GenerationalStore)? = nil,
+    public init(kind: String, vectors: any VectorStore, memories: any MemoryStore, runs: any RunStore, generations: (any GenerationalStore)? = nil,
                 backupSource: (any BackupSource)? = nil, restoreTarget: (any RestoreTarget)? = nil, doctor: (any StoreDoctor)? = nil) {
         self.kind = kind
         self.vectors = vectors

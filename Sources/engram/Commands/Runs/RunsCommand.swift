@@ -31,7 +31,7 @@ extension GlobalOptions {
         guard collection == nil else {
             throw EngramError(.invalidInput, "runs belong to a tenant, not a collection: leave out --collection")
         }
-        return try await withStores(access) { try await body(try $0.require(\.runs, "keep run state yet")) }
+        return try await withStores(access) { try await body($0.runs) }
     }
 }
 
