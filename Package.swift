@@ -114,6 +114,14 @@ let package = Package(
             swiftSettings: strict
         ),
         .executableTarget(
+            name: "engram-runs-bench",
+            dependencies: ["EngramCore", "EngramKit", "EngramPostgres", "EngramTesting",
+                           .product(name: "GRDB", package: "GRDB.swift"), .product(name: "PostgresNIO", package: "postgres-nio")],
+            path: "Benchmarks/engram-runs-bench",
+            exclude: ["langgraph_bench.py"],
+            swiftSettings: strict
+        ),
+        .executableTarget(
             name: "engram-memory-bench",
             dependencies: ["EngramCore", "EngramKit", "EngramSQLite", "EngramPostgres", "EngramTesting",
                            .product(name: "GRDB", package: "GRDB.swift"), .product(name: "PostgresNIO", package: "postgres-nio")],
