@@ -2,6 +2,7 @@ import EngramCore
 import Foundation
 import Logging
 import PostgresNIO
+import Synchronization
 
 /// Run state in PostgreSQL (tables of migration 8: `runs`, `run_heads`, `run_checkpoints`, `run_channels`,
 /// `run_values`, `run_writes`, `run_events`, `run_audit`, `run_tenants`), isolated by tenant with forced
@@ -14,7 +15,23 @@ public final class PostgresRunStore: RunStore, Sendable {
     public let limits: RunLimits
     let db: PostgresDatabase
     let clock: @Sendable () -> Date
+    /// The checkpoints this store wrote last, by run and namespace: the parent a writer's next checkpoint
+    /// names, so that its plan needs no read (see ``putCheckpoint(_:lease:)``).
+    let written = Mutex<[HeadKey: CheckpointInfo]>([:])
     public var database: PostgresDatabase { db }
+
+    struct HeadKey: Hashable {
+        var tenant: String
+        var run: String
+        var namespace: String
+    }
+
+    func remember(_ c: CheckpointInfo) {
+        written.withLock { w in
+            if w.count >= 10_000 { w.removeAll() }
+            w[HeadKey(tenant: c.tenant, run: c.runID, namespace: c.namespace)] = c
+        }
+    }
     var schema: SQLIdentifier { db.schemaName }
 
     public init(database: PostgresDatabase, limits: RunLimits = .standard, now: @escaping @Sendable () -> Date = { Date() }) {
@@ -114,23 +131,54 @@ public final class PostgresRunStore: RunStore, Sendable {
         ])
     }
 
-    /// Checkpoints with their channels' hashes and sizes (and values when `values`), newest first.
-    func checkpointInfos(_ c: PostgresConnection, tenant: String, runID: String, where condition: PostgresSQL, values: Bool = false) async throws -> [(CheckpointInfo, [String: String])] {
-        try Self.infos(try await db.rows(c, checkpointQuery(tenant: tenant, runID: runID, where: condition, values: values)), tenant: tenant, runID: runID, values: values)
+    /// Which checkpoints a query reads.
+    enum Selection {
+        /// One by id (in `namespace` when given).
+        case id(String, namespace: String?)
+        /// The namespace's latest.
+        case head(namespace: String)
+        /// The namespace's newest `limit`, older than step `before` when given.
+        case history(namespace: String, limit: Int, before: Int?)
     }
 
-    func checkpointQuery(tenant: String, runID: String, where condition: PostgresSQL, values: Bool = false) -> PostgresSQL {
+    /// Checkpoints with their channels' hashes and sizes (and values when `values`), newest first.
+    func checkpointInfos(_ c: PostgresConnection, tenant: String, runID: String, _ selection: Selection, values: Bool = false) async throws -> [(CheckpointInfo, [String: String])] {
+        try Self.infos(try await db.rows(c, checkpointQuery(tenant: tenant, runID: runID, selection, values: values)), tenant: tenant, runID: runID, values: values)
+    }
+
+    /// The selected checkpoint ids come first; each row of a channel is then found by its whole key
+    /// (`LATERAL`), so that reading a checkpoint costs the same after ten steps as after ten thousand.
+    func checkpointQuery(tenant: String, runID: String, _ selection: Selection, values: Bool = false) -> PostgresSQL {
+        let ids: PostgresSQL, namespaceCondition: PostgresSQL
+        switch selection {
+        case .id(let id, let namespace):
+            ids = "SELECT \(id)::text AS id"
+            namespaceCondition = namespace.map { "WHERE c.namespace = \($0)" } ?? ""
+        case .head(let namespace):
+            ids = "SELECT h.checkpoint_id AS id FROM \(schema).run_heads h WHERE h.tenant_id = \(tenant) AND h.run_id = \(runID) AND h.namespace = \(namespace)"
+            namespaceCondition = ""
+        case .history(let namespace, let limit, let before):
+            let older: PostgresSQL = before.map { " AND s.step < \($0)" } ?? ""
+            ids = """
+                SELECT s.id FROM \(schema).run_checkpoints s WHERE s.tenant_id = \(tenant) AND s.run_id = \(runID) AND s.namespace = \(namespace)\(older)
+                ORDER BY s.step DESC LIMIT \(limit)
+                """
+            namespaceCondition = ""
+        }
         let valueColumn: PostgresSQL = values ? ", v.value" : ""
-        let valueJoin: PostgresSQL = values ? "LEFT JOIN \(schema).run_values v ON v.tenant_id = rc.tenant_id AND v.sha256 = rc.sha256" : ""
+        let valueJoin: PostgresSQL = values ? "LEFT JOIN LATERAL (SELECT v.value FROM \(schema).run_values v WHERE v.tenant_id = c.tenant_id AND v.sha256 = rc.sha256) v ON true" : ""
         return """
+            WITH ids AS (\(ids))
             SELECT c.id, c.namespace, c.parent_id, c.step, c.tasks::text AS tasks, c.metadata::text AS metadata, c.created_at,
                    j.key AS channel, (j.value)::int AS version, rc.sha256, rc.size\(valueColumn)
-            FROM \(schema).run_checkpoints c
+            FROM ids JOIN \(schema).run_checkpoints c ON c.tenant_id = \(tenant) AND c.run_id = \(runID) AND c.id = ids.id
             LEFT JOIN LATERAL jsonb_each(c.channels) j ON true
-            LEFT JOIN \(schema).run_channels rc
-                ON rc.tenant_id = c.tenant_id AND rc.run_id = c.run_id AND rc.namespace = c.namespace AND rc.channel = j.key AND rc.version = (j.value)::int
+            LEFT JOIN LATERAL (
+                SELECT rc.sha256, rc.size FROM \(schema).run_channels rc
+                WHERE rc.tenant_id = c.tenant_id AND rc.run_id = c.run_id AND rc.namespace = c.namespace AND rc.channel = j.key AND rc.version = (j.value)::int
+            ) rc ON true
             \(valueJoin)
-            WHERE c.tenant_id = \(tenant) AND c.run_id = \(runID) AND \(condition)
+            \(namespaceCondition)
             ORDER BY c.step DESC, c.id
             """
     }
@@ -155,10 +203,6 @@ public final class PostgresRunStore: RunStore, Sendable {
             }
         }
         return out
-    }
-
-    func headCondition(tenant: String, runID: String, namespace: String) -> PostgresSQL {
-        "c.id = (SELECT h.checkpoint_id FROM \(schema).run_heads h WHERE h.tenant_id = \(tenant) AND h.run_id = \(runID) AND h.namespace = \(namespace))"
     }
 
     /// Inserts a checkpoint, the versions that are new in it and their values, and makes it its
@@ -259,13 +303,64 @@ public final class PostgresRunStore: RunStore, Sendable {
         }
     }
 
+    /// The one statement of a checkpoint whose parent this store wrote: it locks the run and the
+    /// namespace's head, checks what ``RunRules/plan(_:lease:run:head:limits:now:)`` checks (the lease is
+    /// current, the run neither finished nor deleted, the head is the parent), and writes the plan only
+    /// then. Locking both rows makes a concurrent writer from the same parent wait, then find the head
+    /// moved. It returns whether it wrote.
+    func conditionalInsert(_ plan: RunRules.CheckpointPlan, lease: RunLease) -> PostgresSQL {
+        let cp = plan.info, values = plan.values, versions = plan.newVersions
+        return """
+            WITH ok AS (
+                SELECT r.id FROM \(schema).runs r
+                JOIN \(schema).run_heads h ON h.tenant_id = r.tenant_id AND h.run_id = r.id AND h.namespace = \(cp.namespace)
+                WHERE r.tenant_id = \(cp.tenant) AND r.id = \(cp.runID) AND r.deleted_at IS NULL AND r.status IN ('running', 'waiting')
+                  AND r.lease_token = \(lease.token) AND r.lease_owner = \(lease.owner) AND h.checkpoint_id = \(cp.parentID)
+                FOR UPDATE OF r, h
+            ), v AS (
+                INSERT INTO \(schema).run_values (tenant_id, sha256, value)
+                SELECT \(cp.tenant), s, x FROM unnest(\(values.map(\.sha256))::text[], \(values.map(\.json))::text[]) AS u(s, x) WHERE EXISTS (SELECT 1 FROM ok)
+                ON CONFLICT DO NOTHING
+            ), ch AS (
+                INSERT INTO \(schema).run_channels (tenant_id, run_id, namespace, channel, version, sha256, size)
+                SELECT \(cp.tenant), \(cp.runID), \(cp.namespace), n, ver, s, sz
+                FROM unnest(\(versions.map(\.channel))::text[], \(versions.map { $0.version.version })::int[], \(versions.map { $0.version.sha256 })::text[],
+                            \(versions.map { $0.version.size })::int[]) AS u(n, ver, s, sz)
+                WHERE EXISTS (SELECT 1 FROM ok)
+            ), cp AS (
+                INSERT INTO \(schema).run_checkpoints (tenant_id, run_id, id, namespace, parent_id, step, channels, tasks, metadata, created_at)
+                SELECT \(cp.tenant), \(cp.runID), \(cp.id), \(cp.namespace), \(cp.parentID), \(cp.step), \(RunRules.storedVersions(cp.channels))::jsonb,
+                       \(RunRules.storedTasks(cp.tasks))::jsonb, \(cp.metadata.canonicalJSON)::jsonb, \(cp.createdAt)
+                WHERE EXISTS (SELECT 1 FROM ok)
+            ), hd AS (
+                UPDATE \(schema).run_heads SET checkpoint_id = \(cp.id)
+                WHERE tenant_id = \(cp.tenant) AND run_id = \(cp.runID) AND namespace = \(cp.namespace) AND EXISTS (SELECT 1 FROM ok)
+            ), u AS (
+                UPDATE \(schema).runs SET updated_at = \(cp.createdAt) WHERE tenant_id = \(cp.tenant) AND id = \(cp.runID) AND EXISTS (SELECT 1 FROM ok)
+            )
+            SELECT count(*)::int8 AS n FROM ok
+            """
+    }
+
     public func putCheckpoint(_ draft: CheckpointDraft, lease: RunLease) async throws -> CheckpointInfo {
         try RunRules.validate(draft, limits: limits)
         let now = instant(), limits = self.limits
-        return try await db.inTenant(draft.tenant) { c in
+        // A writer's next step names the checkpoint it wrote last: planned from that, checked and written by
+        // one statement in one round trip. Anything else (a first checkpoint, another writer's parent, a
+        // refused check) goes the whole way, which also words the refusal.
+        if !db.readOnly, let parent = draft.parentID, lease.tenant == draft.tenant, lease.runID == draft.runID,
+           let head = written.withLock({ $0[HeadKey(tenant: draft.tenant, run: draft.runID, namespace: draft.namespace)] }), head.id == parent {
+            let plan = try RunRules.plan(draft, after: head, limits: limits, now: now)
+            FaultPoint.reached("runs.checkpoint")
+            if try await db.singleStatement(draft.tenant, conditionalInsert(plan, lease: lease)).first?["n"].decode(Int.self) == 1 {
+                remember(plan.info)
+                return plan.info
+            }
+        }
+        let info = try await db.inTenant(draft.tenant) { c in
             let facts = try await self.pipelined(c, [
                 self.lockRun(draft.runID, draft.tenant),
-                self.checkpointQuery(tenant: draft.tenant, runID: draft.runID, where: self.headCondition(tenant: draft.tenant, runID: draft.runID, namespace: draft.namespace)),
+                self.checkpointQuery(tenant: draft.tenant, runID: draft.runID, .head(namespace: draft.namespace)),
             ])
             let run = try Self.owned(facts[0], draft.runID)
             let head = try Self.infos(facts[1], tenant: run.tenant, runID: run.id, values: false).first?.0
@@ -275,6 +370,8 @@ public final class PostgresRunStore: RunStore, Sendable {
             _ = try await self.db.rows(c, "UPDATE \(self.schema).runs SET updated_at = \(now) WHERE tenant_id = \(run.tenant) AND id = \(run.id)")
             return plan.info
         }
+        remember(info)
+        return info
     }
 
     public func putWrites(_ writes: [TaskWrite], taskID: String, checkpointID: String, lease: RunLease) async throws -> Int {
@@ -283,7 +380,7 @@ public final class PostgresRunStore: RunStore, Sendable {
         return try await db.inTenant(tenant) { c in
             let facts = try await self.pipelined(c, [
                 self.lockRun(runID, tenant),
-                self.checkpointQuery(tenant: tenant, runID: runID, where: "c.id = \(checkpointID)"),
+                self.checkpointQuery(tenant: tenant, runID: runID, .id(checkpointID, namespace: nil)),
                 "SELECT task_id, idx, channel, value FROM \(self.schema).run_writes WHERE tenant_id = \(tenant) AND run_id = \(runID) AND checkpoint_id = \(checkpointID) AND task_id = \(taskID)",
             ])
             let run = try Self.owned(facts[0], runID)
@@ -310,11 +407,11 @@ public final class PostgresRunStore: RunStore, Sendable {
 
     public func checkpoint(runID: String, tenant: String, namespace: String, id: String?) async throws -> Checkpoint? {
         try RunRules.validateNamespace(namespace)
-        let condition: PostgresSQL = id.map { "c.id = \($0) AND c.namespace = \(namespace)" } ?? headCondition(tenant: tenant, runID: runID, namespace: namespace)
+        let selection: Selection = id.map { .id($0, namespace: namespace) } ?? .head(namespace: namespace)
         return try await db.reading(tenant) { c in
             let rows = try await self.pipelined(c, [
                 "SELECT 1 FROM \(self.schema).runs WHERE tenant_id = \(tenant) AND id = \(runID) AND deleted_at IS NULL",
-                self.checkpointQuery(tenant: tenant, runID: runID, where: condition, values: true),
+                self.checkpointQuery(tenant: tenant, runID: runID, selection, values: true),
             ])
             guard !rows[0].isEmpty, let found = try Self.infos(rows[1], tenant: tenant, runID: runID, values: true).first else { return nil }
             let (info, json) = found
@@ -331,12 +428,9 @@ public final class PostgresRunStore: RunStore, Sendable {
     public func history(runID: String, tenant: String, namespace: String, limit: Int, before: Int?) async throws -> [CheckpointInfo] {
         try RunRules.validateNamespace(namespace)
         try RunRules.validateLimit(limit)
-        var condition: PostgresSQL = "c2.namespace = \(namespace)"
-        if let before { condition = condition + " AND c2.step < \(before)" }
-        let selected: PostgresSQL = """
-            c.id IN (SELECT c2.id FROM \(schema).run_checkpoints c2 WHERE c2.tenant_id = \(tenant) AND c2.run_id = \(runID) AND \(condition) ORDER BY c2.step DESC LIMIT \(limit))
-            """
-        return try await db.reading(tenant) { c in try await self.checkpointInfos(c, tenant: tenant, runID: runID, where: selected).map(\.0) }
+        return try await db.reading(tenant) { c in
+            try await self.checkpointInfos(c, tenant: tenant, runID: runID, .history(namespace: namespace, limit: limit, before: before)).map(\.0)
+        }
     }
 
     public func setStatus(_ status: RunStatus, lease: RunLease) async throws -> Run {
@@ -392,7 +486,7 @@ public final class PostgresRunStore: RunStore, Sendable {
         if let id = newRunID { try RunRules.validateName(id, what: "run id") }
         let now = instant()
         return try await db.inTenant(tenant) { c in
-            let facts = try await self.pipelined(c, [self.lockRun(runID, tenant), self.checkpointQuery(tenant: tenant, runID: runID, where: "c.id = \(checkpointID)")])
+            let facts = try await self.pipelined(c, [self.lockRun(runID, tenant), self.checkpointQuery(tenant: tenant, runID: runID, .id(checkpointID, namespace: nil))])
             let source = try Self.owned(facts[0], runID)
             guard let at = try Self.infos(facts[1], tenant: tenant, runID: runID, values: false).first?.0 else { throw RunRules.checkpointNotFound(checkpointID, runID: runID) }
             let (run, first) = RunRules.fork(source, at: at, newRunID: newRunID, now: now)

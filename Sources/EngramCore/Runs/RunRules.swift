@@ -225,6 +225,14 @@ public enum RunRules {
             throw EngramError(.superseded, "run \(run.id)\(draft.namespace.isEmpty ? "" : " namespace \(draft.namespace)") has moved on: its latest checkpoint is "
                 + (head.map { "\($0.id) (step \($0.step))" } ?? "none") + ", not " + (draft.parentID ?? "none"))
         }
+        return try plan(draft, after: head, limits: limits, now: now)
+    }
+
+    /// The checkpoint `draft` makes after `head`, for a store that checks the lease and the parent itself
+    /// in the statement that writes it (and asks ``plan(_:lease:run:head:limits:now:)`` when that check
+    /// fails, for the error): which channels changed, their versions and values.
+    /// - Throws: `invalid_input` for a value over the limit or a step that does not follow the parent's.
+    public static func plan(_ draft: CheckpointDraft, after head: CheckpointInfo?, limits: RunLimits, now: Date) throws -> CheckpointPlan {
         if let head, draft.step <= head.step {
             throw EngramError(.invalidInput, "step \(draft.step) does not follow the parent's step \(head.step)")
         }
@@ -242,7 +250,7 @@ public enum RunRules {
             newVersions.append((name, version))
             values[v.sha256] = v
         }
-        let info = CheckpointInfo(id: newCheckpointID(), tenant: run.tenant, runID: run.id, namespace: draft.namespace, parentID: draft.parentID, step: draft.step,
+        let info = CheckpointInfo(id: newCheckpointID(), tenant: draft.tenant, runID: draft.runID, namespace: draft.namespace, parentID: draft.parentID, step: draft.step,
                                   channels: channels, tasks: draft.tasks, metadata: draft.metadata, createdAt: now)
         return CheckpointPlan(info: info, newVersions: newVersions, values: values.values.sorted { $0.sha256 < $1.sha256 })
     }
