@@ -128,7 +128,8 @@ let postgres = try await Engram.withStores(url + (url.contains("?") ? "&" : "?")
     }
 }
 show("Engram, PostgreSQL", postgres)
-_ = try await admin("DROP SCHEMA \(schema) CASCADE")
+// ENGRAM_RUNBENCH_KEEP=1 keeps the schema for a look at the plans.
+if env["ENGRAM_RUNBENCH_KEEP"] != "1" { _ = try await admin("DROP SCHEMA \(schema) CASCADE") }
 
 guard let python = env["LANGGRAPH_PYTHON"] else {
     say("LANGGRAPH_PYTHON is not set: LangGraph was not measured")

@@ -146,41 +146,17 @@ public final class PostgresRunStore: RunStore, Sendable {
         try Self.infos(try await db.rows(c, checkpointQuery(tenant: tenant, runID: runID, selection, values: values)), tenant: tenant, runID: runID, values: values)
     }
 
-    /// The selected checkpoint ids come first; each row of a channel is then found by its whole key
-    /// (`LATERAL`), so that reading a checkpoint costs the same after ten steps as after ten thousand.
+    /// The selected checkpoints' rows, one per channel, through `run_checkpoint_rows` (migration 8), whose
+    /// plans the session keeps.
     func checkpointQuery(tenant: String, runID: String, _ selection: Selection, values: Bool = false) -> PostgresSQL {
-        let ids: PostgresSQL, namespaceCondition: PostgresSQL
+        let namespace: String?, id: String?, limit: Int?, before: Int?
         switch selection {
-        case .id(let id, let namespace):
-            ids = "SELECT \(id)::text AS id"
-            namespaceCondition = namespace.map { "WHERE c.namespace = \($0)" } ?? ""
-        case .head(let namespace):
-            ids = "SELECT h.checkpoint_id AS id FROM \(schema).run_heads h WHERE h.tenant_id = \(tenant) AND h.run_id = \(runID) AND h.namespace = \(namespace)"
-            namespaceCondition = ""
-        case .history(let namespace, let limit, let before):
-            let older: PostgresSQL = before.map { " AND s.step < \($0)" } ?? ""
-            ids = """
-                SELECT s.id FROM \(schema).run_checkpoints s WHERE s.tenant_id = \(tenant) AND s.run_id = \(runID) AND s.namespace = \(namespace)\(older)
-                ORDER BY s.step DESC LIMIT \(limit)
-                """
-            namespaceCondition = ""
+        case .id(let i, let ns): (namespace, id, limit, before) = (ns, i, nil, nil)
+        case .head(let ns): (namespace, id, limit, before) = (ns, nil, nil, nil)
+        case .history(let ns, let l, let b): (namespace, id, limit, before) = (ns, nil, l, b)
         }
-        let valueColumn: PostgresSQL = values ? ", v.value" : ""
-        let valueJoin: PostgresSQL = values ? "LEFT JOIN LATERAL (SELECT v.value FROM \(schema).run_values v WHERE v.tenant_id = c.tenant_id AND v.sha256 = rc.sha256) v ON true" : ""
-        return """
-            WITH ids AS (\(ids))
-            SELECT c.id, c.namespace, c.parent_id, c.step, c.tasks::text AS tasks, c.metadata::text AS metadata, c.created_at,
-                   j.key AS channel, (j.value)::int AS version, rc.sha256, rc.size\(valueColumn)
-            FROM ids JOIN \(schema).run_checkpoints c ON c.tenant_id = \(tenant) AND c.run_id = \(runID) AND c.id = ids.id
-            LEFT JOIN LATERAL jsonb_each(c.channels) j ON true
-            LEFT JOIN LATERAL (
-                SELECT rc.sha256, rc.size FROM \(schema).run_channels rc
-                WHERE rc.tenant_id = c.tenant_id AND rc.run_id = c.run_id AND rc.namespace = c.namespace AND rc.channel = j.key AND rc.version = (j.value)::int
-            ) rc ON true
-            \(valueJoin)
-            \(namespaceCondition)
-            ORDER BY c.step DESC, c.id
-            """
+        let limitSQL: PostgresSQL = limit.map { "\($0)" } ?? "NULL", beforeSQL: PostgresSQL = before.map { "\($0)" } ?? "NULL"
+        return "SELECT * FROM \(schema).run_checkpoint_rows(\(tenant), \(runID), \(namespace), \(id), \(limitSQL)::int, \(beforeSQL)::int, \(values))"
     }
 
     static func infos(_ rows: [PostgresRandomAccessRow], tenant: String, runID: String, values: Bool) throws -> [(CheckpointInfo, [String: String])] {
@@ -303,42 +279,17 @@ public final class PostgresRunStore: RunStore, Sendable {
         }
     }
 
-    /// The one statement of a checkpoint whose parent this store wrote: it locks the run and the
-    /// namespace's head, checks what ``RunRules/plan(_:lease:run:head:limits:now:)`` checks (the lease is
-    /// current, the run neither finished nor deleted, the head is the parent), and writes the plan only
-    /// then. Locking both rows makes a concurrent writer from the same parent wait, then find the head
-    /// moved. It returns whether it wrote.
-    func conditionalInsert(_ plan: RunRules.CheckpointPlan, lease: RunLease) -> PostgresSQL {
+    /// The one statement of a checkpoint whose parent this store wrote: `run_advance` (migration 8) locks
+    /// the run and the namespace's head, checks what ``RunRules/plan(_:lease:run:head:limits:now:)``
+    /// checks (the lease is current, the run neither finished nor deleted, the head is the parent), and
+    /// writes the plan only then; it answers whether it wrote.
+    func advance(_ plan: RunRules.CheckpointPlan, lease: RunLease) -> PostgresSQL {
         let cp = plan.info, values = plan.values, versions = plan.newVersions
         return """
-            WITH ok AS (
-                SELECT r.id FROM \(schema).runs r
-                JOIN \(schema).run_heads h ON h.tenant_id = r.tenant_id AND h.run_id = r.id AND h.namespace = \(cp.namespace)
-                WHERE r.tenant_id = \(cp.tenant) AND r.id = \(cp.runID) AND r.deleted_at IS NULL AND r.status IN ('running', 'waiting')
-                  AND r.lease_token = \(lease.token) AND r.lease_owner = \(lease.owner) AND h.checkpoint_id = \(cp.parentID)
-                FOR UPDATE OF r, h
-            ), v AS (
-                INSERT INTO \(schema).run_values (tenant_id, sha256, value)
-                SELECT \(cp.tenant), s, x FROM unnest(\(values.map(\.sha256))::text[], \(values.map(\.json))::text[]) AS u(s, x) WHERE EXISTS (SELECT 1 FROM ok)
-                ON CONFLICT DO NOTHING
-            ), ch AS (
-                INSERT INTO \(schema).run_channels (tenant_id, run_id, namespace, channel, version, sha256, size)
-                SELECT \(cp.tenant), \(cp.runID), \(cp.namespace), n, ver, s, sz
-                FROM unnest(\(versions.map(\.channel))::text[], \(versions.map { $0.version.version })::int[], \(versions.map { $0.version.sha256 })::text[],
-                            \(versions.map { $0.version.size })::int[]) AS u(n, ver, s, sz)
-                WHERE EXISTS (SELECT 1 FROM ok)
-            ), cp AS (
-                INSERT INTO \(schema).run_checkpoints (tenant_id, run_id, id, namespace, parent_id, step, channels, tasks, metadata, created_at)
-                SELECT \(cp.tenant), \(cp.runID), \(cp.id), \(cp.namespace), \(cp.parentID), \(cp.step), \(RunRules.storedVersions(cp.channels))::jsonb,
-                       \(RunRules.storedTasks(cp.tasks))::jsonb, \(cp.metadata.canonicalJSON)::jsonb, \(cp.createdAt)
-                WHERE EXISTS (SELECT 1 FROM ok)
-            ), hd AS (
-                UPDATE \(schema).run_heads SET checkpoint_id = \(cp.id)
-                WHERE tenant_id = \(cp.tenant) AND run_id = \(cp.runID) AND namespace = \(cp.namespace) AND EXISTS (SELECT 1 FROM ok)
-            ), u AS (
-                UPDATE \(schema).runs SET updated_at = \(cp.createdAt) WHERE tenant_id = \(cp.tenant) AND id = \(cp.runID) AND EXISTS (SELECT 1 FROM ok)
-            )
-            SELECT count(*)::int8 AS n FROM ok
+            SELECT \(schema).run_advance(\(cp.tenant), \(cp.runID), \(cp.namespace), \(cp.parentID), \(lease.token), \(lease.owner),
+                \(cp.id), \(cp.step), \(RunRules.storedVersions(cp.channels))::jsonb, \(RunRules.storedTasks(cp.tasks))::jsonb, \(cp.metadata.canonicalJSON)::jsonb, \(cp.createdAt),
+                \(values.map(\.sha256))::text[], \(values.map(\.json))::text[], \(versions.map(\.channel))::text[], \(versions.map { $0.version.version })::int[],
+                \(versions.map { $0.version.sha256 })::text[], \(versions.map { $0.version.size })::int[]) AS written
             """
     }
 
@@ -352,7 +303,7 @@ public final class PostgresRunStore: RunStore, Sendable {
            let head = written.withLock({ $0[HeadKey(tenant: draft.tenant, run: draft.runID, namespace: draft.namespace)] }), head.id == parent {
             let plan = try RunRules.plan(draft, after: head, limits: limits, now: now)
             FaultPoint.reached("runs.checkpoint")
-            if try await db.singleStatement(draft.tenant, conditionalInsert(plan, lease: lease)).first?["n"].decode(Int.self) == 1 {
+            if try await db.singleStatement(draft.tenant, advance(plan, lease: lease)).first?["written"].decode(Bool.self) == true {
                 remember(plan.info)
                 return plan.info
             }
@@ -408,19 +359,20 @@ public final class PostgresRunStore: RunStore, Sendable {
     public func checkpoint(runID: String, tenant: String, namespace: String, id: String?) async throws -> Checkpoint? {
         try RunRules.validateNamespace(namespace)
         let selection: Selection = id.map { .id($0, namespace: namespace) } ?? .head(namespace: namespace)
+        let checkpointID: PostgresSQL = id.map { "\($0)" }
+            ?? "(SELECT h.checkpoint_id FROM \(schema).run_heads h WHERE h.tenant_id = \(tenant) AND h.run_id = \(runID) AND h.namespace = \(namespace))"
         return try await db.reading(tenant) { c in
+            // The run, the checkpoint and its writes in one round trip.
             let rows = try await self.pipelined(c, [
                 "SELECT 1 FROM \(self.schema).runs WHERE tenant_id = \(tenant) AND id = \(runID) AND deleted_at IS NULL",
                 self.checkpointQuery(tenant: tenant, runID: runID, selection, values: true),
+                "SELECT task_id, idx, channel, value FROM \(self.schema).run_writes WHERE tenant_id = \(tenant) AND run_id = \(runID) AND checkpoint_id = \(checkpointID)",
             ])
             guard !rows[0].isEmpty, let found = try Self.infos(rows[1], tenant: tenant, runID: runID, values: true).first else { return nil }
             let (info, json) = found
             var state: [String: JSONValue] = [:]
             for (channel, text) in json { state[channel] = try RunRules.parseStored(text, what: "channel \(channel)") }
-            let pending = try await self.db.rows(c, """
-                SELECT task_id, idx, channel, value FROM \(self.schema).run_writes
-                WHERE tenant_id = \(tenant) AND run_id = \(runID) AND checkpoint_id = \(info.id)
-                """).map(Self.write)
+            let pending = try rows[2].map(Self.write)
             return Checkpoint(info: info, state: state, pendingWrites: RunRules.ordered(pending), remainingTasks: RunRules.remainingTasks(info.tasks, writes: pending))
         }
     }

@@ -431,6 +431,74 @@ public enum PostgresSchema {
             """
             CREATE TABLE {{schema}}.run_tenants (tenant_id text PRIMARY KEY)
             """,
+            // A writer's next checkpoint, planned by Engram from the checkpoint it wrote last: written only if
+            // the run's lease and head are still what the plan assumed (both rows locked, so a concurrent
+            // writer from the same parent waits and then finds the head moved). The statements' plans are
+            // kept by the session, which an ad-hoc statement of this size would pay for on every step.
+            """
+            CREATE FUNCTION {{schema}}.run_advance(
+                p_tenant text, p_run text, p_namespace text, p_parent text, p_token bigint, p_owner text,
+                p_id text, p_step integer, p_channels jsonb, p_tasks jsonb, p_metadata jsonb, p_created timestamptz,
+                p_value_shas text[], p_values text[], p_names text[], p_versions integer[], p_version_shas text[], p_sizes integer[]
+            ) RETURNS boolean LANGUAGE plpgsql AS $$
+            BEGIN
+                PERFORM 1 FROM {{schema}}.runs r
+                JOIN {{schema}}.run_heads h ON h.tenant_id = r.tenant_id AND h.run_id = r.id AND h.namespace = p_namespace
+                WHERE r.tenant_id = p_tenant AND r.id = p_run AND r.deleted_at IS NULL AND r.status IN ('running', 'waiting')
+                  AND r.lease_token = p_token AND r.lease_owner = p_owner AND h.checkpoint_id = p_parent
+                FOR UPDATE OF r, h;
+                IF NOT FOUND THEN
+                    RETURN false;
+                END IF;
+                INSERT INTO {{schema}}.run_values (tenant_id, sha256, value)
+                    SELECT p_tenant, s, x FROM unnest(p_value_shas, p_values) AS u(s, x) ON CONFLICT DO NOTHING;
+                INSERT INTO {{schema}}.run_channels (tenant_id, run_id, namespace, channel, version, sha256, size)
+                    SELECT p_tenant, p_run, p_namespace, n, ver, s, sz FROM unnest(p_names, p_versions, p_version_shas, p_sizes) AS u(n, ver, s, sz);
+                INSERT INTO {{schema}}.run_checkpoints (tenant_id, run_id, id, namespace, parent_id, step, channels, tasks, metadata, created_at)
+                    VALUES (p_tenant, p_run, p_id, p_namespace, p_parent, p_step, p_channels, p_tasks, p_metadata, p_created);
+                UPDATE {{schema}}.run_heads SET checkpoint_id = p_id WHERE tenant_id = p_tenant AND run_id = p_run AND namespace = p_namespace;
+                UPDATE {{schema}}.runs SET updated_at = p_created WHERE tenant_id = p_tenant AND id = p_run;
+                RETURN true;
+            END
+            $$
+            """,
+            // Checkpoints with their channels' hashes and sizes (and values): one by id (in p_namespace
+            // unless it is null), the namespace's latest (p_id and p_limit null), or its newest p_limit
+            // before step p_before. Each channel is found by its whole key.
+            """
+            CREATE FUNCTION {{schema}}.run_checkpoint_rows(
+                p_tenant text, p_run text, p_namespace text, p_id text, p_limit integer, p_before integer, p_values boolean
+            ) RETURNS TABLE (id text, namespace text, parent_id text, step integer, tasks text, metadata text, created_at timestamptz,
+                             channel text, version integer, sha256 text, size integer, value text)
+            LANGUAGE plpgsql STABLE AS $$
+            #variable_conflict use_column
+            DECLARE
+                ids text[];
+            BEGIN
+                IF p_id IS NOT NULL THEN
+                    ids := ARRAY[p_id];
+                ELSIF p_limit IS NULL THEN
+                    SELECT ARRAY[h.checkpoint_id] INTO ids FROM {{schema}}.run_heads h
+                    WHERE h.tenant_id = p_tenant AND h.run_id = p_run AND h.namespace = p_namespace;
+                ELSE
+                    SELECT array_agg(s.id ORDER BY s.step DESC) INTO ids FROM (
+                        SELECT s.id, s.step FROM {{schema}}.run_checkpoints s
+                        WHERE s.tenant_id = p_tenant AND s.run_id = p_run AND s.namespace = p_namespace AND (p_before IS NULL OR s.step < p_before)
+                        ORDER BY s.step DESC LIMIT p_limit) s;
+                END IF;
+                RETURN QUERY
+                    SELECT c.id, c.namespace, c.parent_id, c.step, c.tasks::text, c.metadata::text, c.created_at, j.key, (j.value)::integer, rc.sha256, rc.size,
+                           CASE WHEN p_values THEN (SELECT v.value FROM {{schema}}.run_values v WHERE v.tenant_id = c.tenant_id AND v.sha256 = rc.sha256) END
+                    FROM unnest(ids) AS i(id)
+                    JOIN {{schema}}.run_checkpoints c ON c.tenant_id = p_tenant AND c.run_id = p_run AND c.id = i.id
+                    LEFT JOIN LATERAL jsonb_each(c.channels) j ON true
+                    LEFT JOIN {{schema}}.run_channels rc ON rc.tenant_id = c.tenant_id AND rc.run_id = c.run_id AND rc.namespace = c.namespace
+                                                       AND rc.channel = j.key AND rc.version = (j.value)::integer
+                    WHERE p_id IS NULL OR p_namespace IS NULL OR c.namespace = p_namespace
+                    ORDER BY c.step DESC, c.id;
+            END
+            $$
+            """,
             """
             ALTER TABLE {{schema}}.runs ENABLE ROW LEVEL SECURITY
             """,

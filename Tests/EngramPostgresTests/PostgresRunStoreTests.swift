@@ -34,14 +34,18 @@ struct PostgresRunStoreTests {
                 for tenant in ["alice", "bob"] {
                     let run = try await store.startRun(RunDraft(tenant: tenant, id: "run_same", agent: "a"), actor: "test")
                     let lease = try await store.acquireLease(runID: run.id, tenant: tenant, owner: "w", duration: .seconds(60))
-                    _ = try await store.putCheckpoint(CheckpointDraft(tenant: tenant, runID: run.id, parentID: nil, step: 0, state: ["secret": .string("\(tenant)'s state")]), lease: lease)
+                    let first = try await store.putCheckpoint(CheckpointDraft(tenant: tenant, runID: run.id, parentID: nil, step: 0, state: ["secret": .string("\(tenant)'s state")]), lease: lease)
+                    // The next step takes the one-statement path (run_advance), as the application role.
+                    let next = try await store.putCheckpoint(CheckpointDraft(tenant: tenant, runID: run.id, parentID: first.id, step: 1, state: ["secret": .string("\(tenant)'s state"), "n": .int(1)]), lease: lease)
+                    #expect(try await store.checkpoint(runID: run.id, tenant: tenant, namespace: "", id: nil)?.info.id == next.id)
                 }
+                #expect(try await store.checkpoint(runID: "run_same", tenant: "alice", namespace: "", id: nil)?.state["secret"] == .string("alice's state"))
                 _ = try await store.deleteRun(id: "run_same", tenant: "bob", actor: "ops", reason: "test")
                 for table in ["runs", "run_checkpoints", "run_values", "run_channels", "run_events", "run_audit"] {
                     let seen = try await Self.rows(app, "SELECT tenant_id FROM \(s).\(table)", tenant: "alice")
                     #expect(Set(seen).isSubset(of: ["alice"]), "\(table) as alice: \(seen)")
                 }
-                #expect(try await Self.rows(app, "SELECT value FROM \(s).run_values", tenant: "alice") == ["\"alice's state\""])
+                #expect(try await Self.rows(app, "SELECT value FROM \(s).run_values", tenant: "alice").sorted() == ["\"alice's state\"", "1"])
                 // Writing another tenant's rows is refused by the policy, crafted SQL included.
                 await #expect(throws: (any Error).self) {
                     _ = try await Self.rows(app, "INSERT INTO \(s).run_values (tenant_id, sha256, value) VALUES ('bob', 'x', '1') RETURNING value", tenant: "alice")
