@@ -486,14 +486,25 @@ public enum PostgresSchema {
                         WHERE s.tenant_id = p_tenant AND s.run_id = p_run AND s.namespace = p_namespace AND (p_before IS NULL OR s.step < p_before)
                         ORDER BY s.step DESC LIMIT p_limit) s;
                 END IF;
+                -- Each row is looked up by its whole key in a subquery the planner may not flatten (OFFSET 0):
+                -- a plan made before the tables' statistics caught up scanned every checkpoint and version
+                -- of the run instead.
                 RETURN QUERY
-                    SELECT c.id, c.namespace, c.parent_id, c.step, c.tasks::text, c.metadata::text, c.created_at, j.key, (j.value)::integer, rc.sha256, rc.size,
-                           CASE WHEN p_values THEN (SELECT v.value FROM {{schema}}.run_values v WHERE v.tenant_id = c.tenant_id AND v.sha256 = rc.sha256) END
+                    SELECT c.id, c.namespace, c.parent_id, c.step, c.tasks::text, c.metadata::text, c.created_at, ch.key, ch.version, ch.sha256, ch.size, ch.value
                     FROM unnest(ids) AS i(id)
-                    JOIN {{schema}}.run_checkpoints c ON c.tenant_id = p_tenant AND c.run_id = p_run AND c.id = i.id
-                    LEFT JOIN LATERAL jsonb_each(c.channels) j ON true
-                    LEFT JOIN {{schema}}.run_channels rc ON rc.tenant_id = c.tenant_id AND rc.run_id = c.run_id AND rc.namespace = c.namespace
-                                                       AND rc.channel = j.key AND rc.version = (j.value)::integer
+                    CROSS JOIN LATERAL (
+                        SELECT * FROM {{schema}}.run_checkpoints c WHERE c.tenant_id = p_tenant AND c.run_id = p_run AND c.id = i.id OFFSET 0
+                    ) c
+                    LEFT JOIN LATERAL (
+                        SELECT j.key, (j.value)::integer AS version, rc.sha256, rc.size,
+                               CASE WHEN p_values THEN (SELECT v.value FROM {{schema}}.run_values v WHERE v.tenant_id = c.tenant_id AND v.sha256 = rc.sha256 OFFSET 0) END AS value
+                        FROM jsonb_each(c.channels) j
+                        LEFT JOIN LATERAL (
+                            SELECT rc.sha256, rc.size FROM {{schema}}.run_channels rc
+                            WHERE rc.tenant_id = c.tenant_id AND rc.run_id = c.run_id AND rc.namespace = c.namespace AND rc.channel = j.key AND rc.version = (j.value)::integer
+                            OFFSET 0
+                        ) rc ON true
+                    ) ch ON true
                     WHERE p_id IS NULL OR p_namespace IS NULL OR c.namespace = p_namespace
                     ORDER BY c.step DESC, c.id;
             END
