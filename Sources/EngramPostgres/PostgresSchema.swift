@@ -434,13 +434,14 @@ public enum PostgresSchema {
             // A writer's next checkpoint, planned by Engram from the checkpoint it wrote last: written only if
             // the run's lease and head are still what the plan assumed (both rows locked, so a concurrent
             // writer from the same parent waits and then finds the head moved). The statements' plans are
-            // kept by the session, which an ad-hoc statement of this size would pay for on every step.
+            // made once per session (generic plans: every lookup is by a whole key), which an ad-hoc
+            // statement of this size would pay for on every step.
             """
             CREATE FUNCTION {{schema}}.run_advance(
                 p_tenant text, p_run text, p_namespace text, p_parent text, p_token bigint, p_owner text,
                 p_id text, p_step integer, p_channels jsonb, p_tasks jsonb, p_metadata jsonb, p_created timestamptz,
                 p_value_shas text[], p_values text[], p_names text[], p_versions integer[], p_version_shas text[], p_sizes integer[]
-            ) RETURNS boolean LANGUAGE plpgsql AS $$
+            ) RETURNS boolean LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
             BEGIN
                 PERFORM 1 FROM {{schema}}.runs r
                 JOIN {{schema}}.run_heads h ON h.tenant_id = r.tenant_id AND h.run_id = r.id AND h.namespace = p_namespace
@@ -470,7 +471,7 @@ public enum PostgresSchema {
                 p_tenant text, p_run text, p_namespace text, p_id text, p_limit integer, p_before integer, p_values boolean
             ) RETURNS TABLE (id text, namespace text, parent_id text, step integer, tasks text, metadata text, created_at timestamptz,
                              channel text, version integer, sha256 text, size integer, value text)
-            LANGUAGE plpgsql STABLE AS $$
+            LANGUAGE plpgsql STABLE SET plan_cache_mode = force_generic_plan AS $$
             #variable_conflict use_column
             DECLARE
                 ids text[];
