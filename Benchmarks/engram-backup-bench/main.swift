@@ -41,7 +41,9 @@ func timed<T: Sendable>(_ body: @Sendable () async throws -> T) async throws -> 
 }
 
 // A copy of the source at this build's schema (SQLite's own online copy, timed as the baseline). Every
-// store is opened the way the CLI opens it, through Engram.withStores.
+// store is opened the way the CLI opens it, through Engram.withStores; the source (the benchmarks' own
+// fixture) is migrated first, as `engram migrate` would, since reading never migrates.
+_ = try await Engram.withMigrations("sqlite:" + sourcePath) { try await $0.migrate(grantTo: nil) }
 guard try await Engram.withStores("sqlite:" + sourcePath, access: .read, { try await $0.vectors.collection(ref) })?.identity == identity else {
     fail("\(sourcePath) has no \(ref) collection of \(identity)")
 }

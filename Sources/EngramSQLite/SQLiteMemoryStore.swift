@@ -130,10 +130,10 @@ public final class SQLiteMemoryStore: MemoryStore, Sendable {
     }
 
     static func record(_ db: Database, _ kind: MemoryEvent.Kind, _ m: MemoryTrace, actor: String, reason: String, at: Date, origin: String? = nil) throws {
-        try db.execute(literal: """
-            INSERT INTO memory_events (tenant_id, memory_id, event, actor, reason, content_sha256, at_ms, origin)
-            VALUES (\(m.tenant), \(m.id), \(kind.rawValue), \(actor), \(reason), \(m.contentSHA256), \(ms(at)), \(origin))
-            """)
+        // Prepared once per connection and run per event (a sweep writes thousands) with bound arguments.
+        try db.cachedStatement(literal: """
+            INSERT INTO memory_events (tenant_id, memory_id, event, actor, reason, content_sha256, at_ms, origin) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            """).execute(arguments: [m.tenant, m.id, kind.rawValue, actor, reason, m.contentSHA256, ms(at), origin])
     }
 
     static func owned(_ db: Database, _ id: String, _ tenant: String) throws -> Memory? {
@@ -293,7 +293,7 @@ public final class SQLiteMemoryStore: MemoryStore, Sendable {
             if m.held {
                 held.append(m.trace.id)
             } else {
-                try db.execute(literal: "DELETE FROM memories WHERE id = \(m.trace.id)")
+                try db.cachedStatement(literal: "DELETE FROM memories WHERE id = ?").execute(arguments: [m.trace.id])
                 try record(db, event, m.trace, actor: actor, reason: reason, at: now)
                 deleted.append(m.trace.id)
             }

@@ -89,6 +89,9 @@ extension CLITests {
         #expect(try cli.run(["runs", "checkpoint", "run_x", "--state", cli.path("state.json"), "--owner", "w2"]).status == 0)
         #expect(try cli.run(["runs", "history", "run_x", "--json"]).json().array?.count == 2)
         #expect(try cli.run(["runs", "show", "run_x", "--json"]).json()["run"]?["lease"]?["token"]?.int == 2)
+        // A backup leaves run state out, and says so.
+        let backup = try cli.run(["backup", "--out", cli.path("b.zip")])
+        #expect(backup.status == 0 && backup.stderr.contains("run state (engram runs) is not in backup archives yet"), "\(backup.stderr)")
     }
 }
 

@@ -32,6 +32,10 @@ struct Backup: AsyncParsableCommand {
                 let manifest = try await BackupArchive.write(from: store, memories: stores.memories, tenants: allTenants ? nil : [global.tenant], vectors: !noVectors,
                                                              to: destination)
                 let seconds = Date().timeIntervalSince(started)
+                // Archives do not hold run state yet: say so rather than leave it out silently.
+                if try await allTenants || !stores.runs.runs(RunListRequest(tenant: global.tenant, limit: 1)).runs.isEmpty {
+                    Output.notice("run state (engram runs) is not in backup archives yet: \(allTenants ? "the runs of every tenant are" : "this tenant's runs are") left out")
+                }
                 let size = (try? FileManager.default.attributesOfItem(atPath: out)[.size] as? Int) ?? 0
                 if global.json {
                     Output.printJSON(Wire.Backup(manifest, archive: out, bytes: size, seconds: seconds))
