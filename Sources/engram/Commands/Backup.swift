@@ -33,7 +33,9 @@ struct Backup: AsyncParsableCommand {
                                                              to: destination)
                 let seconds = Date().timeIntervalSince(started)
                 // Archives do not hold run state yet: say so rather than leave it out silently.
-                if try await allTenants || !stores.runs.runs(RunListRequest(tenant: global.tenant, limit: 1)).runs.isEmpty {
+                var runsLeftOut = allTenants
+                if !runsLeftOut { runsLeftOut = try await !stores.runs.runs(RunListRequest(tenant: global.tenant, limit: 1)).runs.isEmpty }
+                if runsLeftOut {
                     Output.notice("run state (engram runs) is not in backup archives yet: \(allTenants ? "the runs of every tenant are" : "this tenant's runs are") left out")
                 }
                 let size = (try? FileManager.default.attributesOfItem(atPath: out)[.size] as? Int) ?? 0
