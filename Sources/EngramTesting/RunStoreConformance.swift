@@ -414,16 +414,15 @@ public enum RunStoreConformance {
 
 /// The sweep at scale the backends' own tests check row by row in their tables.
 public enum RunSweepFixture {
-    public static let runs = 10_000
     public static let tenants = 10
     /// Runs that never finish (every 101st, spread over every tenant): they stay.
     public static func unfinished(_ i: Int) -> Bool { i % 101 == 0 }
-    public static var unfinishedCount: Int { (0..<runs).filter(unfinished).count }
+    public static func unfinishedCount(_ runs: Int) -> Int { (0..<runs).filter(unfinished).count }
 
     /// Starts `runs` runs over `tenants` tenants with a one-hour retention, each with one checkpoint (a
     /// prompt value every run of a tenant shares, and its own answer) and one task write, and finishes all
     /// but the unfinished ones; `workers` at a time.
-    public static func load(_ store: any RunStore, workers: Int) async throws {
+    public static func load(_ store: any RunStore, runs: Int, workers: Int) async throws {
         let retention = RunRetention(deleteAfter: .seconds(3_600))
         let shared = JSONValue.string("a system prompt every run holds")
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -444,10 +443,10 @@ public enum RunSweepFixture {
     }
 
     /// Sweeps an hour and a second later and checks the receipt and the audit log.
-    public static func sweepAndCheck(_ store: any RunStore, clock: TestClock) async throws {
+    public static func sweepAndCheck(_ store: any RunStore, runs: Int, clock: TestClock) async throws {
         clock.advance(by: 3_601)
         let receipt = try await store.sweep(tenant: nil, now: clock.now, actor: "sweeper", batchSize: 500)
-        let expired = runs - unfinishedCount
+        let expired = runs - unfinishedCount(runs)
         try expectEqual(receipt.deleted.count, expired, "every finished run expired")
         try expectEqual(receipt.removed.checkpoints, expired)
         try expectEqual(receipt.removed.writes, expired)
