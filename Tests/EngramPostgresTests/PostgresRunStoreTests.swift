@@ -95,7 +95,7 @@ struct PostgresRunStoreTests {
             let clock = TestClock()
             let store = try PostgresRunStore(client: client, schema: config.schema, now: clock.function)
             let s = config.schema
-            try await RunSweepFixture.load(store, runs: 2_000, workers: 2)
+            try await RunSweepFixture.load(store, runs: 2_000, workers: 1)
             #expect(try await Self.count(client, "SELECT count(*)::int FROM \(s).run_checkpoints") == 2_000)
             #expect(try await Self.count(client, "SELECT count(*)::int FROM \(s).run_values") == 10 + 2_000)
             try await RunSweepFixture.sweepAndCheck(store, runs: 2_000, clock: clock)

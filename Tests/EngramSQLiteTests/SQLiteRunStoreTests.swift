@@ -53,7 +53,7 @@ struct SQLiteRunStorageTests {
         let path = temporaryStorePath()
         let clock = TestClock()
         let store = try SQLiteRunStore(path: path, now: clock.function)
-        try await RunSweepFixture.load(store, runs: 10_000, workers: 4)
+        try await RunSweepFixture.load(store, runs: 10_000, workers: 1)
         let before = try await Self.tables(path)
         #expect(before["run_checkpoints"]!.rows == 10_000)
         #expect(before["run_values"]!.rows == 10 + 10_000, "the shared prompt once per tenant, one answer per run")
