@@ -157,7 +157,7 @@ let package = Package(
         .testTarget(name: "EngramPostgresTests", dependencies: ["EngramCore", "EngramPostgres", "EngramTesting"], swiftSettings: strict),
         .testTarget(
             name: "EngramCLITests",
-            dependencies: ["engram", "EngramCore", "EngramPostgres", "EngramFuzz", "EngramWire", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "PostgresNIO", package: "postgres-nio"),
+            dependencies: ["engram", "EngramCore", "EngramPostgres", "EngramFuzz", "EngramTesting", "EngramWire", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "PostgresNIO", package: "postgres-nio"),
                            .product(name: "ZIPFoundation", package: "ZIPFoundation")],
             swiftSettings: strict
         ),

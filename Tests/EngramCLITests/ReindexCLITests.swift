@@ -12,80 +12,83 @@ extension CLITests {
         for i in 0..<6 {
             try cli.write("docs/d\(i).md", "# Doc \(i)\n\nFirst paragraph of document \(i) about rivers.\n\nSecond paragraph \(i) about mountains.\n\nThird paragraph \(i) about forests.\n")
         }
-        #expect(try cli.run(["init", "--embedder", "hash:64"]).status == 0)
-        #expect(try cli.run(["ingest", cli.path("docs"), "--max-tokens", "8", "--overlap", "0"]).status == 0)
-        let chunks = try #require(try cli.run(["stats", "--json"]).json()["chunks"]?.int)
+        #expect(try await cli.run(["init", "--embedder", "hash:64"]).status == 0)
+        #expect(try await cli.run(["ingest", cli.path("docs"), "--max-tokens", "8", "--overlap", "0"]).status == 0)
+        let chunks = try #require(try await cli.run(["stats", "--json"]).json()["chunks"]?.int)
         #expect(chunks >= 18)
         let query = ["search", "rivers of document 3", "--mode", "vector", "-k", "5", "--json"]
-        let before = try cli.run(query).json()["hits"]?.array?.compactMap { $0["chunk_id"]?.string }
+        let before = try await cli.run(query).json()["hits"]?.array?.compactMap { $0["chunk_id"]?.string }
         #expect(before?.count == 5)
-        func status() throws -> JSONValue { try cli.run(["reindex", "--status", "--json"]).json() }
-        func reindex(_ spec: String, killAt point: String? = nil) throws -> CLI.Result {
-            try cli.run(["reindex", "--embedder", spec, "--batch-size", "4", "--json"], environment: ["ENGRAM_FAULT_POINT": point])
+        func status() async throws -> JSONValue { try await cli.run(["reindex", "--status", "--json"]).json() }
+        func reindex(_ spec: String, killAt point: String? = nil) async throws -> CLI.Result {
+            try await cli.run(["reindex", "--embedder", spec, "--batch-size", "4", "--json"], environment: ["ENGRAM_FAULT_POINT": point])
         }
 
         // Killed after its second batch: the old generation serves, the new one holds two batches.
-        let first = try reindex("hash:32", killAt: "reindex.batch-written:2")
+        let first = try await reindex("hash:32", killAt: "reindex.batch-written:2")
         #expect(first.signaled && first.status == SIGKILL, "\(first.stderr)")
-        #expect(try status()["pending"]?["copied"]?.int == 8)
-        #expect(try status()["embedding"]?["dimension"]?.int == 64)
-        #expect(try cli.run(query).json()["hits"]?.array?.compactMap { $0["chunk_id"]?.string } == before, "searches still answer from the old generation")
-        let unfinished = try cli.run(["doctor", "--json"])
+        #expect(try await status()["pending"]?["copied"]?.int == 8)
+        #expect(try await status()["embedding"]?["dimension"]?.int == 64)
+        #expect(try await cli.run(query).json()["hits"]?.array?.compactMap { $0["chunk_id"]?.string } == before, "searches still answer from the old generation")
+        let unfinished = try await cli.run(["doctor", "--json"])
         #expect(unfinished.status == 2 && unfinished.stdout.contains("\"reindex\"") && unfinished.stdout.contains("--abandon"), "\(unfinished.stdout)")
 
         // Killed before the switch: every chunk copied, nothing switched.
-        let second = try reindex("hash:32", killAt: "reindex.before-switch")
+        let second = try await reindex("hash:32", killAt: "reindex.before-switch")
         #expect(second.signaled, "\(second.stderr)")
-        #expect(try status()["pending"]?["copied"]?.int == chunks)
-        #expect(try status()["embedding"]?["dimension"]?.int == 64)
+        #expect(try await status()["pending"]?["copied"]?.int == chunks)
+        #expect(try await status()["embedding"]?["dimension"]?.int == 64)
 
         // The rerun embeds nothing again and switches.
-        let third = try reindex("hash:32")
+        let third = try await reindex("hash:32")
         #expect(third.status == 0, "\(third.stderr)")
         let report = try third.json()
         #expect(report["switched"] == .bool(true) && report["resumed"] == .bool(true))
         #expect(report["already_copied"]?.int == chunks && report["embedded"]?.int == 0)
         #expect(report["dropped_rows"]?.int == chunks, "the old generation's rows are dropped")
-        #expect(try status()["embedding"]?["dimension"]?.int == 32 && status()["pending"] == .null)
-        let after = try cli.run(query)
+        let switched = try await status()
+        #expect(switched["embedding"]?["dimension"]?.int == 32 && switched["pending"] == .null)
+        let after = try await cli.run(query)
         #expect(after.status == 0, "searches embed the query with the new embedder: \(after.stderr)")
         #expect(try after.json()["hits"]?.array?.count == 5)
 
         // Killed right after the switch: the new generation serves; the rerun only drops the old rows.
-        let fourth = try reindex("hash:48", killAt: "reindex.switched")
+        let fourth = try await reindex("hash:48", killAt: "reindex.switched")
         #expect(fourth.signaled, "\(fourth.stderr)")
-        #expect(try status()["embedding"]?["dimension"]?.int == 48 && status()["pending"] == .null)
-        #expect(try cli.run(query).json()["hits"]?.array?.count == 5)
-        let leftover = try cli.run(["doctor", "--json"])
+        let switchedAgain = try await status()
+        #expect(switchedAgain["embedding"]?["dimension"]?.int == 48 && switchedAgain["pending"] == .null)
+        #expect(try await cli.run(query).json()["hits"]?.array?.count == 5)
+        let leftover = try await cli.run(["doctor", "--json"])
         #expect(leftover.status == 2 && leftover.stdout.contains("old_generation") && leftover.stdout.contains("\(chunks) chunk rows"), "\(leftover.stdout)")
-        let fifth = try reindex("hash:48")
+        let fifth = try await reindex("hash:48")
         #expect(fifth.status == 0, "\(fifth.stderr)")
         #expect(try fifth.json()["switched"] == .bool(false) && fifth.json()["dropped_rows"]?.int == chunks && fifth.json()["embedded"]?.int == 0)
-        #expect(try cli.run(["stats", "--json"]).json()["chunks"]?.int == chunks)
-        let doctor = try cli.run(["doctor", "--json"])
+        #expect(try await cli.run(["stats", "--json"]).json()["chunks"]?.int == chunks)
+        let doctor = try await cli.run(["doctor", "--json"])
         #expect(doctor.status == 0, "\(doctor.stdout)")
 
         // Abandoning: the next reindex starts from nothing.
-        #expect(try reindex("hash:16", killAt: "reindex.batch-written:1").signaled)
-        #expect(try cli.run(["reindex", "--abandon", "--json"]).json()["abandoned"] == .bool(true))
-        #expect(try status()["pending"] == .null && status()["embedding"]?["dimension"]?.int == 48)
+        #expect(try await reindex("hash:16", killAt: "reindex.batch-written:1").signaled)
+        #expect(try await cli.run(["reindex", "--abandon", "--json"]).json()["abandoned"] == .bool(true))
+        let abandoned = try await status()
+        #expect(abandoned["pending"] == .null && abandoned["embedding"]?["dimension"]?.int == 48)
         try await cli.cleanUp()
     }
 
-    @Test func badReindexRequestsAreRefused() throws {
+    @Test func badReindexRequestsAreRefused() async throws {
         let cli = try CLI()
         try cli.write("docs/a.md", "# A\n\nSome text.\n")
-        #expect(try cli.run(["init", "--embedder", "hash:64"]).status == 0)
-        #expect(try cli.run(["ingest", cli.path("docs")]).status == 0)
-        let notInstalled = try cli.run(["reindex", "--embedder", "minilm:\(cli.path("no-model"))"])
+        #expect(try await cli.run(["init", "--embedder", "hash:64"]).status == 0)
+        #expect(try await cli.run(["ingest", cli.path("docs")]).status == 0)
+        let notInstalled = try await cli.run(["reindex", "--embedder", "minilm:\(cli.path("no-model"))"])
         #expect(notInstalled.status == 78, "\(notInstalled.stderr)")
-        let missing = try cli.run(["reindex", "--collection", "nope", "--embedder", "hash:32"])
+        let missing = try await cli.run(["reindex", "--collection", "nope", "--embedder", "hash:32"])
         #expect(missing.status == 66 && missing.stderr.contains("does not exist"), "\(missing.stderr)")
-        #expect(try cli.run(["reindex"]).status == 64, "an embedder, --abandon or --status is needed")
-        let same = try cli.run(["reindex", "--embedder", "hash:64"])
+        #expect(try await cli.run(["reindex"]).status == 64, "an embedder, --abandon or --status is needed")
+        let same = try await cli.run(["reindex", "--embedder", "hash:64"])
         #expect(same.status == 0 && same.stdout.contains("already uses"), "\(same.stdout)")
-        let external = try cli.run(["reindex", "--embedder", "external:8"])
+        let external = try await cli.run(["reindex", "--embedder", "external:8"])
         #expect(external.status == 78 && external.stderr.contains("external"), "\(external.stderr)")
-        #expect(try cli.run(["stats", "--json"]).json()["collection"]?["embedding"]?["dimension"]?.int == 64, "nothing changed")
+        #expect(try await cli.run(["stats", "--json"]).json()["collection"]?["embedding"]?["dimension"]?.int == 64, "nothing changed")
     }
 }

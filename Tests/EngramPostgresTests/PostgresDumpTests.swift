@@ -11,7 +11,11 @@ import Testing
        .enabled(if: PostgresTestEnvironment.available && ProcessInfo.processInfo.environment["ENGRAM_POSTGRES_SUPERUSER_URL"] != nil
                 && ProcessInfo.processInfo.environment["ENGRAM_PG_BIN"] != nil))
 struct PostgresDumpTests {
-    static func run(_ tool: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
+    static func run(_ tool: String, _ arguments: [String]) async throws -> (status: Int32, output: String) {
+        try await offThePool { try runBlocking(tool, arguments) }
+    }
+
+    static func runBlocking(_ tool: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: ProcessInfo.processInfo.environment["ENGRAM_PG_BIN"]!).appendingPathComponent(tool)
         process.arguments = arguments
@@ -40,7 +44,7 @@ struct PostgresDumpTests {
             for r in requests { before.append(try await store.search(r, in: fx.ref).hits.map(\.chunk.id)) }
 
             let base = "postgresql://\(superuser.username)@\(superuser.host):\(superuser.port)"
-            let dumped = try Self.run("pg_dump", ["-Fc", "-n", config.schema, "-f", dump, "\(base)/\(superuser.database)"])
+            let dumped = try await Self.run("pg_dump", ["-Fc", "-n", config.schema, "-f", dump, "\(base)/\(superuser.database)"])
             #expect(dumped.status == 0, "\(dumped.output)")
             try await superuser.withClient { admin in
                 _ = try await admin.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(database) OWNER \(config.username)"))
@@ -51,7 +55,7 @@ struct PostgresDumpTests {
                 try await inNew.withClient { admin in
                     _ = try await admin.query(PostgresQuery(unsafeSQL: "CREATE EXTENSION vector"))
                 }
-                let restored = try Self.run("pg_restore", ["--exit-on-error", "-d", "\(base)/\(database)", dump])
+                let restored = try await Self.run("pg_restore", ["--exit-on-error", "-d", "\(base)/\(database)", dump])
                 #expect(restored.status == 0, "\(restored.output)")
                 var target = config
                 target.database = database

@@ -20,6 +20,7 @@ enum PostgresTestEnvironment {
             try await PostgresMigrator(schema: config.schema).migrate(owner, grantTo: "engram_app")
             var appConfig = try PostgresStoreConfiguration(url: ProcessInfo.processInfo.environment["ENGRAM_POSTGRES_APP_URL"]!)
             appConfig.schema = config.schema
+            appConfig.connectTimeout = config.connectTimeout
             return try await appConfig.withClient { app in try await body(config.schema, owner, app) }
         }
     }
@@ -27,6 +28,8 @@ enum PostgresTestEnvironment {
     /// A configuration for a schema of the test's own, dropped afterwards.
     static func withScratchSchema<T: Sendable>(_ body: @Sendable (PostgresStoreConfiguration, PostgresClient) async throws -> T) async throws -> T {
         var config = try PostgresStoreConfiguration(url: url!)
+        // Generous: on two busy cores a connect can take seconds; a dead server still fails the test.
+        config.connectTimeout = .seconds(60)
         config.schema = "engram_test_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(12)
         let c = config
         return try await config.withClient { client in
