@@ -71,29 +71,12 @@ public final class PostgresDatabase: Sendable {
                                                        awaitCommit: !readOnly, body)
     }
 
-    /// One statement in a transaction scoped to `tenant`, written together with `BEGIN`, the tenant's
-    /// setting and `COMMIT`: one wait for all four. The statement must decide by itself whether to write
-    /// (a failed statement aborts the transaction, and its `COMMIT` rolls it back).
-    func singleStatement(_ tenant: String, _ sql: PostgresSQL) async throws -> [PostgresRandomAccessRow] {
-        let setup: PostgresSQL = "SELECT set_config('engram.tenant_id', \(tenant), true)"
-        do {
-            return try await client.withConnection { c in
-                let begin = c.enqueueKept("BEGIN", logger: self.logger), tenancy = c.enqueueKept(setup.query, logger: self.logger)
-                let statement = c.enqueueKept(sql.query, logger: self.logger), commit = c.enqueueKept("COMMIT", logger: self.logger)
-                do {
-                    _ = try await begin.get()
-                    _ = try await tenancy.get()
-                    let rows = try await statement.get().rows.map { $0.makeRandomAccess() }
-                    _ = try await commit.get()
-                    return rows
-                } catch {
-                    _ = try? await commit.get()
-                    throw error
-                }
-            }
-        } catch {
-            throw PostgresStoreConfiguration.describe(error)
-        }
+    /// One statement in the implicit transaction the server gives a statement sent on its own: for a
+    /// function that sets `engram.tenant_id` itself, first (`run_advance`). One round trip and one
+    /// statement for the server, where `BEGIN`, the setting and `COMMIT` around it would be four. Errors
+    /// are the driver's, undescribed, for the caller to tell apart.
+    func standalone(_ sql: PostgresSQL) async throws -> [PostgresRandomAccessRow] {
+        try await client.withConnection { c in try await self.rows(c, sql) }
     }
 
     /// Delays before the second and third attempt of a read.

@@ -187,16 +187,16 @@ public final class PostgresRunStore: RunStore, Sendable {
         _ = try await db.rows(c, """
             WITH v AS (
                 INSERT INTO \(schema).run_values (tenant_id, sha256, value)
-                SELECT \(cp.tenant), s, x FROM unnest(\(values.map(\.sha256))::text[], \(values.map(\.json))::text[]) AS u(s, x)
+                SELECT \(cp.tenant), decode(s, 'hex'), x FROM unnest(\(values.map(\.sha256))::text[], \(values.map(\.json))::text[]) AS u(s, x)
                 ON CONFLICT DO NOTHING
             ), ch AS (
                 INSERT INTO \(schema).run_channels (tenant_id, run_id, namespace, channel, version, sha256, size)
-                SELECT \(cp.tenant), \(cp.runID), \(cp.namespace), n, ver, s, sz
+                SELECT \(cp.tenant), \(cp.runID), \(cp.namespace), n, ver, decode(s, 'hex'), sz
                 FROM unnest(\(versions.map(\.channel))::text[], \(versions.map { $0.version.version })::int[], \(versions.map { $0.version.sha256 })::text[],
                             \(versions.map { $0.version.size })::int[]) AS u(n, ver, s, sz)
             ), cp AS (
                 INSERT INTO \(schema).run_checkpoints (tenant_id, run_id, id, namespace, parent_id, step, channels, tasks, metadata, created_at)
-                VALUES (\(cp.tenant), \(cp.runID), \(cp.id), \(cp.namespace), \(cp.parentID), \(cp.step), \(RunRules.storedVersions(cp.channels))::jsonb,
+                VALUES (\(cp.tenant), \(cp.runID), \(cp.id), \(cp.namespace), \(cp.parentID), \(cp.step), \(RunRules.storedVersions(cp.channels))::json,
                         \(RunRules.storedTasks(cp.tasks))::jsonb, \(cp.metadata.canonicalJSON)::jsonb, \(cp.createdAt))
             )
             INSERT INTO \(schema).run_heads (tenant_id, run_id, namespace, checkpoint_id) VALUES (\(cp.tenant), \(cp.runID), \(cp.namespace), \(cp.id))
@@ -279,15 +279,16 @@ public final class PostgresRunStore: RunStore, Sendable {
         }
     }
 
-    /// The one statement of a checkpoint whose parent this store wrote: `run_advance` (migration 8) locks
-    /// the run and the namespace's head, checks what ``RunRules/plan(_:lease:run:head:limits:now:)``
-    /// checks (the lease is current, the run neither finished nor deleted, the head is the parent), and
-    /// writes the plan only then; it answers whether it wrote.
+    /// The one statement of a checkpoint whose parent this store wrote: `run_advance` (migration 8) sets
+    /// the tenant, locks the run and the namespace's head, checks what
+    /// ``RunRules/plan(_:lease:run:head:limits:now:)`` checks (the lease is current, the run neither
+    /// finished nor deleted, the head is the parent), and writes the plan only then; it answers false
+    /// (lease) or raises ENGR1 (head) when it wrote nothing.
     func advance(_ plan: RunRules.CheckpointPlan, lease: RunLease) -> PostgresSQL {
         let cp = plan.info, values = plan.values, versions = plan.newVersions
         return """
             SELECT \(schema).run_advance(\(cp.tenant), \(cp.runID), \(cp.namespace), \(cp.parentID), \(lease.token), \(lease.owner),
-                \(cp.id), \(cp.step), \(RunRules.storedVersions(cp.channels))::jsonb, \(RunRules.storedTasks(cp.tasks))::jsonb, \(cp.metadata.canonicalJSON)::jsonb, \(cp.createdAt),
+                \(cp.id), \(cp.step), \(RunRules.storedVersions(cp.channels))::json, \(RunRules.storedTasks(cp.tasks))::jsonb, \(cp.metadata.canonicalJSON)::jsonb, \(cp.createdAt),
                 \(values.map(\.sha256))::text[], \(values.map(\.json))::text[], \(versions.map(\.channel))::text[], \(versions.map { $0.version.version })::int[],
                 \(versions.map { $0.version.sha256 })::text[], \(versions.map { $0.version.size })::int[]) AS written
             """
@@ -303,9 +304,15 @@ public final class PostgresRunStore: RunStore, Sendable {
            let head = written.withLock({ $0[HeadKey(tenant: draft.tenant, run: draft.runID, namespace: draft.namespace)] }), head.id == parent {
             let plan = try RunRules.plan(draft, after: head, limits: limits, now: now)
             FaultPoint.reached("runs.checkpoint")
-            if try await db.singleStatement(draft.tenant, advance(plan, lease: lease)).first?["written"].decode(Bool.self) == true {
-                remember(plan.info)
-                return plan.info
+            do {
+                if try await db.standalone(advance(plan, lease: lease)).first?["written"].decode(Bool.self) == true {
+                    remember(plan.info)
+                    return plan.info
+                }
+            } catch where PostgresDatabase.sqlState(error) == "ENGR1" {
+                // The head moved: the whole way below says so.
+            } catch {
+                throw PostgresStoreConfiguration.describe(error)
             }
         }
         let info = try await db.inTenant(draft.tenant) { c in
@@ -461,7 +468,7 @@ public final class PostgresRunStore: RunStore, Sendable {
         guard !candidates.isEmpty else { return 0 }
         return try await db.rows(c, """
             WITH d AS (
-                DELETE FROM \(schema).run_values v WHERE v.tenant_id = \(tenant) AND v.sha256 = ANY(\(candidates)::text[])
+                DELETE FROM \(schema).run_values v WHERE v.tenant_id = \(tenant) AND v.sha256 = ANY(ARRAY(SELECT decode(x, 'hex') FROM unnest(\(candidates)::text[]) AS x))
                 AND NOT EXISTS (SELECT 1 FROM \(schema).run_channels rc WHERE rc.tenant_id = v.tenant_id AND rc.sha256 = v.sha256)
                 RETURNING 1
             ) SELECT count(*)::int8 AS n FROM d
@@ -472,7 +479,7 @@ public final class PostgresRunStore: RunStore, Sendable {
     func removeRun(_ c: PostgresConnection, tenant: String, runID: String, at: Date) async throws -> RunRemoval {
         let row = try await db.rows(c, """
             WITH dc AS (DELETE FROM \(schema).run_checkpoints WHERE tenant_id = \(tenant) AND run_id = \(runID) RETURNING 1),
-                 dv AS (DELETE FROM \(schema).run_channels WHERE tenant_id = \(tenant) AND run_id = \(runID) RETURNING sha256),
+                 dv AS (DELETE FROM \(schema).run_channels WHERE tenant_id = \(tenant) AND run_id = \(runID) RETURNING encode(sha256, 'hex') AS sha256),
                  dw AS (DELETE FROM \(schema).run_writes WHERE tenant_id = \(tenant) AND run_id = \(runID) RETURNING 1),
                  de AS (DELETE FROM \(schema).run_events WHERE tenant_id = \(tenant) AND run_id = \(runID) RETURNING 1),
                  dh AS (DELETE FROM \(schema).run_heads WHERE tenant_id = \(tenant) AND run_id = \(runID) RETURNING 1),
@@ -505,9 +512,9 @@ public final class PostgresRunStore: RunStore, Sendable {
             """)[0]
         let versions = try await db.rows(c, """
             DELETE FROM \(schema).run_channels rc WHERE rc.tenant_id = \(tenant) AND rc.run_id = \(runID) AND NOT EXISTS (
-                SELECT 1 FROM \(schema).run_checkpoints c, jsonb_each(c.channels) j
-                WHERE c.tenant_id = rc.tenant_id AND c.run_id = rc.run_id AND c.namespace = rc.namespace AND j.key = rc.channel AND (j.value)::int = rc.version)
-            RETURNING rc.sha256
+                SELECT 1 FROM \(schema).run_checkpoints c, json_each_text(c.channels) j
+                WHERE c.tenant_id = rc.tenant_id AND c.run_id = rc.run_id AND c.namespace = rc.namespace AND j.key = rc.channel AND j.value::int = rc.version)
+            RETURNING encode(rc.sha256, 'hex') AS sha256
             """).map { try $0["sha256"].decode(String.self) }
         var removed = RunRemoval()
         removed.checkpoints = try row["checkpoints"].decode(Int.self)

@@ -294,8 +294,9 @@ public enum PostgresSchema {
             """,
         ]),
         // Run state (PostgresRunStore), tenant-isolated like every other table. A checkpoint row holds its
-        // channels' versions only (`{"channel": version}`); each version is a row of run_channels with the
-        // hash of its value, each distinct value of a tenant one row of run_values, kept as the exact
+        // channels' versions only (`{"channel":version}`, kept as compact `json` text: half the size of
+        // jsonb for this shape); each version is a row of run_channels with the SHA-256 of its value (32
+        // bytes, not hex), each distinct value of a tenant one row of run_values, kept as the exact
         // canonical JSON text that was hashed. A deleted run keeps its runs row as a tombstone. run_audit is
         // append-only (a trigger refuses UPDATE, DELETE and TRUNCATE; the application role is not granted
         // them); run_tenants lists tenant ids only, for a sweep of every tenant.
@@ -341,7 +342,7 @@ public enum PostgresSchema {
                 namespace text NOT NULL,
                 parent_id text,
                 step integer NOT NULL,
-                channels jsonb NOT NULL,
+                channels json NOT NULL,
                 tasks jsonb NOT NULL,
                 metadata jsonb NOT NULL,
                 created_at timestamptz NOT NULL,
@@ -358,7 +359,7 @@ public enum PostgresSchema {
                 namespace text NOT NULL,
                 channel text NOT NULL,
                 version integer NOT NULL,
-                sha256 text NOT NULL,
+                sha256 bytea NOT NULL,
                 size integer NOT NULL,
                 PRIMARY KEY (tenant_id, run_id, namespace, channel, version)
             )
@@ -369,7 +370,7 @@ public enum PostgresSchema {
             """
             CREATE TABLE {{schema}}.run_values (
                 tenant_id text NOT NULL,
-                sha256 text NOT NULL,
+                sha256 bytea NOT NULL,
                 value text NOT NULL,
                 PRIMARY KEY (tenant_id, sha256)
             )
@@ -431,34 +432,39 @@ public enum PostgresSchema {
             """
             CREATE TABLE {{schema}}.run_tenants (tenant_id text PRIMARY KEY)
             """,
-            // A writer's next checkpoint, planned by Engram from the checkpoint it wrote last: written only if
-            // the run's lease and head are still what the plan assumed (both rows locked, so a concurrent
-            // writer from the same parent waits and then finds the head moved). The statements' plans are
-            // made once per session (generic plans: every lookup is by a whole key), which an ad-hoc
-            // statement of this size would pay for on every step.
+            // A writer's next checkpoint, planned by Engram from the checkpoint it wrote last, in one statement
+            // outside any explicit transaction (its own implicit one, whose tenant it sets first): written only
+            // if the run's lease is still the writer's and the namespace's head is still the parent. The run's
+            // row is updated (and so locked) first, then the head, the order every writer locks them in, so a
+            // concurrent writer from the same parent waits and then finds the head moved. A lease that is no
+            // longer current answers false before anything changed; a moved head raises ENGR1, which undoes
+            // the run's update. The statements' plans are made once per session (generic plans: every lookup
+            // is by a whole key), which an ad-hoc statement of this size would pay for on every step.
             """
             CREATE FUNCTION {{schema}}.run_advance(
                 p_tenant text, p_run text, p_namespace text, p_parent text, p_token bigint, p_owner text,
-                p_id text, p_step integer, p_channels jsonb, p_tasks jsonb, p_metadata jsonb, p_created timestamptz,
+                p_id text, p_step integer, p_channels json, p_tasks jsonb, p_metadata jsonb, p_created timestamptz,
                 p_value_shas text[], p_values text[], p_names text[], p_versions integer[], p_version_shas text[], p_sizes integer[]
             ) RETURNS boolean LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
             BEGIN
-                PERFORM 1 FROM {{schema}}.runs r
-                JOIN {{schema}}.run_heads h ON h.tenant_id = r.tenant_id AND h.run_id = r.id AND h.namespace = p_namespace
-                WHERE r.tenant_id = p_tenant AND r.id = p_run AND r.deleted_at IS NULL AND r.status IN ('running', 'waiting')
-                  AND r.lease_token = p_token AND r.lease_owner = p_owner AND h.checkpoint_id = p_parent
-                FOR UPDATE OF r, h;
+                PERFORM set_config('engram.tenant_id', p_tenant, true);
+                UPDATE {{schema}}.runs SET updated_at = p_created
+                WHERE tenant_id = p_tenant AND id = p_run AND deleted_at IS NULL AND status IN ('running', 'waiting')
+                  AND lease_token = p_token AND lease_owner = p_owner;
                 IF NOT FOUND THEN
                     RETURN false;
                 END IF;
+                UPDATE {{schema}}.run_heads SET checkpoint_id = p_id
+                WHERE tenant_id = p_tenant AND run_id = p_run AND namespace = p_namespace AND checkpoint_id = p_parent;
+                IF NOT FOUND THEN
+                    RAISE EXCEPTION 'the head of run % moved', p_run USING ERRCODE = 'ENGR1';
+                END IF;
                 INSERT INTO {{schema}}.run_values (tenant_id, sha256, value)
-                    SELECT p_tenant, s, x FROM unnest(p_value_shas, p_values) AS u(s, x) ON CONFLICT DO NOTHING;
+                    SELECT p_tenant, decode(s, 'hex'), x FROM unnest(p_value_shas, p_values) AS u(s, x) ON CONFLICT DO NOTHING;
                 INSERT INTO {{schema}}.run_channels (tenant_id, run_id, namespace, channel, version, sha256, size)
-                    SELECT p_tenant, p_run, p_namespace, n, ver, s, sz FROM unnest(p_names, p_versions, p_version_shas, p_sizes) AS u(n, ver, s, sz);
+                    SELECT p_tenant, p_run, p_namespace, n, ver, decode(s, 'hex'), sz FROM unnest(p_names, p_versions, p_version_shas, p_sizes) AS u(n, ver, s, sz);
                 INSERT INTO {{schema}}.run_checkpoints (tenant_id, run_id, id, namespace, parent_id, step, channels, tasks, metadata, created_at)
                     VALUES (p_tenant, p_run, p_id, p_namespace, p_parent, p_step, p_channels, p_tasks, p_metadata, p_created);
-                UPDATE {{schema}}.run_heads SET checkpoint_id = p_id WHERE tenant_id = p_tenant AND run_id = p_run AND namespace = p_namespace;
-                UPDATE {{schema}}.runs SET updated_at = p_created WHERE tenant_id = p_tenant AND id = p_run;
                 RETURN true;
             END
             $$
@@ -491,18 +497,18 @@ public enum PostgresSchema {
                 -- a plan made before the tables' statistics caught up scanned every checkpoint and version
                 -- of the run instead.
                 RETURN QUERY
-                    SELECT c.id, c.namespace, c.parent_id, c.step, c.tasks::text, c.metadata::text, c.created_at, ch.key, ch.version, ch.sha256, ch.size, ch.value
+                    SELECT c.id, c.namespace, c.parent_id, c.step, c.tasks::text, c.metadata::text, c.created_at, ch.key, ch.version, encode(ch.sha256, 'hex'), ch.size, ch.value
                     FROM unnest(ids) AS i(id)
                     CROSS JOIN LATERAL (
                         SELECT * FROM {{schema}}.run_checkpoints c WHERE c.tenant_id = p_tenant AND c.run_id = p_run AND c.id = i.id OFFSET 0
                     ) c
                     LEFT JOIN LATERAL (
-                        SELECT j.key, (j.value)::integer AS version, rc.sha256, rc.size,
+                        SELECT j.key, j.value::integer AS version, rc.sha256, rc.size,
                                CASE WHEN p_values THEN (SELECT v.value FROM {{schema}}.run_values v WHERE v.tenant_id = c.tenant_id AND v.sha256 = rc.sha256 OFFSET 0) END AS value
-                        FROM jsonb_each(c.channels) j
+                        FROM json_each_text(c.channels) j
                         LEFT JOIN LATERAL (
                             SELECT rc.sha256, rc.size FROM {{schema}}.run_channels rc
-                            WHERE rc.tenant_id = c.tenant_id AND rc.run_id = c.run_id AND rc.namespace = c.namespace AND rc.channel = j.key AND rc.version = (j.value)::integer
+                            WHERE rc.tenant_id = c.tenant_id AND rc.run_id = c.run_id AND rc.namespace = c.namespace AND rc.channel = j.key AND rc.version = j.value::integer
                             OFFSET 0
                         ) rc ON true
                     ) ch ON true
