@@ -128,6 +128,17 @@ let postgres = try await Engram.withStores(url + (url.contains("?") ? "&" : "?")
     }
 }
 show("Engram, PostgreSQL", postgres)
+// The floor under any one-writer figure: one round trip of the driver on the same server.
+let roundTrip = try await PostgresStoreConfiguration(url: url).withClient { client in
+    var times: [Double] = []
+    for i in 0..<2_000 {
+        let t = now()
+        _ = try await client.query("SELECT \(i)::int")
+        if i >= 200 { times.append(seconds(since: t) * 1000) }
+    }
+    return percentile(times, 50)
+}
+say("  (one round trip of postgres-nio, SELECT 1: p50 \(fmt(roundTrip, 3)) ms)")
 // ENGRAM_RUNBENCH_KEEP=1 keeps the schema for a look at the plans.
 if env["ENGRAM_RUNBENCH_KEEP"] != "1" { _ = try await admin("DROP SCHEMA \(schema) CASCADE") }
 

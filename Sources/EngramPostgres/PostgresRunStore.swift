@@ -18,6 +18,8 @@ public final class PostgresRunStore: RunStore, Sendable {
     /// The checkpoints this store wrote last, by run and namespace: the parent a writer's next checkpoint
     /// names, so that its plan needs no read (see ``putCheckpoint(_:lease:)``).
     let written = Mutex<[HeadKey: CheckpointInfo]>([:])
+    /// Those next checkpoints, sent in groups when many writers write at once.
+    let advances: PostgresRunAdvances
     public var database: PostgresDatabase { db }
 
     struct HeadKey: Hashable {
@@ -38,6 +40,7 @@ public final class PostgresRunStore: RunStore, Sendable {
         db = database
         self.limits = limits
         self.clock = now
+        advances = PostgresRunAdvances { [database] group in await Self.write(group, database) }
     }
 
     /// - Parameters:
@@ -284,7 +287,7 @@ public final class PostgresRunStore: RunStore, Sendable {
     /// ``RunRules/plan(_:lease:run:head:limits:now:)`` checks (the lease is current, the run neither
     /// finished nor deleted, the head is the parent), and writes the plan only then; it answers false
     /// (lease) or raises ENGR1 (head) when it wrote nothing.
-    func advance(_ plan: RunRules.CheckpointPlan, lease: RunLease) -> PostgresSQL {
+    static func advance(_ schema: SQLIdentifier, _ plan: RunRules.CheckpointPlan, lease: RunLease) -> PostgresSQL {
         let cp = plan.info, values = plan.values, versions = plan.newVersions
         return """
             SELECT \(schema).run_advance(\(cp.tenant), \(cp.runID), \(cp.namespace), \(cp.parentID), \(lease.token), \(lease.owner),
@@ -292,6 +295,60 @@ public final class PostgresRunStore: RunStore, Sendable {
                 \(values.map(\.sha256))::text[], \(values.map(\.json))::text[], \(versions.map(\.channel))::text[], \(versions.map { $0.version.version })::int[],
                 \(versions.map { $0.version.sha256 })::text[], \(versions.map { $0.version.size })::int[]) AS written
             """
+    }
+
+    /// Several such checkpoints in one statement (`run_advance_many`, migration 8), each checked and
+    /// written on its own; it answers for each whether it was written.
+    static func advanceMany(_ schema: SQLIdentifier, _ group: [PostgresRunAdvances.Pending]) -> PostgresSQL {
+        let cps = group.map(\.plan.info)
+        var valueOf: [Int] = [], shas: [String] = [], jsons: [String] = []
+        var versionOf: [Int] = [], names: [String] = [], versions: [Int] = [], versionShas: [String] = [], sizes: [Int] = []
+        for (i, p) in group.enumerated() {
+            for v in p.plan.values { valueOf.append(i + 1); shas.append(v.sha256); jsons.append(v.json) }
+            for v in p.plan.newVersions {
+                versionOf.append(i + 1); names.append(v.channel); versions.append(v.version.version); versionShas.append(v.version.sha256); sizes.append(v.version.size)
+            }
+        }
+        return """
+            SELECT \(schema).run_advance_many(\(cps.map(\.tenant))::text[], \(cps.map(\.runID))::text[], \(cps.map(\.namespace))::text[],
+                \(cps.map { $0.parentID ?? "" })::text[], \(group.map(\.lease.token))::int8[], \(group.map(\.lease.owner))::text[],
+                \(cps.map(\.id))::text[], \(cps.map(\.step))::int[], \(cps.map { RunRules.storedVersions($0.channels) })::text[]::json[],
+                \(cps.map { RunRules.storedTasks($0.tasks) })::text[]::jsonb[], \(cps.map(\.metadata.canonicalJSON))::text[]::jsonb[], \(cps.map(\.createdAt))::timestamptz[],
+                \(valueOf)::int[], \(shas)::text[], \(jsons)::text[],
+                \(versionOf)::int[], \(names)::text[], \(versions)::int[], \(versionShas)::text[], \(sizes)::int[]) AS written
+            """
+    }
+
+    /// Writes a group of next checkpoints (see ``PostgresRunAdvances``): one alone by `run_advance`,
+    /// several by `run_advance_many`. When the server refuses the group's statement (one checkpoint's id
+    /// is already taken, say), nothing of it was written, and each is tried alone, so that the error
+    /// reaches its own writer only; a lost connection fails them all (whether the server committed is
+    /// unknown).
+    static func write(_ group: [PostgresRunAdvances.Pending], _ db: PostgresDatabase) async -> [PostgresRunAdvances.Outcome] {
+        if group.count == 1 {
+            do {
+                return [.success(try await db.standalone(advance(db.schemaName, group[0].plan, lease: group[0].lease)).first?["written"].decode(Bool.self) == true)]
+            } catch where PostgresDatabase.sqlState(error) == "ENGR1" {
+                return [.success(false)]
+            } catch {
+                return [.failure(PostgresStoreConfiguration.describe(error))]
+            }
+        }
+        do {
+            let flags = try await db.standalone(advanceMany(db.schemaName, group)).first?["written"].decode([Bool].self) ?? []
+            guard flags.count == group.count else {
+                let e = EngramError(.storageFailure, "run_advance_many answered \(flags.count) flags for \(group.count) checkpoints")
+                return group.map { _ in .failure(e) }
+            }
+            return flags.map { .success($0) }
+        } catch where PostgresDatabase.sqlState(error) != nil {
+            var outcomes: [PostgresRunAdvances.Outcome] = []
+            for p in group { outcomes += await write([p], db) }
+            return outcomes
+        } catch {
+            let e = PostgresStoreConfiguration.describe(error)
+            return group.map { _ in .failure(e) }
+        }
     }
 
     public func putCheckpoint(_ draft: CheckpointDraft, lease: RunLease) async throws -> CheckpointInfo {
@@ -304,15 +361,9 @@ public final class PostgresRunStore: RunStore, Sendable {
            let head = written.withLock({ $0[HeadKey(tenant: draft.tenant, run: draft.runID, namespace: draft.namespace)] }), head.id == parent {
             let plan = try RunRules.plan(draft, after: head, limits: limits, now: now)
             FaultPoint.reached("runs.checkpoint")
-            do {
-                if try await db.standalone(advance(plan, lease: lease)).first?["written"].decode(Bool.self) == true {
-                    remember(plan.info)
-                    return plan.info
-                }
-            } catch where PostgresDatabase.sqlState(error) == "ENGR1" {
-                // The head moved: the whole way below says so.
-            } catch {
-                throw PostgresStoreConfiguration.describe(error)
+            if try await advances.advance(plan, lease: lease) {
+                remember(plan.info)
+                return plan.info
             }
         }
         let info = try await db.inTenant(draft.tenant) { c in

@@ -469,6 +469,49 @@ public enum PostgresSchema {
             END
             $$
             """,
+            // Several writers' next checkpoints (of any runs and tenants) in one statement: what run_advance
+            // does, for each in turn, setting each one's tenant first. Each is written only if its run's lease
+            // and head are still what its plan assumed (both rows locked, the run's first, before anything is
+            // written), and the answer says, for each, whether it was; one that is not changes nothing. The
+            // values and versions arrays are flat, each element tagged with the 1-based position of its
+            // checkpoint (p_value_of, p_version_of).
+            """
+            CREATE FUNCTION {{schema}}.run_advance_many(
+                p_tenants text[], p_runs text[], p_namespaces text[], p_parents text[], p_tokens bigint[], p_owners text[],
+                p_ids text[], p_steps integer[], p_channels json[], p_tasks jsonb[], p_metadata jsonb[], p_created timestamptz[],
+                p_value_of integer[], p_value_shas text[], p_values text[],
+                p_version_of integer[], p_names text[], p_versions integer[], p_version_shas text[], p_sizes integer[]
+            ) RETURNS boolean[] LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
+            DECLARE
+                written boolean[] := '{}';
+            BEGIN
+                FOR i IN 1 .. coalesce(array_length(p_ids, 1), 0) LOOP
+                    PERFORM set_config('engram.tenant_id', p_tenants[i], true);
+                    PERFORM 1 FROM {{schema}}.runs r
+                    JOIN {{schema}}.run_heads h ON h.tenant_id = r.tenant_id AND h.run_id = r.id AND h.namespace = p_namespaces[i]
+                    WHERE r.tenant_id = p_tenants[i] AND r.id = p_runs[i] AND r.deleted_at IS NULL AND r.status IN ('running', 'waiting')
+                      AND r.lease_token = p_tokens[i] AND r.lease_owner = p_owners[i] AND h.checkpoint_id = p_parents[i]
+                    FOR UPDATE OF r, h;
+                    IF NOT FOUND THEN
+                        written := written || false;
+                        CONTINUE;
+                    END IF;
+                    INSERT INTO {{schema}}.run_values (tenant_id, sha256, value)
+                        SELECT p_tenants[i], decode(s, 'hex'), x FROM unnest(p_value_of, p_value_shas, p_values) AS u(o, s, x) WHERE o = i ON CONFLICT DO NOTHING;
+                    INSERT INTO {{schema}}.run_channels (tenant_id, run_id, namespace, channel, version, sha256, size)
+                        SELECT p_tenants[i], p_runs[i], p_namespaces[i], n, ver, decode(s, 'hex'), sz
+                        FROM unnest(p_version_of, p_names, p_versions, p_version_shas, p_sizes) AS u(o, n, ver, s, sz) WHERE o = i;
+                    INSERT INTO {{schema}}.run_checkpoints (tenant_id, run_id, id, namespace, parent_id, step, channels, tasks, metadata, created_at)
+                        VALUES (p_tenants[i], p_runs[i], p_ids[i], p_namespaces[i], p_parents[i], p_steps[i], p_channels[i], p_tasks[i], p_metadata[i], p_created[i]);
+                    UPDATE {{schema}}.run_heads SET checkpoint_id = p_ids[i]
+                    WHERE tenant_id = p_tenants[i] AND run_id = p_runs[i] AND namespace = p_namespaces[i];
+                    UPDATE {{schema}}.runs SET updated_at = p_created[i] WHERE tenant_id = p_tenants[i] AND id = p_runs[i];
+                    written := written || true;
+                END LOOP;
+                RETURN written;
+            END
+            $$
+            """,
             // Checkpoints with their channels' hashes and sizes (and values): one by id (in p_namespace
             // unless it is null), the namespace's latest (p_id and p_limit null), or its newest p_limit
             // before step p_before. Each channel is found by its whole key.
