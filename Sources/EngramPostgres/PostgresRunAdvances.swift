@@ -80,8 +80,15 @@ final class PostgresRunAdvances: Sendable {
     /// Sends `group`, whose first writer is the caller, answers the others, and hands the slot to the
     /// first of the writers that gathered meanwhile (or frees it); the caller's own outcome.
     func lead(_ group: [Pending]) async -> Outcome {
-        if group.count > 1 { groupsSent.add(1, ordering: .relaxed) }
-        let outcomes = await send(group)
+        let outcomes: [Outcome]
+        if group.count > 1 {
+            groupsSent.add(1, ordering: .relaxed)
+            // In a task of its own: the sender's cancellation must not fail the others' checkpoints.
+            let send = self.send
+            outcomes = await Task { await send(group) }.value
+        } else {
+            outcomes = await send(group)
+        }
         for (p, o) in zip(group, outcomes) { p.reply?.resume(returning: .done(o)) }
         let next: [Pending]? = state.withLock { s in
             guard !s.waiting.isEmpty else {
