@@ -11,6 +11,9 @@ import Synchronization
 /// Every write is one tenant-scoped transaction that locks the run's row (`FOR UPDATE`), reads the facts
 /// ``RunRules`` decides on (the lease, the namespace's latest checkpoint), and writes the plan in one
 /// statement: two writers of one run are serialized by the lock, and the second finds the chain moved on.
+/// A writer's next checkpoint after one this store wrote skips the read: planned from that checkpoint, it
+/// is checked under the same locks by the server (`run_advance`, or `run_advance_many` for writers that
+/// arrive together, see ``PostgresRunAdvances``), and goes the whole way only when the check fails.
 public final class PostgresRunStore: RunStore, Sendable {
     public let limits: RunLimits
     let db: PostgresDatabase
