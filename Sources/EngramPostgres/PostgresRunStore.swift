@@ -288,8 +288,8 @@ public final class PostgresRunStore: RunStore, Sendable {
     /// The one statement of a checkpoint whose parent this store wrote: `run_advance` (migration 8) sets
     /// the tenant, locks the run and the namespace's head, checks what
     /// ``RunRules/plan(_:lease:run:head:limits:now:)`` checks (the lease is current, the run neither
-    /// finished nor deleted, the head is the parent), and writes the plan only then; it answers false
-    /// (lease) or raises ENGR1 (head) when it wrote nothing.
+    /// finished nor deleted, the head is the parent), and writes the plan only then; it answers whether it
+    /// wrote.
     static func advance(_ schema: SQLIdentifier, _ plan: RunRules.CheckpointPlan, lease: RunLease) -> PostgresSQL {
         let cp = plan.info, values = plan.values, versions = plan.newVersions
         return """
@@ -300,8 +300,8 @@ public final class PostgresRunStore: RunStore, Sendable {
             """
     }
 
-    /// Several such checkpoints in one statement (`run_advance_many`, migration 8), each checked and
-    /// written on its own; it answers for each whether it was written.
+    /// Several such checkpoints in one statement (`run_advance_many`, migration 8: `run_advance` for each);
+    /// it answers for each whether it was written.
     static func advanceMany(_ schema: SQLIdentifier, _ group: [PostgresRunAdvances.Pending]) -> PostgresSQL {
         let cps = group.map(\.plan.info)
         var valueOf: [Int] = [], shas: [String] = [], jsons: [String] = []
@@ -331,8 +331,6 @@ public final class PostgresRunStore: RunStore, Sendable {
         if group.count == 1 {
             do {
                 return [.success(try await db.standalone(advance(db.schemaName, group[0].plan, lease: group[0].lease)).first?["written"].decode(Bool.self) == true)]
-            } catch where PostgresDatabase.sqlState(error) == "ENGR1" {
-                return [.success(false)]
             } catch {
                 return [.failure(PostgresStoreConfiguration.describe(error))]
             }

@@ -434,12 +434,11 @@ public enum PostgresSchema {
             """,
             // A writer's next checkpoint, planned by Engram from the checkpoint it wrote last, in one statement
             // outside any explicit transaction (its own implicit one, whose tenant it sets first): written only
-            // if the run's lease is still the writer's and the namespace's head is still the parent. The run's
-            // row is updated (and so locked) first, then the head, the order every writer locks them in, so a
-            // concurrent writer from the same parent waits and then finds the head moved. A lease that is no
-            // longer current answers false before anything changed; a moved head raises ENGR1, which undoes
-            // the run's update. The statements' plans are made once per session (generic plans: every lookup
-            // is by a whole key), which an ad-hoc statement of this size would pay for on every step.
+            // if the run's lease is still the writer's and the namespace's head is still the parent (both rows
+            // locked, the run's first as every writer does, so a concurrent writer from the same parent waits
+            // and then finds the head moved); it answers whether it wrote, and changes nothing when it did not.
+            // The statements' plans are made once per session (generic plans: every lookup is by a whole key),
+            // which an ad-hoc statement of this size would pay for on every step.
             """
             CREATE FUNCTION {{schema}}.run_advance(
                 p_tenant text, p_run text, p_namespace text, p_parent text, p_token bigint, p_owner text,
@@ -448,16 +447,13 @@ public enum PostgresSchema {
             ) RETURNS boolean LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
             BEGIN
                 PERFORM set_config('engram.tenant_id', p_tenant, true);
-                UPDATE {{schema}}.runs SET updated_at = p_created
-                WHERE tenant_id = p_tenant AND id = p_run AND deleted_at IS NULL AND status IN ('running', 'waiting')
-                  AND lease_token = p_token AND lease_owner = p_owner;
+                PERFORM 1 FROM {{schema}}.runs r
+                JOIN {{schema}}.run_heads h ON h.tenant_id = r.tenant_id AND h.run_id = r.id AND h.namespace = p_namespace
+                WHERE r.tenant_id = p_tenant AND r.id = p_run AND r.deleted_at IS NULL AND r.status IN ('running', 'waiting')
+                  AND r.lease_token = p_token AND r.lease_owner = p_owner AND h.checkpoint_id = p_parent
+                FOR UPDATE OF r, h;
                 IF NOT FOUND THEN
                     RETURN false;
-                END IF;
-                UPDATE {{schema}}.run_heads SET checkpoint_id = p_id
-                WHERE tenant_id = p_tenant AND run_id = p_run AND namespace = p_namespace AND checkpoint_id = p_parent;
-                IF NOT FOUND THEN
-                    RAISE EXCEPTION 'the head of run % moved', p_run USING ERRCODE = 'ENGR1';
                 END IF;
                 INSERT INTO {{schema}}.run_values (tenant_id, sha256, value)
                     SELECT p_tenant, decode(s, 'hex'), x FROM unnest(p_value_shas, p_values) AS u(s, x) ON CONFLICT DO NOTHING;
@@ -465,16 +461,15 @@ public enum PostgresSchema {
                     SELECT p_tenant, p_run, p_namespace, n, ver, decode(s, 'hex'), sz FROM unnest(p_names, p_versions, p_version_shas, p_sizes) AS u(n, ver, s, sz);
                 INSERT INTO {{schema}}.run_checkpoints (tenant_id, run_id, id, namespace, parent_id, step, channels, tasks, metadata, created_at)
                     VALUES (p_tenant, p_run, p_id, p_namespace, p_parent, p_step, p_channels, p_tasks, p_metadata, p_created);
+                UPDATE {{schema}}.run_heads SET checkpoint_id = p_id WHERE tenant_id = p_tenant AND run_id = p_run AND namespace = p_namespace;
+                UPDATE {{schema}}.runs SET updated_at = p_created WHERE tenant_id = p_tenant AND id = p_run;
                 RETURN true;
             END
             $$
             """,
-            // Several writers' next checkpoints (of any runs and tenants) in one statement: what run_advance
-            // does, for each in turn, setting each one's tenant first. Each is written only if its run's lease
-            // and head are still what its plan assumed (both rows locked, the run's first, before anything is
-            // written), and the answer says, for each, whether it was; one that is not changes nothing. The
-            // values and versions arrays are flat, each element tagged with the 1-based position of its
-            // checkpoint (p_value_of, p_version_of).
+            // Several writers' next checkpoints (of any runs and tenants) in one statement: run_advance for each
+            // in turn; the answer says, for each, whether it was written. The values and versions arrays are
+            // flat, each element tagged with the 1-based position of its checkpoint (p_value_of, p_version_of).
             """
             CREATE FUNCTION {{schema}}.run_advance_many(
                 p_tenants text[], p_runs text[], p_namespaces text[], p_parents text[], p_tokens bigint[], p_owners text[],
@@ -486,27 +481,15 @@ public enum PostgresSchema {
                 written boolean[] := '{}';
             BEGIN
                 FOR i IN 1 .. coalesce(array_length(p_ids, 1), 0) LOOP
-                    PERFORM set_config('engram.tenant_id', p_tenants[i], true);
-                    PERFORM 1 FROM {{schema}}.runs r
-                    JOIN {{schema}}.run_heads h ON h.tenant_id = r.tenant_id AND h.run_id = r.id AND h.namespace = p_namespaces[i]
-                    WHERE r.tenant_id = p_tenants[i] AND r.id = p_runs[i] AND r.deleted_at IS NULL AND r.status IN ('running', 'waiting')
-                      AND r.lease_token = p_tokens[i] AND r.lease_owner = p_owners[i] AND h.checkpoint_id = p_parents[i]
-                    FOR UPDATE OF r, h;
-                    IF NOT FOUND THEN
-                        written := written || false;
-                        CONTINUE;
-                    END IF;
-                    INSERT INTO {{schema}}.run_values (tenant_id, sha256, value)
-                        SELECT p_tenants[i], decode(s, 'hex'), x FROM unnest(p_value_of, p_value_shas, p_values) AS u(o, s, x) WHERE o = i ON CONFLICT DO NOTHING;
-                    INSERT INTO {{schema}}.run_channels (tenant_id, run_id, namespace, channel, version, sha256, size)
-                        SELECT p_tenants[i], p_runs[i], p_namespaces[i], n, ver, decode(s, 'hex'), sz
-                        FROM unnest(p_version_of, p_names, p_versions, p_version_shas, p_sizes) AS u(o, n, ver, s, sz) WHERE o = i;
-                    INSERT INTO {{schema}}.run_checkpoints (tenant_id, run_id, id, namespace, parent_id, step, channels, tasks, metadata, created_at)
-                        VALUES (p_tenants[i], p_runs[i], p_ids[i], p_namespaces[i], p_parents[i], p_steps[i], p_channels[i], p_tasks[i], p_metadata[i], p_created[i]);
-                    UPDATE {{schema}}.run_heads SET checkpoint_id = p_ids[i]
-                    WHERE tenant_id = p_tenants[i] AND run_id = p_runs[i] AND namespace = p_namespaces[i];
-                    UPDATE {{schema}}.runs SET updated_at = p_created[i] WHERE tenant_id = p_tenants[i] AND id = p_runs[i];
-                    written := written || true;
+                    written := written || {{schema}}.run_advance(
+                        p_tenants[i], p_runs[i], p_namespaces[i], p_parents[i], p_tokens[i], p_owners[i],
+                        p_ids[i], p_steps[i], p_channels[i], p_tasks[i], p_metadata[i], p_created[i],
+                        ARRAY(SELECT s FROM unnest(p_value_of, p_value_shas) AS u(o, s) WHERE o = i),
+                        ARRAY(SELECT x FROM unnest(p_value_of, p_values) AS u(o, x) WHERE o = i),
+                        ARRAY(SELECT n FROM unnest(p_version_of, p_names) AS u(o, n) WHERE o = i),
+                        ARRAY(SELECT v FROM unnest(p_version_of, p_versions) AS u(o, v) WHERE o = i),
+                        ARRAY(SELECT s FROM unnest(p_version_of, p_version_shas) AS u(o, s) WHERE o = i),
+                        ARRAY(SELECT z FROM unnest(p_version_of, p_sizes) AS u(o, z) WHERE o = i));
                 END LOOP;
                 RETURN written;
             END
