@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "EngramTesting", targets: ["EngramTesting"]),
         .library(name: "EngramKit", targets: ["EngramKit"]),
         .library(name: "EngramWire", targets: ["EngramWire"]),
+        .library(name: "EngramServer", targets: ["EngramServer"]),
         .executable(name: "engram", targets: ["engram"]),
     ],
     dependencies: [
@@ -28,6 +29,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         .target(
@@ -73,6 +76,18 @@ let package = Package(
         .target(name: "EngramKit", dependencies: ["EngramCore", "EngramSQLite", "EngramPostgres"], swiftSettings: strict),
         // The JSON of every command and endpoint: Codable types over Core and the pipeline, no backend.
         .target(name: "EngramWire", dependencies: ["EngramCore", "EngramPipeline"], swiftSettings: strict),
+        // `engram serve`: the HTTP API over the stores a URL names (Hummingbird), with API keys and limits.
+        .target(
+            name: "EngramServer",
+            dependencies: [
+                "EngramCore", "EngramPipeline", "EngramKit", "EngramWire",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strict
+        ),
         // Fuzz targets for the parsers (scripts/fuzz.sh builds engram-fuzz with libFuzzer).
         .target(name: "EngramFuzz", dependencies: ["EngramCore", "EngramPipeline", .product(name: "ZIPFoundation", package: "ZIPFoundation")], swiftSettings: strict),
         .target(name: "CEngramFuzz"),
@@ -80,7 +95,7 @@ let package = Package(
         .executableTarget(
             name: "engram",
             dependencies: [
-                "EngramCore", "EngramPipeline", "EngramKit", "EngramWire",
+                "EngramCore", "EngramPipeline", "EngramKit", "EngramWire", "EngramServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -154,6 +169,8 @@ let package = Package(
         .testTarget(name: "EngramWireTests", dependencies: ["EngramCore", "EngramPipeline", "EngramWire"], swiftSettings: strict),
         .testTarget(name: "EngramKitTests", dependencies: ["EngramCore", "EngramKit", "EngramSQLite", "EngramPostgres", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "PostgresNIO", package: "postgres-nio")],
                     swiftSettings: strict),
+        .testTarget(name: "EngramServerTests", dependencies: ["EngramServer", "EngramCore", "EngramWire", "EngramKit", "EngramTesting",
+                                                           .product(name: "HummingbirdTesting", package: "hummingbird")], swiftSettings: strict),
         .testTarget(name: "EngramPostgresTests", dependencies: ["EngramCore", "EngramPostgres", "EngramTesting"], swiftSettings: strict),
         .testTarget(
             name: "EngramCLITests",

@@ -29,7 +29,7 @@ public enum PostgresBackend: StoreBackend {
             let database = try PostgresDatabase(client: client, schema: config.schema, readOnly: access == .read, logger: options.logger)
             let vectors = PostgresVectorStore(database: database, options: config.storeOptions)
             let memories = PostgresMemoryStore(database: database, retention: options.retention)
-            return try await body(Stores(kind: vectors.descriptor.kind, vectors: vectors, memories: memories, runs: PostgresRunStore(database: database), generations: vectors,
+            return try await body(Stores(kind: vectors.descriptor.kind, vectors: vectors, memories: memories, runs: PostgresRunStore(database: database), keys: PostgresAPIKeyStore(database: database), generations: vectors,
                                          backupSource: vectors, restoreTarget: vectors, doctor: vectors))
         }
     }

@@ -632,5 +632,40 @@ public enum PostgresSchema {
                 WITH CHECK (tenant_id = current_setting('engram.tenant_id', true))
             """,
         ]),
+        // API keys: the SHA-256 of each key's text, never the text. A request names no tenant before it is
+        // authenticated, so a second policy shows a key's row (for reading only) to a session that presents
+        // that key's hash in engram.key_sha256: only the holder of the key can compute it. Every other
+        // statement sees, adds and changes only the keys of the tenant in engram.tenant_id.
+        PostgresMigration(version: 9, name: "api_keys", statements: [
+            """
+            CREATE TABLE {{schema}}.api_keys (
+                id text PRIMARY KEY,
+                tenant_id text NOT NULL,
+                name text NOT NULL,
+                scopes text NOT NULL,
+                secret_sha256 bytea NOT NULL CHECK (octet_length(secret_sha256) = 32),
+                created_at timestamptz NOT NULL,
+                revoked_at timestamptz
+            )
+            """,
+            """
+            CREATE INDEX api_keys_by_tenant ON {{schema}}.api_keys (tenant_id, created_at, id)
+            """,
+            """
+            ALTER TABLE {{schema}}.api_keys ENABLE ROW LEVEL SECURITY
+            """,
+            """
+            ALTER TABLE {{schema}}.api_keys FORCE ROW LEVEL SECURITY
+            """,
+            """
+            CREATE POLICY tenant_isolation ON {{schema}}.api_keys
+                USING (tenant_id = current_setting('engram.tenant_id', true))
+                WITH CHECK (tenant_id = current_setting('engram.tenant_id', true))
+            """,
+            """
+            CREATE POLICY key_presented ON {{schema}}.api_keys FOR SELECT
+                USING (secret_sha256 = decode(current_setting('engram.key_sha256', true), 'hex'))
+            """,
+        ]),
     ]
 }

@@ -29,7 +29,7 @@ public enum SQLiteBackend: StoreBackend {
         let database = try SQLiteDatabase(path: path, access: access, logger: options.logger)
         let vectors = SQLiteVectorStore(database: database)
         let memories = SQLiteMemoryStore(database: database, retention: options.retention)
-        return try await body(Stores(kind: vectors.descriptor.kind, vectors: vectors, memories: memories, runs: SQLiteRunStore(database: database), generations: vectors,
+        return try await body(Stores(kind: vectors.descriptor.kind, vectors: vectors, memories: memories, runs: SQLiteRunStore(database: database), keys: SQLiteAPIKeyStore(database: database), generations: vectors,
                                      backupSource: vectors, restoreTarget: vectors, doctor: vectors))
     }
 

@@ -178,3 +178,23 @@ public final class SQLiteDatabase: Sendable {
         return pool
     }
 }
+
+extension SQLiteDatabase {
+    /// A write transaction of the file's writer, its errors as ``EngramError``s.
+    func writing<T>(_ body: (Database) throws -> T) async throws -> T {
+        do {
+            return try await writer().write(body)
+        } catch {
+            throw SQLiteVectorStore.engramError(error)
+        }
+    }
+
+    /// A read on the read-only pool, its errors as ``EngramError``s.
+    func reading<T: Sendable>(_ body: @Sendable (Database) throws -> T) async throws -> T {
+        do {
+            return try await reader.read(body)
+        } catch {
+            throw SQLiteVectorStore.engramError(error)
+        }
+    }
+}

@@ -32,21 +32,8 @@ public final class SQLiteRunStore: RunStore, Sendable {
     static func ms(_ d: Date) -> Int64 { MetadataValue.milliseconds(d) }
     static func date(_ ms: Int64) -> Date { Date(timeIntervalSince1970: Double(ms) / 1000) }
 
-    func write<T>(_ body: (Database) throws -> T) async throws -> T {
-        do {
-            return try await database.writer().write(body)
-        } catch {
-            throw SQLiteVectorStore.engramError(error)
-        }
-    }
-
-    func read<T: Sendable>(_ body: @Sendable (Database) throws -> T) async throws -> T {
-        do {
-            return try await database.reader.read(body)
-        } catch {
-            throw SQLiteVectorStore.engramError(error)
-        }
-    }
+    func write<T>(_ body: (Database) throws -> T) async throws -> T { try await database.writing(body) }
+    func read<T: Sendable>(_ body: @Sendable (Database) throws -> T) async throws -> T { try await database.reading(body) }
 
     // MARK: Rows
 

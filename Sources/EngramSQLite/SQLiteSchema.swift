@@ -279,6 +279,21 @@ enum SQLiteSchema {
                 BEGIN SELECT RAISE(ABORT, 'run_audit is append-only'); END;
                 """)
         }
+        m.registerMigration("v8_api_keys") { db in
+            // API keys (SQLiteAPIKeyStore): the SHA-256 of each key's text, never the text.
+            try db.execute(sql: """
+                CREATE TABLE api_keys (
+                    id TEXT NOT NULL PRIMARY KEY,
+                    tenant_id TEXT NOT NULL,
+                    name TEXT NOT NULL,
+                    scopes TEXT NOT NULL,
+                    secret_sha256 BLOB NOT NULL,
+                    created_ms INTEGER NOT NULL,
+                    revoked_ms INTEGER
+                ) WITHOUT ROWID;
+                CREATE INDEX api_keys_by_tenant ON api_keys(tenant_id, created_ms, id);
+                """)
+        }
         return m
     }
 

@@ -15,7 +15,7 @@ struct EngramCommand: AsyncParsableCommand {
             manifest, file); 66 not found (collection, document, path); 78 configuration (store URL, embedder).
             """,
         version: "0.1.0",
-        subcommands: [Init.self, Ingest.self, Search.self, Show.self, Verify.self, Delete.self, Stats.self, Collections.self, Migrate.self, Doctor.self, Reindex.self, Backup.self, Restore.self, MemoryCommand.self, RunsCommand.self]
+        subcommands: [Init.self, Ingest.self, Search.self, Show.self, Verify.self, Delete.self, Stats.self, Collections.self, Migrate.self, Doctor.self, Reindex.self, Backup.self, Restore.self, MemoryCommand.self, RunsCommand.self, KeysCommand.self, Serve.self]
     )
 
     /// The options every command takes, accepted before the command's name as well as after it

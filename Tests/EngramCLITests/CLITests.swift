@@ -355,7 +355,7 @@ struct CLITests {
         #expect(missing.status == 66, "status never creates a store")
         let migrate = try await cli.run(["migrate", "--json"])
         #expect(migrate.status == 0)
-        #expect(try migrate.json()["applied_now"] == .array((1...7).map { .int(Int64($0)) }))
+        #expect(try migrate.json()["applied_now"] == .array((1...8).map { .int(Int64($0)) }))
         let status = try await cli.run(["migrate", "status", "--json"])
         #expect(try status.json()["migrations"]?.array?.first?["state"] == .string("applied"))
         #expect(try await cli.run(["migrate", "--json"]).json()["applied_now"] == .array([]))

@@ -71,3 +71,11 @@ struct MetadataValueTests {
         #expect(m.canonicalJSON.hasPrefix(#"{"a":["a",1],"b":true,"d":2.5,"i":-3,"n":null,"s":"x\"y","t":{"$date":"2023-11-14T22:13:20.123Z"}}"#))
     }
 }
+
+@Suite("In-memory API key store conformance")
+struct InMemoryAPIKeyConformanceTests {
+    @Test(arguments: APIKeyStoreConformance.cases)
+    func conformance(_ check: APIKeyConformanceCase) async throws {
+        try await check.run(on: InMemoryAPIKeyStore())
+    }
+}

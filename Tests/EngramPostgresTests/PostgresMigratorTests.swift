@@ -112,7 +112,7 @@ struct PostgresMigratorTests {
                 #expect(enabled && forced, "\(name) forces row-level security")
                 tables.append(name)
             }
-            #expect(tables == ["chunks", "collections", "documents", "memories", "memory_events", "run_audit", "run_channels", "run_checkpoints", "run_events",
+            #expect(tables == ["api_keys", "chunks", "collections", "documents", "memories", "memory_events", "run_audit", "run_channels", "run_checkpoints", "run_events",
                                "run_heads", "run_values", "run_writes", "runs"])
         }
     }

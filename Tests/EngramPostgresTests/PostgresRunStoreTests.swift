@@ -16,6 +16,14 @@ struct PostgresRunStoreTests {
         }
     }
 
+    @Test(arguments: APIKeyStoreConformance.cases)
+    func keyConformance(_ check: APIKeyConformanceCase) async throws {
+        try await PostgresTestEnvironment.withScratchSchema { config, client in
+            try await PostgresMigrator(schema: config.schema).migrate(client)
+            try await check.run(on: PostgresAPIKeyStore(database: PostgresDatabase(client: client, schema: config.schema)))
+        }
+    }
+
     /// Rows of every tenant's run table, read as the owner with `tenant` set.
     static func rows(_ client: PostgresClient, _ sql: String, tenant: String) async throws -> [String] {
         try await client.withTransaction(logger: .init(label: "test")) { c in

@@ -69,3 +69,11 @@ struct SQLiteRunStorageTests {
         #expect(orphans == 0)
     }
 }
+
+@Suite("SQLite API key store")
+struct SQLiteAPIKeyStoreTests {
+    @Test(arguments: APIKeyStoreConformance.cases)
+    func conformance(_ check: APIKeyConformanceCase) async throws {
+        try await check.run(on: SQLiteAPIKeyStore(database: SQLiteDatabase(path: temporaryStorePath(), access: .create)))
+    }
+}

@@ -27,12 +27,12 @@ struct SQLiteStoreTests {
     @Test func migrationsAreRecordedAndReopeningIsIdempotent() async throws {
         let path = temporaryStorePath()
         let store = try SQLiteVectorStore(path: path)
-        #expect(try await store.appliedMigrations() == ["v1_documents_chunks", "v2_memories", "v3_chunk_generations", "v4_memories_in_tenant_order", "v5_pending_erasure", "v6_memory_event_origin", "v7_runs"])
+        #expect(try await store.appliedMigrations() == ["v1_documents_chunks", "v2_memories", "v3_chunk_generations", "v4_memories_in_tenant_order", "v5_pending_erasure", "v6_memory_event_origin", "v7_runs", "v8_api_keys"])
         try await fx.load(store, [("mem://a", "text", [:])])
         let reopened = try SQLiteVectorStore(path: path)
-        #expect(try await reopened.appliedMigrations() == ["v1_documents_chunks", "v2_memories", "v3_chunk_generations", "v4_memories_in_tenant_order", "v5_pending_erasure", "v6_memory_event_origin", "v7_runs"])
+        #expect(try await reopened.appliedMigrations() == ["v1_documents_chunks", "v2_memories", "v3_chunk_generations", "v4_memories_in_tenant_order", "v5_pending_erasure", "v6_memory_event_origin", "v7_runs", "v8_api_keys"])
         #expect(try await reopened.stats(fx.ref).documents == 1)
-        #expect(reopened.descriptor.schemaVersion == 7, "the schema version is the number of migrations")
+        #expect(reopened.descriptor.schemaVersion == 8, "the schema version is the number of migrations")
         let journal = try await DatabaseQueue(path: path).read { db in try String.fetchOne(db, sql: "PRAGMA journal_mode") }
         #expect(journal == "wal")
     }

@@ -30,6 +30,11 @@ extension Filter {
         } catch let e as EngramError {
             throw EngramError(.invalidFilter, "filter: \(e.message)")
         }
+        return try parse(json: json)
+    }
+
+    /// The JSON form, already parsed (a request body's `filter`).
+    public static func parse(json: JSONValue) throws -> Filter {
         let f = try fromJSON(json)
         try f.validate()
         return f

@@ -39,6 +39,8 @@ public struct Stores: Sendable {
     public let memories: any MemoryStore
     /// Run state for agents.
     public let runs: any RunStore
+    /// API keys of the store's tenants (`engram keys`, `engram serve`).
+    public let keys: any APIKeyStore
     /// Reindexing into a new generation (``GenerationalStore``).
     public let generations: (any GenerationalStore)?
     /// Reading every row for a backup archive.
@@ -48,12 +50,13 @@ public struct Stores: Sendable {
     /// Checking the store's own consistency (`engram doctor`).
     public let doctor: (any StoreDoctor)?
 
-    public init(kind: String, vectors: any VectorStore, memories: any MemoryStore, runs: any RunStore, generations: (any GenerationalStore)? = nil,
+    public init(kind: String, vectors: any VectorStore, memories: any MemoryStore, runs: any RunStore, keys: any APIKeyStore, generations: (any GenerationalStore)? = nil,
                 backupSource: (any BackupSource)? = nil, restoreTarget: (any RestoreTarget)? = nil, doctor: (any StoreDoctor)? = nil) {
         self.kind = kind
         self.vectors = vectors
         self.memories = memories
         self.runs = runs
+        self.keys = keys
         self.generations = generations
         self.backupSource = backupSource
         self.restoreTarget = restoreTarget
@@ -121,7 +124,7 @@ public enum InMemoryBackend: StoreBackend {
         }
         let vectors = InMemoryVectorStore()
         return try await body(Stores(kind: vectors.descriptor.kind, vectors: vectors, memories: InMemoryMemoryStore(retention: options.retention),
-                                     runs: InMemoryRunStore(), generations: vectors, backupSource: vectors))
+                                     runs: InMemoryRunStore(), keys: InMemoryAPIKeyStore(), generations: vectors, backupSource: vectors))
     }
 
     public static func withMigrations<T>(_ url: String, options: StoreOptions, _ body: (any SchemaMigrations) async throws -> T) async throws -> T {

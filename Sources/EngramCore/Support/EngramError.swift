@@ -45,6 +45,14 @@ public struct EngramError: Error, Sendable, CustomStringConvertible {
         /// A run's writer lost its lease, or the run moved on past the checkpoint it wrote from: nothing
         /// was written.
         public static let superseded = Code(rawValue: "superseded")
+        /// A request carries no API key, or one that is malformed, unknown or revoked.
+        public static let unauthenticated = Code(rawValue: "unauthenticated")
+        /// The request's key lacks the scope the operation needs.
+        public static let forbidden = Code(rawValue: "forbidden")
+        /// A request body is larger than the server accepts.
+        public static let tooLarge = Code(rawValue: "too_large")
+        /// The server is at its concurrency limit or shutting down: try again later.
+        public static let unavailable = Code(rawValue: "unavailable")
     }
 
     public var code: Code

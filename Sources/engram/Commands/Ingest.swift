@@ -83,18 +83,12 @@ struct Ingest: AsyncParsableCommand {
     func execute() async throws -> Int {
         try global.ref.validate()
         return try await global.withStore(.create) { store in
-            var embedding: any Embedder
-            if let info = try await store.collection(global.ref) {
-                embedding = try await EmbedderSpec.embedder(for: info.identity)
-                if let spec = embedder {
-                    try info.identity.requireCompatible(try await EmbedderSpec.parse(spec).identity, context: "--embedder \(spec)")
-                }
-            } else {
-                embedding = try await Init.resolve(embedder, json: global.json)
-                _ = try await store.createCollection(global.ref, identity: embedding.identity)
-                if !global.json {
-                    Output.notice("created collection \(global.ref) with embedder \(embedding.identity)")
-                }
+            if embedder == nil, try await store.collection(global.ref) == nil, EmbedderSpec.defaultSpec() == "hash", !global.json {
+                Output.notice(EmbedderSpec.hashFallbackNotice)
+            }
+            let (embedding, created) = try await Ingestor.collectionEmbedder(store: store, ref: global.ref, spec: embedder)
+            if created, !global.json {
+                Output.notice("created collection \(global.ref) with embedder \(embedding.identity)")
             }
             var options = Ingestor.Options()
             options.include = include.map(Glob.init)

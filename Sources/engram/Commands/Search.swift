@@ -50,8 +50,8 @@ struct Search: AsyncParsableCommand {
                 if let vectorText = try vector ?? vectorFile.map(Search.readFile) {
                     queryVector = try Search.parseVector(vectorText)
                 }
-                let chosen = mode ?? (queryVector != nil ? (query == nil ? .vector : .hybrid) : (info.identity.isExternal ? .keyword : .hybrid))
-                let needsEmbedder = !info.identity.isExternal && query != nil && queryVector == nil && chosen != .keyword
+                let chosen = mode ?? Retriever.defaultMode(identity: info.identity, text: query != nil, vector: queryVector != nil)
+                let needsEmbedder = Retriever.needsEmbedder(identity: info.identity, mode: chosen, text: query != nil, vector: queryVector != nil)
                 let embedder = needsEmbedder ? try await EmbedderSpec.embedder(for: info.identity) : nil
                 let retriever = Retriever(store: store, embedder: embedder, logger: try global.logger())
                 let result = try await retriever.search(text: query, vector: queryVector, mode: chosen, filter: parsedFilter, k: k, in: global.ref)
