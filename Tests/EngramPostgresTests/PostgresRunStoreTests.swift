@@ -34,6 +34,33 @@ struct PostgresRunStoreTests {
         }
     }
 
+    /// As the application role: a session sees its own tenant's keys, reads another key's row only by
+    /// presenting that key's hash (what a request's bearer token gives), and cannot add or change keys of
+    /// another tenant by any statement.
+    @Test(.enabled(if: ProcessInfo.processInfo.environment["ENGRAM_POSTGRES_APP_URL"] != nil))
+    func theApplicationRoleReadsAKeyOnlyWithItsHash() async throws {
+        try await PostgresTestEnvironment.withApplicationRole { s, _, app in
+            let store = try PostgresAPIKeyStore(database: PostgresDatabase(client: app, schema: s))
+            let (alice, aliceText) = try await APIKeys.create(tenant: "alice", name: "a", scopes: [.read], in: store)
+            let (bob, bobText) = try await APIKeys.create(tenant: "bob", name: "b", scopes: [.admin], in: store)
+            #expect(try await store.key(id: bob.id, presenting: APIKeys.digest(bobText))?.key == bob)
+            #expect(try await APIKeys.authenticate(aliceText, in: store) == alice)
+            #expect(try await Self.rows(app, "SELECT id FROM \(s).api_keys", tenant: "alice") == [alice.id])
+            #expect(try await Self.rows(app, "SELECT id FROM \(s).api_keys", tenant: "").isEmpty)
+            // Presenting Alice's hash shows Alice's row and no other; another hash shows nothing.
+            #expect(try await store.key(id: alice.id, presenting: APIKeys.digest(aliceText))?.key == alice)
+            #expect(try await store.key(id: bob.id, presenting: APIKeys.digest(aliceText)) == nil)
+            #expect(try await store.key(id: alice.id, presenting: APIKeys.digest(aliceText + "x")) == nil)
+            for statement in ["INSERT INTO \(s).api_keys (id, tenant_id, name, scopes, secret_sha256, created_at) VALUES ('key_00000000000000ff', 'bob', 'x', 'admin', decode(repeat('00', 32), 'hex'), now()) RETURNING id",
+                              "UPDATE \(s).api_keys SET revoked_at = now() WHERE id = '\(bob.id)' RETURNING id",
+                              "DELETE FROM \(s).api_keys WHERE id = '\(bob.id)' RETURNING id"] {
+                let changed = try? await Self.rows(app, statement, tenant: "alice")
+                #expect(changed == nil || changed == [], "\(statement): \(changed ?? [])")
+            }
+            #expect(try await store.keys(tenant: "bob").map(\.revokedAt) == [nil])
+        }
+    }
+
     @Test(.enabled(if: ProcessInfo.processInfo.environment["ENGRAM_POSTGRES_APP_URL"] != nil))
     func theApplicationRoleSeesOneTenantAndCannotRewriteTheAudit() async throws {
         try await PostgresTestEnvironment.withApplicationRole { s, _, app in

@@ -123,6 +123,9 @@ import Testing
             ("run event", Wire.RunEvent(RunEvent(sequence: 1, tenant: "t", runID: "run_1", kind: .error, step: 2, taskID: "search", detail: .object([("message", .string("x"))]), actor: "w", at: at))),
             ("run receipt", Wire.RunReceipt(RunDeletionReceipt(tenant: "t", deleted: ["run_1"], pruned: [], held: [], removed: RunRemoval(), actor: "cli", reason: "r", at: at))),
             ("run audit", Wire.RunAuditEvent(RunAuditEvent(sequence: 1, tenant: "t", runID: "run_1", action: .deleted, actor: "cli", reason: "r", removed: RunRemoval(), at: at))),
+            ("key", Wire.Key(APIKey(id: "key_0123456789abcdef", tenant: "t", name: "n", scopes: [.read, .admin], createdAt: at, revokedAt: at))),
+            ("created key", Wire.CreatedKey(APIKey(id: "key_0123456789abcdef", tenant: "t", name: "n", scopes: [.write], createdAt: at), secret: "egk_x")),
+            ("health", Wire.Health(status: "ok")),
         ]
     }
 
@@ -185,5 +188,25 @@ import Testing
             guard let e = error as? EngramError else { return false }
             return e.code == .invalidInput && e.message.contains("not_found")
         }
+    }
+}
+
+@Suite("Wire request bodies")
+struct WireRequestTests {
+    @Test func requestsDecodeAndRefuseUnknownKeys() throws {
+        let search = try Wire.request(Wire.SearchRequest.self, from: Data(#"{"query": "tea", "k": 3, "filter": {"lang": "en"}}"#.utf8))
+        #expect(search.query == "tea" && search.k == 3)
+        #expect(try Wire.filter(search.filter) == Filter.parseAny(#"{"lang": "en"}"#))
+        let ingest = try Wire.request(Wire.IngestRequest.self, from: Data(#"{"documents": [{"id": "a", "text": "x", "source_uri": "s://a", "metadata": {"n": 1}}]}"#.utf8))
+        #expect(ingest.documents.first?.sourceURI == "s://a")
+        #expect(try Wire.metadata(ingest.documents.first?.metadata) == ["n": .int(1)])
+        for (body, key) in [(#"{"query": "x", "filters": {}}"#, "filters"), (#"{"documents": [{"text": "x", "txt": "y"}]}"#, "documents[0].txt"),
+                            (#"{"documents": [{"text": "x"}], "tenant": "other"}"#, "tenant")] {
+            let type: any WireRequest.Type = body.contains("documents") ? Wire.IngestRequest.self : Wire.SearchRequest.self
+            #expect(throws: EngramError.self) { _ = try Wire.request(type, from: Data(body.utf8)) }
+            do { _ = try Wire.request(type, from: Data(body.utf8)) } catch let e as EngramError { #expect(e.message.contains("'\(key)'"), "\(e.message)") }
+        }
+        #expect(throws: EngramError.self) { _ = try Wire.request(Wire.SearchRequest.self, from: Data(#"{"query": 1}"#.utf8)) }
+        #expect(throws: EngramError.self) { _ = try Wire.request(Wire.SearchRequest.self, from: Data("[]".utf8)) }
     }
 }

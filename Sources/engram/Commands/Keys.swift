@@ -54,11 +54,11 @@ struct KeysCommand: AsyncParsableCommand {
     struct Revoke: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Revoke a key of --tenant: requests made with it fail from now on.")
         @OptionGroup var global: GlobalOptions
-        @Argument(help: "The key's id (key_…).") var id: String
+        @Argument(help: "The key's id (key_…), or the key itself.") var id: String
 
         func run() async throws {
             try await reporting(global) {
-                let key = try await global.withStores(.existing) { try await $0.keys.revokeKey(id: id, tenant: global.tenant, at: Date()) }
+                let key = try await global.withStores(.existing) { try await $0.keys.revokeKey(id: APIKeys.keyID(of: id) ?? id, tenant: global.tenant, at: Date()) }
                 if global.json { Output.printJSON(Wire.Key(key)) } else { Output.say("revoked \(key.id)") }
             }
         }
