@@ -89,7 +89,7 @@ final class FrontMiddleware: RouterMiddleware {
             let ms = (ContinuousClock.now - started) / .milliseconds(1)
             context.logger.debug("request", metadata: ["method": "\(request.method)", "path": "\(request.uri.path)", "ms": "\(ms)"])
         }
-        let (admitted, _) = inFlight.add(1, ordering: .relaxed)
+        let admitted = inFlight.add(1, ordering: .relaxed).newValue
         defer { inFlight.subtract(1, ordering: .relaxed) }
         guard admitted <= limit else {
             return Reply.error(EngramError(.unavailable, "the server is at its limit of \(limit) requests at once; try again shortly"), requestID: id)

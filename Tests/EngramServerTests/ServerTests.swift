@@ -258,4 +258,39 @@ struct ServerTests {
             #expect(try await h.stores.memories.list(MemoryListRequest(tenant: "dev")).memories.count == 1)
         }
     }
+
+    static func bigIngest(_ n: Int) -> String {
+        #"{"documents": ["# + (0..<n).map { "{\"id\": \"d\($0)\", \"text\": \"Document \($0) about tea and trains and taxes.\"}" }.joined(separator: ",") + "]}"
+    }
+
+    @Test func aRequestOverItsTimeIsAnswered503() async throws {
+        var configuration = ServerConfiguration(embedder: "hash:64")
+        configuration.requestTimeout = .milliseconds(20)
+        try await Harness.with(configuration) { h in
+            let key = try await h.key("alice")
+            let started = ContinuousClock.now
+            let r = try await h.call(.post, "/v1/collections/notes/documents", key: key, body: Self.bigIngest(5_000))
+            #expect(r.status == 503 && r.code == "unavailable" && r.headers[.retryAfter] == "1", "\(r.status) \(r.text.prefix(200))")
+            #expect(ContinuousClock.now - started < .seconds(30))
+            #expect(try await h.call(.get, "/healthz", key: nil).status == 200)
+        }
+    }
+
+    /// With room for one request, a second one that arrives while the first runs is answered 503 at once
+    /// (whichever of the two got in first, the other is refused; neither waits in a queue).
+    @Test func requestsOverTheConcurrencyLimitAreRefusedNotQueued() async throws {
+        var configuration = ServerConfiguration(embedder: "hash:64")
+        configuration.maxConcurrentRequests = 1
+        try await Harness.with(configuration) { h in
+            let key = try await h.key("alice")
+            let slow = Task { try await h.call(.post, "/v1/collections/notes/documents", key: key, body: Self.bigIngest(4_000)) }
+            try await Task.sleep(for: .milliseconds(200))
+            let quick = try await h.call(.get, "/v1/collections", key: key)
+            let first = try await slow.value
+            #expect(Set([first.status, quick.status]) == [200, 503], "\(first.status) \(quick.status) \(quick.text)")
+            let refused = first.status == 503 ? first : quick
+            #expect(refused.code == "unavailable" && refused.headers[.retryAfter] == "1")
+            #expect(try await h.call(.get, "/v1/collections", key: key).status == 200, "the slot is free again")
+        }
+    }
 }
