@@ -269,7 +269,7 @@ struct ServerTests {
         try await Harness.with(configuration) { h in
             let key = try await h.key("alice")
             let started = ContinuousClock.now
-            let r = try await h.call(.post, "/v1/collections/notes/documents", key: key, body: Self.bigIngest(5_000))
+            let r = try await h.call(.post, "/v1/collections/notes/documents", key: key, body: Self.bigIngest(2_000))
             #expect(r.status == 503 && r.code == "unavailable" && r.headers[.retryAfter] == "1", "\(r.status) \(r.text.prefix(200))")
             #expect(ContinuousClock.now - started < .seconds(30))
             #expect(try await h.call(.get, "/healthz", key: nil).status == 200)
@@ -283,7 +283,7 @@ struct ServerTests {
         configuration.maxConcurrentRequests = 1
         try await Harness.with(configuration) { h in
             let key = try await h.key("alice")
-            let slow = Task { try await h.call(.post, "/v1/collections/notes/documents", key: key, body: Self.bigIngest(4_000)) }
+            let slow = Task { try await h.call(.post, "/v1/collections/notes/documents", key: key, body: Self.bigIngest(1_500)) }
             try await Task.sleep(for: .milliseconds(200))
             let quick = try await h.call(.get, "/v1/collections", key: key)
             let first = try await slow.value
