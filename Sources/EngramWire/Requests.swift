@@ -48,10 +48,7 @@ extension Wire {
     /// Metadata given as a JSON object (dates as `{"$date": …}`).
     public static func metadata(_ value: JSONValue?, what: String = "metadata") throws -> Metadata {
         guard let value, value != .null else { return [:] }
-        guard case .object(let members) = value else { throw EngramError(.invalidInput, "\(what) must be a JSON object, not \(value.typeName)") }
-        var out: Metadata = [:]
-        for (k, v) in members { out[k] = try MetadataValue(json: v, key: k) }
-        return out
+        return try Metadata.parse(json: value, what: what)
     }
 
     /// A filter given in its JSON form (or as a string in either form).

@@ -116,7 +116,7 @@ public enum APIKeys {
         let bytes = Array(token.utf8)
         guard bytes.count == prefix.utf8.count + 16 + 1 + 43, token.hasPrefix(prefix) else { return nil }
         let id = bytes[4..<20], sep = bytes[20], secret = bytes[21...]
-        guard id.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }), sep == UInt8(ascii: "_"),
+        guard id.allSatisfy(isLowerHex), sep == UInt8(ascii: "_"),
               secret.allSatisfy({ isBase64URL($0) }) else { return nil }
         return "key_" + String(decoding: id, as: UTF8.self)
     }
@@ -124,7 +124,7 @@ public enum APIKeys {
     /// `key_` and 16 lowercase hex digits.
     public static func validate(id: String) throws {
         let hex = id.utf8.dropFirst(4)
-        guard id.hasPrefix("key_"), hex.count == 16, hex.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }) else {
+        guard id.hasPrefix("key_"), hex.count == 16, hex.allSatisfy(isLowerHex) else {
             throw EngramError(.invalidInput, "'\(TerminalText.escaped(id))' is not a key id (key_ and 16 hex digits)")
         }
     }
@@ -149,6 +149,8 @@ public enum APIKeys {
     static func base64URL(_ bytes: [UInt8]) -> String {
         Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
     }
+
+    static func isLowerHex(_ c: UInt8) -> Bool { (0x30...0x39).contains(c) || (0x61...0x66).contains(c) }
 
     static func isBase64URL(_ c: UInt8) -> Bool {
         (0x41...0x5A).contains(c) || (0x61...0x7A).contains(c) || (0x30...0x39).contains(c) || c == UInt8(ascii: "-") || c == UInt8(ascii: "_")

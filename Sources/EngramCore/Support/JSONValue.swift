@@ -383,8 +383,13 @@ extension Dictionary where Key == String, Value == MetadataValue {
 
     /// Parses metadata from a JSON object text.
     public static func parse(json text: String) throws -> Metadata {
-        guard case .object(let members) = try JSONValue.parse(text) else {
-            throw EngramError(.invalidInput, "metadata must be a JSON object")
+        try parse(json: try JSONValue.parse(text))
+    }
+
+    /// Metadata from a parsed JSON object (a request body's `metadata`); `what` names it in errors.
+    public static func parse(json value: JSONValue, what: String = "metadata") throws -> Metadata {
+        guard case .object(let members) = value else {
+            throw EngramError(.invalidInput, "\(what) must be a JSON object")
         }
         var out: Metadata = [:]
         for (k, v) in members { out[k] = try MetadataValue(json: v, key: k) }
